@@ -1,0 +1,25 @@
+#pragma once
+// Each `trilemma` subcommand lives in its own cmd_*.cpp and registers itself with an
+// add_*_command function listed in main.cpp.
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace trilemma::cli {
+
+/// Options every subcommand accepts, and the exit status the chosen one sets.
+struct Context {
+  int threads = 0;             ///< 0 = all cores
+  std::string device = "cpu";  ///< cpu, cuda or auto
+  std::string data_dir;        ///< "" = $TRILEMMA_DATA_DIR or data/mnist
+  int exit_code = 0;
+};
+
+/// Applies --threads and returns the resolved device (throws UserError on a bad one).
+void apply_runtime(const Context& context);
+
+void add_train_command(CLI::App& app, Context& context);
+void add_sample_command(CLI::App& app, Context& context);
+void add_info_command(CLI::App& app, Context& context);
+void add_figures_command(CLI::App& app, Context& context);
+
+}  // namespace trilemma::cli

@@ -1,0 +1,54 @@
+// trilemma: train a VAE, a DCGAN and a DDPM on MNIST and measure them on the generative
+// model trilemma (quality, speed, coverage). This file only wires the subcommands.
+#include <iostream>
+#include <new>
+
+#include "commands.h"
+#include "eval_commands.h"
+#include "core/error.h"
+#include <c10/util/Exception.h>
+
+int main(int argc, char** argv) {
+  using namespace trilemma;
+  CLI::App app{
+      "trilemma - train VAE, DCGAN and DDPM models on MNIST and measure them on the\n"
+      "generative model trilemma: sample quality, sampling speed, mode coverage.\n\n"
+      "Start with:  trilemma train vae --preset quick\n"
+      "then:        trilemma sample runs/<run> --grid samples.png\n"};
+  app.name("trilemma");
+  app.require_subcommand(1);
+  app.fallthrough();
+  cli::Context context;
+  app.add_option("--threads", context.threads, "CPU threads (default: all cores)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--device", context.device, "cpu, cuda or auto")->capture_default_str();
+  app.add_option("--data-dir", context.data_dir,
+                 "MNIST IDX directory (default: $TRILEMMA_DATA_DIR or data/mnist)");
+
+  cli::add_train_command(app, context);
+  cli::add_sample_command(app, context);
+  cli::add_info_command(app, context);
+  cli::add_figures_command(app, context);
+  cli::add_eval_command(app, context);
+  cli::add_compare_command(app, context);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const UserError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory (try a smaller --batch-size or --n)\n";
+    return 3;
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    std::cerr << "error: " << what.substr(0, what.find('\n')) << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return context.exit_code;
+}

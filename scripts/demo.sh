@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job of `./run demo`: train the quick preset of every model family, draw their
+# samples, evaluate them and write the comparison report. Each step prints where its
+# output went. Runs land in runs/demo-<model>; an existing one is reused (resumed if it
+# was interrupted), so a second `./run demo` is quick.
+set -euo pipefail
+TRILEMMA=${1:?usage: demo.sh PATH_TO_TRILEMMA}
+RUNS=${TRILEMMA_DEMO_DIR:-runs}
+mkdir -p "$RUNS"
+
+models=$("$TRILEMMA" train --help | awk '/^Subcommands:/{f=1;next} f&&NF{print $1}')
+done_runs=()
+for model in $models; do
+  run="$RUNS/demo-$model"
+  if [[ -f $run/config.json ]]; then
+    echo "== $model: continuing $run"
+    "$TRILEMMA" train --resume "$run"
+  else
+    echo "== $model: training the quick preset into $run"
+    "$TRILEMMA" train "$model" --preset quick --run-dir "$run"
+  fi
+  "$TRILEMMA" sample "$run" --n 100 --grid "$run/images/demo-samples.png"
+  done_runs+=("$run")
+done
+
+if "$TRILEMMA" --help | grep -q '^  compare'; then
+  for run in "${done_runs[@]}"; do "$TRILEMMA" eval "$run"; done
+  "$TRILEMMA" compare "${done_runs[@]}" --out "$RUNS/report"
+  echo "report: $RUNS/report/report.html (and report.md)"
+fi
+echo
+echo "images:"
+for run in "${done_runs[@]}"; do echo "  $run/images/"; done

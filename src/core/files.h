@@ -1,0 +1,18 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace trilemma {
+
+/// Writes `bytes` to `path` crash-safely: a temporary file in the same directory, flushed
+/// with fsync, then renamed over `path`. A failure (e.g. a full disk) throws UserError
+/// naming the path, removes the temporary file and leaves any previous `path` intact.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+/// Reads a whole file; throws UserError naming the path when it cannot.
+std::string read_file(const std::string& path);
+
+/// Appends one line (plus '\n') to a file, creating it if needed; throws on failure.
+void append_line(const std::string& path, const std::string& line);
+
+}  // namespace trilemma

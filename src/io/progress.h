@@ -1,0 +1,28 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace trilemma::io {
+
+/// A one-line progress bar with rate and ETA. On a terminal it redraws in place; when
+/// stdout is not a terminal it prints a plain line every `plain_every` updates instead.
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, int64_t total, int64_t plain_every = 100);
+  /// Sets the position to `done` and shows `status` (e.g. "loss 0.123").
+  void update(int64_t done, const std::string& status = "");
+  /// Completes the line.
+  void finish(const std::string& status = "");
+
+ private:
+  std::string label_;
+  int64_t total_;
+  int64_t plain_every_;
+  int64_t start_done_ = -1;
+  bool is_tty_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+};
+
+}  // namespace trilemma::io

@@ -1,0 +1,335 @@
+#include "models/dcgan.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/settings.h"
+#include "io/gif.h"
+#include "io/image.h"
+#include "io/npy.h"
+#include "models/layers.h"
+
+namespace trilemma {
+namespace nn = torch::nn;
+namespace fs = std::filesystem;
+
+Json to_json(const DcganSettings& s) {
+  return {{"architecture", s.architecture},
+          {"latent_dim", s.latent_dim},
+          {"width", s.width},
+          {"upsampling", s.upsampling},
+          {"fakes_from_eval_generator", s.fakes_from_eval_generator},
+          {"epochs", s.epochs},
+          {"max_steps", s.max_steps},
+          {"batch_size", s.batch_size},
+          {"lr", s.lr},
+          {"beta1", s.beta1},
+          {"seed", s.seed}};
+}
+
+DcganSettings dcgan_settings_from_json(const Json& j) {
+  DcganSettings s;
+  s.architecture = setting_string(j, "architecture");
+  s.latent_dim = setting_int(j, "latent_dim");
+  s.width = setting_int(j, "width");
+  s.upsampling = setting_string(j, "upsampling");
+  s.fakes_from_eval_generator = setting_bool(j, "fakes_from_eval_generator");
+  s.epochs = setting_int(j, "epochs");
+  s.max_steps = setting_int(j, "max_steps");
+  s.batch_size = setting_int(j, "batch_size");
+  s.lr = setting_double(j, "lr");
+  s.beta1 = setting_double(j, "beta1");
+  s.seed = setting_int(j, "seed");
+  return s;
+}
+
+torch::Tensor clamped_relu(const torch::Tensor& x, double max_value) { return x.clamp(0.0, max_value); }
+
+GeneratorImpl::GeneratorImpl(const DcganSettings& s) : architecture(s.architecture), width(s.width) {
+  const int64_t w = s.width;
+  dense = register_module("dense", nn::Linear(s.latent_dim, 2 * w * 7 * 7));
+  if (architecture == "dcgan") dense_norm = register_module("dense_norm", nn::BatchNorm1d(2 * w * 7 * 7));
+  up1 = register_module("up1", make_upsampling(2 * w, w, s.upsampling));  // 7 -> 14
+  norm1 = register_module("norm1", nn::BatchNorm2d(w));
+  // The article's middle layer is a stride-1 "same" ConvTranspose; DCGAN uses a plain conv.
+  mid = register_module("mid", architecture == "seed"
+                                   ? nn::Sequential(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(w, w, 3).padding(1)))
+                                   : nn::Sequential(nn::Conv2d(nn::Conv2dOptions(w, w, 3).padding(1))));
+  norm2 = register_module("norm2", nn::BatchNorm2d(w));
+  up2 = register_module("up2", make_upsampling(w, 1, s.upsampling));  // 14 -> 28
+}
+
+torch::Tensor GeneratorImpl::forward(const torch::Tensor& z) {
+  // The seed's ReLU(max_value=0.2) is kept as written (probably meant as LeakyReLU(0.2)).
+  auto activation = [this](const torch::Tensor& x) {
+    return architecture == "seed" ? clamped_relu(x) : torch::relu(x);
+  };
+  torch::Tensor h = dense(z);
+  if (dense_norm) h = torch::relu(dense_norm(h));
+  h = h.view({-1, 2 * width, 7, 7});
+  h = activation(norm1(up1->forward(h)));
+  h = activation(norm2(mid->forward(h)));
+  return torch::tanh(up2->forward(h));
+}
+
+DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s) : use_norm(s.architecture == "dcgan") {
+  const int64_t w = s.width;
+  // seed: 3×3 "same" stride-2 convs; dcgan: 4×4 stride-2 (Radford et al.), 28 -> 14 -> 7.
+  const int64_t k = use_norm ? 4 : 3;
+  const int64_t w2 = use_norm ? 2 * w : w;
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, w, k).stride(2).padding(1)));
+  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(w, w2, k).stride(2).padding(1)));
+  if (use_norm) norm2 = register_module("norm2", nn::BatchNorm2d(w2));
+  dense = register_module("dense", nn::Linear(w2 * 7 * 7, 1));
+}
+
+torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = torch::leaky_relu(conv1(x), 0.2);
+  h = conv2(h);
+  if (use_norm) h = norm2(h);
+  h = torch::leaky_relu(h, 0.2);
+  return dense(h.flatten(1));
+}
+
+Dcgan::Dcgan(const DcganSettings& settings, torch::Device device)
+    : settings_(settings), device_(device), generator_(settings), discriminator_(settings) {
+  generator_->to(device_);
+  discriminator_->to(device_);
+  auto options = torch::optim::AdamOptions(settings.lr).betas(std::make_tuple(settings.beta1, 0.999));
+  g_optimizer_ = std::make_unique<torch::optim::Adam>(generator_->parameters(), options);
+  d_optimizer_ = std::make_unique<torch::optim::Adam>(discriminator_->parameters(), options);
+}
+
+namespace {
+// BCE on logits: log(1 + e^-x) for real targets, stable for any x (never log(0)).
+torch::Tensor bce_logits(const torch::Tensor& logits, double target) {
+  return torch::binary_cross_entropy_with_logits(logits, torch::full_like(logits, target));
+}
+}  // namespace
+
+LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor&) {
+  const int64_t n = images.size(0);
+  const torch::Tensor real = images * 2 - 1;  // the generator's tanh range
+  const torch::Tensor z = torch::randn({n, settings_.latent_dim}, real.options());
+
+  // Discriminator phase. The article draws D's fakes with G.predict_on_batch, i.e. with
+  // BatchNorm's running statistics; the DCGAN preset uses the training-mode generator.
+  torch::Tensor fake;
+  {
+    torch::NoGradGuard no_grad;
+    if (settings_.fakes_from_eval_generator) generator_->eval();
+    fake = generator_->forward(z);
+    generator_->train();
+  }
+  discriminator_->train();
+  torch::Tensor real_logits, fake_logits, d_loss;
+  if (settings_.architecture == "seed") {
+    // The article calls train_on_batch twice: one Adam step on reals, then one on fakes.
+    d_optimizer_->zero_grad();
+    real_logits = discriminator_->forward(real);
+    torch::Tensor real_loss = bce_logits(real_logits, 1.0);
+    real_loss.backward();
+    d_optimizer_->step();
+    d_optimizer_->zero_grad();
+    fake_logits = discriminator_->forward(fake);
+    torch::Tensor fake_loss = bce_logits(fake_logits, 0.0);
+    fake_loss.backward();
+    d_optimizer_->step();
+    d_loss = real_loss.detach() + fake_loss.detach();
+  } else {
+    d_optimizer_->zero_grad();
+    real_logits = discriminator_->forward(real);
+    fake_logits = discriminator_->forward(fake);
+    d_loss = bce_logits(real_logits, 1.0) + bce_logits(fake_logits, 0.0);
+    d_loss.backward();
+    d_optimizer_->step();
+  }
+
+  // Generator phase: the same z through D, labelled real; only G's optimiser steps.
+  g_optimizer_->zero_grad();
+  const torch::Tensor g_loss = bce_logits(discriminator_->forward(generator_->forward(z)), 1.0);
+  g_loss.backward();
+  g_optimizer_->step();
+  d_optimizer_->zero_grad();  // D's gradients from the G phase must not leak into its next step
+
+  return {{"loss", g_loss.item<double>() + d_loss.item<double>()},
+          {"d_loss", d_loss.item<double>()},
+          {"g_loss", g_loss.item<double>()},
+          {"d_real", torch::sigmoid(real_logits).mean().item<double>()},
+          {"d_fake", torch::sigmoid(fake_logits).mean().item<double>()}};
+}
+
+LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
+  c10::InferenceMode guard;
+  generator_->eval();
+  discriminator_->eval();
+  const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, images.options());
+  const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1);
+  const torch::Tensor fake_logits = discriminator_->forward(generator_->forward(z));
+  const double d_loss = (bce_logits(real_logits, 1.0) + bce_logits(fake_logits, 0.0)).item<double>();
+  const double g_loss = bce_logits(fake_logits, 1.0).item<double>();
+  generator_->train();
+  discriminator_->train();
+  return {{"loss", d_loss + g_loss}, {"d_loss", d_loss}, {"g_loss", g_loss},
+          {"d_real", torch::sigmoid(real_logits).mean().item<double>()},
+          {"d_fake", torch::sigmoid(fake_logits).mean().item<double>()}};
+}
+
+torch::Tensor Dcgan::generate(const torch::Tensor& z) {
+  c10::InferenceMode guard;
+  generator_->eval();
+  torch::Tensor images = (generator_->forward(z.to(device_)) + 1) / 2;
+  generator_->train();
+  return images;
+}
+
+torch::Tensor Dcgan::sample(int64_t n, const SampleOptions&) {
+  return generate(torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_)));
+}
+
+torch::Tensor Dcgan::fixed_noise(int64_t n) const {
+  torch::manual_seed(static_cast<uint64_t>(settings_.seed) + 7919);
+  return torch::randn({n, settings_.latent_dim});
+}
+
+void Dcgan::save(torch::serialize::OutputArchive& archive) {
+  torch::serialize::OutputArchive g, d, g_opt, d_opt;
+  generator_->save(g);
+  discriminator_->save(d);
+  g_optimizer_->save(g_opt);
+  d_optimizer_->save(d_opt);
+  archive.write("generator", g);
+  archive.write("discriminator", d);
+  archive.write("g_optimizer", g_opt);
+  archive.write("d_optimizer", d_opt);
+}
+
+void Dcgan::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive g, d, g_opt, d_opt;
+  archive.read("generator", g);
+  archive.read("discriminator", d);
+  archive.read("g_optimizer", g_opt);
+  archive.read("d_optimizer", d_opt);
+  generator_->load(g);
+  discriminator_->load(d);
+  g_optimizer_->load(g_opt);
+  d_optimizer_->load(d_opt);
+  generator_->to(device_);
+  discriminator_->to(device_);
+}
+
+int64_t Dcgan::parameter_count() const {
+  int64_t count = 0;
+  for (const auto& p : generator_->parameters()) count += p.numel();
+  return count;
+}
+
+void Dcgan::write_epoch_figures(const FigureContext& context) {
+  // The same 64 latents after every epoch, so the evolution (and any early collapse onto a
+  // few digits) is visible; kept as .npy so that a resumed run rebuilds the full history.
+  const fs::path dir = fs::path(context.images_dir) / "progress";
+  fs::create_directories(dir);
+  const torch::Tensor images = generate(fixed_noise(64)).cpu();
+  char name[32];
+  std::snprintf(name, sizeof name, "epoch-%04lld.npy", static_cast<long long>(context.epoch));
+  io::save_npy(io::to_uint8(images), (dir / name).string());
+
+  std::vector<fs::path> epochs;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".npy") epochs.push_back(entry.path());
+  std::sort(epochs.begin(), epochs.end());
+  std::vector<torch::Tensor> rows, frames;
+  for (const fs::path& path : epochs) {
+    const torch::Tensor epoch_images = io::load_npy(path.string()).to(torch::kFloat32).div(255).unsqueeze(1);
+    rows.push_back(epoch_images.narrow(0, 0, 16));
+    frames.push_back(io::make_grid(epoch_images, 8));
+  }
+  // One row of 16 fixed-noise samples per epoch, oldest at the top.
+  io::save_image_grid(torch::cat(rows), (fs::path(context.images_dir) / "progress.png").string(), 16, 2);
+  io::save_gif(frames, (fs::path(context.images_dir) / "progress.gif").string(), 60);
+}
+
+void Dcgan::write_figures(const FigureContext& context) {
+  const fs::path dir = context.images_dir;
+  torch::manual_seed(settings_.seed);
+  io::save_image_grid(sample(100, {}).cpu(), (dir / "samples.png").string(), 10);
+
+  // Interpolation strips: 6 pairs of latents, 10 linear steps each.
+  const torch::Tensor ends = fixed_noise(12).view({6, 2, settings_.latent_dim});
+  const torch::Tensor t = torch::linspace(0, 1, 10).view({1, 10, 1});
+  const torch::Tensor z = ends.select(1, 0).unsqueeze(1) * (1 - t) + ends.select(1, 1).unsqueeze(1) * t;
+  io::save_image_grid(generate(z.reshape({-1, settings_.latent_dim})).cpu(),
+                      (dir / "interpolation.png").string(), 10, 2);
+
+  if (settings_.latent_dim == 2) {
+    // The generator's output over the z plane (the article's "latent space" figure).
+    constexpr int64_t kSide = 20;
+    const torch::Tensor q = normal_quantile_grid(kSide);
+    const torch::Tensor zy = q.flip(0).view({kSide, 1}).expand({kSide, kSide});
+    const torch::Tensor zx = q.view({1, kSide}).expand({kSide, kSide});
+    const torch::Tensor grid = torch::stack({zx.reshape(-1), zy.reshape(-1)}, 1);
+    io::save_png(io::make_grid(generate(grid).cpu(), kSide, 0), (dir / "latent_manifold.png").string(), 2);
+  }
+}
+
+DcganSettings dcgan_preset(const std::string& name) {
+  DcganSettings s;  // the defaults are the article's ("seed")
+  if (name == "seed") return s;
+  if (name == "dcgan" || name == "quick") {
+    // Radford et al. 2016: BatchNorm in G and D, ReLU in G, LeakyReLU(0.2) in D,
+    // Adam(2e-4, β1 = 0.5), batch 128; fakes from the training-mode generator.
+    s.architecture = "dcgan";
+    s.fakes_from_eval_generator = false;
+    s.lr = 2e-4;
+    s.beta1 = 0.5;
+    s.batch_size = 128;
+    s.epochs = 20;
+  }
+  if (name == "dcgan") return s;
+  if (name == "quick") {
+    // Five minutes on a 2-core CPU: narrower networks and sub-pixel upsampling.
+    s.width = 32;
+    s.upsampling = "subpixel";
+    s.batch_size = 64;
+    s.epochs = 3;
+    return s;
+  }
+  throw UserError("unknown dcgan preset '" + name + "' (known: quick, dcgan, seed)");
+}
+
+ModelFamily dcgan_family() {
+  ModelFamily family;
+  family.name = "dcgan";
+  family.summary = "generative adversarial network with DCGAN networks (the article's GAN)";
+  family.presets = {"quick", "dcgan", "seed"};
+  family.settings = {
+      {"architecture", "seed (the article's networks, clamp activation) or dcgan (paper guidelines)"},
+      {"latent_dim", "size of z ~ N(0, I) (2 adds the latent-plane figure)"},
+      {"width", "channels of the conv layers"},
+      {"upsampling", "generator upsampling: transposed or subpixel (faster on CPU)"},
+      {"fakes_from_eval_generator", "draw D's fakes with BatchNorm running statistics (the article's quirk)"},
+      {"epochs", "passes over the 60,000 training images"},
+      {"max_steps", "stop after this many optimiser steps (0 = no limit)"},
+      {"batch_size", "images per step"},
+      {"lr", "Adam learning rate of both networks"},
+      {"beta1", "Adam beta1"},
+      {"seed", "random seed (same seed + threads on CPU = identical run)"},
+  };
+  family.preset_settings = [](const std::string& preset) { return to_json(dcgan_preset(preset)); };
+  family.validate = [](const Json& json) {
+    validate_common_settings(json);
+    const DcganSettings s = dcgan_settings_from_json(json);
+    if (s.architecture != "seed" && s.architecture != "dcgan")
+      throw UserError("--architecture: expected seed or dcgan, got '" + s.architecture + "'");
+    if (s.latent_dim < 1 || s.latent_dim > 4096) throw UserError("--latent-dim: must be in 1..4096");
+    if (s.width < 1 || s.width > 1024) throw UserError("--width: must be in 1..1024");
+    if (!(s.beta1 >= 0 && s.beta1 < 1)) throw UserError("--beta1: must be in [0, 1)");
+    check_upsampling_kind(s.upsampling);
+  };
+  family.create = [](const Json& json, torch::Device device) -> std::unique_ptr<GenerativeModel> {
+    return std::make_unique<Dcgan>(dcgan_settings_from_json(json), device);
+  };
+  return family;
+}
+
+}  // namespace trilemma

@@ -1,0 +1,85 @@
+#pragma once
+// The article's GAN (Goodfellow et al. 2014) with DCGAN-style networks (Radford et al. 2016).
+#include <torch/torch.h>
+
+#include "models/generative_model.h"
+
+namespace trilemma {
+
+/// Every hyperparameter of a DCGAN run. Presets are named values of this struct.
+struct DcganSettings {
+  std::string architecture = "seed";  ///< "seed" (the article's networks, quirks included)
+                                      ///< or "dcgan" (the DCGAN paper's guidelines)
+  int64_t latent_dim = 100;           ///< size of z ~ N(0, I)
+  int64_t width = 64;                 ///< channels of the widest conv layer ("seed": 64)
+  std::string upsampling = "transposed";  ///< "transposed" or "subpixel" (see models/layers.h)
+  bool fakes_from_eval_generator = true;  ///< the article's quirk: D's fakes come from
+                                          ///< G.predict_on_batch (BatchNorm running statistics)
+  int64_t epochs = 100;
+  int64_t max_steps = 0;
+  int64_t batch_size = 32;
+  double lr = 1e-4;                   ///< Adam learning rate for both networks
+  double beta1 = 0.9;                 ///< Adam β1 (Keras default 0.9; DCGAN paper 0.5)
+  int64_t seed = 0;
+};
+
+Json to_json(const DcganSettings& settings);
+DcganSettings dcgan_settings_from_json(const Json& json);
+
+/// Keras' ReLU(max_value=0.2): a clamp to [0, 0.2], as the article wrote it.
+torch::Tensor clamped_relu(const torch::Tensor& x, double max_value = 0.2);
+
+struct GeneratorImpl : torch::nn::Module {
+  explicit GeneratorImpl(const DcganSettings& settings);
+  torch::Tensor forward(const torch::Tensor& z);  ///< images in [-1, 1], N×1×28×28
+  std::string architecture;
+  int64_t width;
+  torch::nn::Linear dense{nullptr};
+  torch::nn::BatchNorm1d dense_norm{nullptr};
+  torch::nn::Sequential up1{nullptr}, mid{nullptr}, up2{nullptr};
+  torch::nn::BatchNorm2d norm1{nullptr}, norm2{nullptr};
+};
+TORCH_MODULE(Generator);
+
+struct DiscriminatorImpl : torch::nn::Module {
+  explicit DiscriminatorImpl(const DcganSettings& settings);
+  torch::Tensor forward(const torch::Tensor& x);  ///< logits N×1
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d norm2{nullptr};
+  torch::nn::Linear dense{nullptr};
+  bool use_norm;
+};
+TORCH_MODULE(Discriminator);
+
+class Dcgan : public GenerativeModel {
+ public:
+  Dcgan(const DcganSettings& settings, torch::Device device);
+  LossTerms train_step(const torch::Tensor& images, const torch::Tensor& labels) override;
+  LossTerms eval_loss(const torch::Tensor& images, const torch::Tensor& labels) override;
+  torch::Tensor sample(int64_t n, const SampleOptions& options) override;
+  void save(torch::serialize::OutputArchive& archive) override;
+  void load(torch::serialize::InputArchive& archive) override;
+  void write_epoch_figures(const FigureContext& context) override;
+  void write_figures(const FigureContext& context) override;
+  int64_t parameter_count() const override;
+
+  /// Images in [0,1] from given latents, in eval mode (BatchNorm running statistics).
+  torch::Tensor generate(const torch::Tensor& z);
+  Generator& generator() { return generator_; }
+  Discriminator& discriminator() { return discriminator_; }
+  /// The fixed latents of the per-epoch progress figures (derived from the seed).
+  torch::Tensor fixed_noise(int64_t n) const;
+
+ private:
+  DcganSettings settings_;
+  torch::Device device_;
+  Generator generator_;
+  Discriminator discriminator_;
+  std::unique_ptr<torch::optim::Adam> g_optimizer_, d_optimizer_;
+};
+
+/// Presets: "quick" (5 minutes on 2 cores), "dcgan" (paper guidelines), "seed" (the article).
+DcganSettings dcgan_preset(const std::string& name);
+ModelFamily dcgan_family();
+
+}  // namespace trilemma

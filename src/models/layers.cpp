@@ -1,0 +1,28 @@
+#include "models/layers.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace trilemma {
+namespace nn = torch::nn;
+
+torch::nn::Sequential make_upsampling(int64_t in, int64_t out, const std::string& kind) {
+  check_upsampling_kind(kind);
+  if (kind == "transposed")
+    return nn::Sequential(nn::ConvTranspose2d(
+        nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(1)));
+  return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, 4 * out, 3).padding(1)), nn::PixelShuffle(2));
+}
+
+void check_upsampling_kind(const std::string& kind) {
+  if (kind != "transposed" && kind != "subpixel")
+    throw UserError("--upsampling: expected transposed or subpixel, got '" + kind + "'");
+}
+
+torch::Tensor normal_quantile_grid(int64_t count) {
+  const torch::Tensor p = torch::linspace(0.05, 0.95, count, torch::kFloat64);
+  return (std::sqrt(2.0) * torch::erfinv(2 * p - 1)).to(torch::kFloat32);
+}
+
+}  // namespace trilemma

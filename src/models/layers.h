@@ -1,0 +1,23 @@
+#pragma once
+// Building blocks shared by the convolutional models.
+#include <torch/torch.h>
+
+#include <string>
+
+namespace trilemma {
+
+/// A ×2 spatial upsampling from `in` to `out` channels with a 3×3 kernel:
+///  - "transposed": ConvTranspose2d(k3, s2, Keras "same"), as in the article;
+///  - "subpixel": Conv2d(in, 4·out, k3, pad 1) + PixelShuffle(2) (Shi et al. 2016), the
+///    same output shape through oneDNN's fast convolution instead of LibTorch's slow
+///    transposed-convolution backward on CPU (3-4x per layer, see the reference notes).
+torch::nn::Sequential make_upsampling(int64_t in, int64_t out, const std::string& kind);
+
+/// Throws UserError unless kind is "transposed" or "subpixel".
+void check_upsampling_kind(const std::string& kind);
+
+/// The standard-normal quantiles at `count` evenly spaced probabilities in [0.05, 0.95]:
+/// a latent grid that gives equal prior mass equal room (Kingma & Welling 2014, fig. 4).
+torch::Tensor normal_quantile_grid(int64_t count);
+
+}  // namespace trilemma

@@ -1,0 +1,255 @@
+#include "models/vae.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/settings.h"
+#include "io/image.h"
+#include "io/plot.h"
+#include "models/layers.h"
+
+namespace trilemma {
+namespace nn = torch::nn;
+
+Json to_json(const VaeSettings& s) {
+  return {{"latent_dim", s.latent_dim}, {"channels", s.channels}, {"upsampling", s.upsampling},
+          {"kl_weight", s.kl_weight},   {"epochs", s.epochs},     {"max_steps", s.max_steps},
+          {"batch_size", s.batch_size}, {"lr", s.lr},             {"seed", s.seed}};
+}
+
+VaeSettings vae_settings_from_json(const Json& j) {
+  VaeSettings s;
+  s.latent_dim = setting_int(j, "latent_dim");
+  s.channels = setting_int(j, "channels");
+  s.upsampling = setting_string(j, "upsampling");
+  s.kl_weight = setting_double(j, "kl_weight");
+  s.epochs = setting_int(j, "epochs");
+  s.max_steps = setting_int(j, "max_steps");
+  s.batch_size = setting_int(j, "batch_size");
+  s.lr = setting_double(j, "lr");
+  s.seed = setting_int(j, "seed");
+  return s;
+}
+
+VaeEncoderImpl::VaeEncoderImpl(int64_t latent_dim, int64_t channels) {
+  // 28 -> 13 -> 6 with 3×3 stride-2 "valid" convolutions, as in the article.
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, channels, 3).stride(2)));
+  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(channels, channels, 3).stride(2)));
+  dense = register_module("dense", nn::Linear(channels * 6 * 6, 2 * latent_dim));
+}
+
+std::pair<torch::Tensor, torch::Tensor> VaeEncoderImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = torch::relu(conv2(torch::relu(conv1(x))));
+  torch::Tensor stats = dense(h.flatten(1));
+  auto halves = stats.chunk(2, 1);
+  return {halves[0], halves[1]};
+}
+
+VaeDecoderImpl::VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling)
+    : channels(channels) {
+  dense = register_module("dense", nn::Linear(latent_dim, channels * 7 * 7));
+  up1 = register_module("up1", make_upsampling(channels, channels, upsampling));
+  up2 = register_module("up2", make_upsampling(channels, channels, upsampling));
+  // A stride-1 "same" ConvTranspose equals a conv with a flipped kernel; the plain conv
+  // avoids LibTorch's slow transposed-convolution path on CPU.
+  out = register_module("out", upsampling == "transposed"
+                                   ? nn::Sequential(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(channels, 1, 3).padding(1)))
+                                   : nn::Sequential(nn::Conv2d(nn::Conv2dOptions(channels, 1, 3).padding(1))));
+}
+
+torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z) {
+  torch::Tensor h = torch::relu(dense(z)).view({-1, channels, 7, 7});
+  return out->forward(torch::relu(up2->forward(torch::relu(up1->forward(h)))));
+}
+
+torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_var,
+                             const torch::Tensor& eps) {
+  return mu + eps * torch::exp(0.5 * log_var);
+}
+
+VaeLoss vae_loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& mu,
+                 const torch::Tensor& log_var, double kl_weight) {
+  VaeLoss loss;
+  const int64_t n = logits.size(0);
+  loss.reconstruction =
+      torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::Sum) / n;
+  // Closed-form KL between N(mu, sigma^2) and N(0, 1), summed over latent dimensions.
+  loss.kl = (-0.5 * (1 + log_var - mu.pow(2) - log_var.exp())).sum() / n;
+  loss.total = loss.reconstruction + kl_weight * loss.kl;
+  return loss;
+}
+
+Vae::Vae(const VaeSettings& settings, torch::Device device)
+    : settings_(settings),
+      device_(device),
+      encoder_(settings.latent_dim, settings.channels),
+      decoder_(settings.latent_dim, settings.channels, settings.upsampling) {
+  encoder_->to(device_);
+  decoder_->to(device_);
+  std::vector<torch::Tensor> params = encoder_->parameters();
+  for (auto& p : decoder_->parameters()) params.push_back(p);
+  optimizer_ = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(settings.lr));
+}
+
+VaeOutput Vae::forward(const torch::Tensor& images) {
+  auto [mu, log_var] = encoder_->forward(images);
+  torch::Tensor z = reparameterize(mu, log_var, torch::randn_like(mu));
+  return {decoder_->forward(z), mu, log_var};
+}
+
+LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor&) {
+  encoder_->train();
+  decoder_->train();
+  VaeOutput out = forward(images);
+  VaeLoss loss = vae_loss(out.reconstruction_logits, images, out.mu, out.log_var, settings_.kl_weight);
+  optimizer_->zero_grad();
+  loss.total.backward();
+  optimizer_->step();
+  return {{"loss", loss.total.item<double>()},
+          {"bce", loss.reconstruction.item<double>()},
+          {"kl", loss.kl.item<double>()}};
+}
+
+LossTerms Vae::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
+  torch::NoGradGuard no_grad;
+  encoder_->eval();
+  decoder_->eval();
+  VaeOutput out = forward(images);
+  VaeLoss loss = vae_loss(out.reconstruction_logits, images, out.mu, out.log_var, settings_.kl_weight);
+  return {{"loss", loss.total.item<double>()},
+          {"bce", loss.reconstruction.item<double>()},
+          {"kl", loss.kl.item<double>()}};
+}
+
+torch::Tensor Vae::decode(const torch::Tensor& z) {
+  c10::InferenceMode guard;
+  decoder_->eval();
+  return torch::sigmoid(decoder_->forward(z.to(device_)));
+}
+
+torch::Tensor Vae::sample(int64_t n, const SampleOptions&) {
+  c10::InferenceMode guard;
+  return decode(torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_)));
+}
+
+void Vae::save(torch::serialize::OutputArchive& archive) {
+  torch::serialize::OutputArchive encoder, decoder, optimizer;
+  encoder_->save(encoder);
+  decoder_->save(decoder);
+  optimizer_->save(optimizer);
+  archive.write("encoder", encoder);
+  archive.write("decoder", decoder);
+  archive.write("optimizer", optimizer);
+}
+
+void Vae::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive encoder, decoder, optimizer;
+  archive.read("encoder", encoder);
+  archive.read("decoder", decoder);
+  archive.read("optimizer", optimizer);
+  encoder_->load(encoder);
+  decoder_->load(decoder);
+  optimizer_->load(optimizer);
+  encoder_->to(device_);
+  decoder_->to(device_);
+}
+
+int64_t Vae::parameter_count() const {
+  int64_t count = 0;
+  for (const auto& p : decoder_->parameters()) count += p.numel();
+  return count;
+}
+
+void Vae::write_figures(const FigureContext& context) {
+  namespace fs = std::filesystem;
+  const fs::path dir = context.images_dir;
+  torch::manual_seed(settings_.seed);  // figures are reproducible for a given checkpoint
+  io::save_image_grid(sample(100, {}).cpu(), (dir / "samples.png").string(), 10);
+
+  c10::InferenceMode guard;
+  encoder_->eval();
+  const int64_t shown = std::min<int64_t>(10, context.test_images.size(0));
+  if (shown > 0) {
+    // Reconstructions: inputs above, their decoded posterior means below.
+    torch::Tensor inputs = context.test_images.narrow(0, 0, shown).to(device_);
+    torch::Tensor recon = decode(encoder_->forward(inputs).first);
+    io::save_image_grid(torch::cat({inputs.cpu(), recon.cpu()}), (dir / "reconstructions.png").string(),
+                        shown, 3);
+  }
+  if (settings_.latent_dim != 2) return;
+
+  // The decoder manifold: a 20×20 grid of z at standard-normal quantiles.
+  constexpr int64_t kSide = 20;
+  const torch::Tensor q = normal_quantile_grid(kSide);
+  torch::Tensor zy = q.flip(0).view({kSide, 1}).expand({kSide, kSide});
+  torch::Tensor zx = q.view({1, kSide}).expand({kSide, kSide});
+  torch::Tensor z = torch::stack({zx.reshape(-1), zy.reshape(-1)}, 1);
+  io::save_png(io::make_grid(decode(z).cpu(), kSide, 0), (dir / "latent_manifold.png").string(), 2);
+
+  // Test-set latent means coloured by digit.
+  const int64_t n = std::min<int64_t>(5000, context.test_images.size(0));
+  if (n == 0) return;
+  torch::Tensor mu = encoder_->forward(context.test_images.narrow(0, 0, n).to(device_)).first.cpu();
+  torch::Tensor labels = context.test_labels.narrow(0, 0, n).cpu();
+  std::vector<io::Series> series(10);
+  for (int64_t d = 0; d < 10; ++d) series[d].name = std::to_string(d);
+  auto mu_a = mu.accessor<float, 2>();
+  auto labels_a = labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    series[labels_a[i]].x.push_back(mu_a[i][0]);
+    series[labels_a[i]].y.push_back(mu_a[i][1]);
+  }
+  io::plot_scatter(series, {"Test-set latent means by digit", "z[0]", "z[1]", false, 800, 700},
+                   (dir / "latent_scatter.png").string());
+}
+
+VaeSettings vae_preset(const std::string& name) {
+  VaeSettings s;  // the defaults are the article's ("seed")
+  if (name == "seed") return s;
+  if (name == "quick") {
+    // Three minutes on a 2-core CPU: a 16-D latent gives sharper prior samples than 2-D,
+    // sub-pixel upsampling avoids the slow transposed-conv backward, and a larger batch
+    // with a larger learning rate makes each of the few epochs count.
+    s.latent_dim = 16;
+    s.channels = 32;
+    s.upsampling = "subpixel";
+    s.epochs = 4;
+    s.batch_size = 128;
+    s.lr = 2e-3;
+    return s;
+  }
+  throw UserError("unknown vae preset '" + name + "' (known: quick, seed)");
+}
+
+ModelFamily vae_family() {
+  ModelFamily family;
+  family.name = "vae";
+  family.summary = "variational autoencoder (Kingma & Welling 2014), the article's architecture";
+  family.presets = {"quick", "seed"};
+  family.settings = {
+      {"latent_dim", "size of the latent z (2 adds the latent-plane figures)"},
+      {"channels", "width of every conv layer"},
+      {"upsampling", "decoder upsampling: transposed (the article) or subpixel (faster on CPU)"},
+      {"kl_weight", "weight of the KL term (1 = the true ELBO)"},
+      {"epochs", "passes over the 60,000 training images"},
+      {"max_steps", "stop after this many optimiser steps (0 = no limit)"},
+      {"batch_size", "images per optimiser step"},
+      {"lr", "Adam learning rate"},
+      {"seed", "random seed (same seed + threads on CPU = identical run)"},
+  };
+  family.preset_settings = [](const std::string& preset) { return to_json(vae_preset(preset)); };
+  family.validate = [](const Json& json) {
+    validate_common_settings(json);
+    const VaeSettings s = vae_settings_from_json(json);
+    if (s.latent_dim < 1 || s.latent_dim > 4096) throw UserError("--latent-dim: must be in 1..4096");
+    if (s.channels < 1 || s.channels > 1024) throw UserError("--channels: must be in 1..1024");
+    check_upsampling_kind(s.upsampling);
+    if (!(s.kl_weight >= 0)) throw UserError("--kl-weight: must be >= 0");
+  };
+  family.create = [](const Json& json, torch::Device device) -> std::unique_ptr<GenerativeModel> {
+    return std::make_unique<Vae>(vae_settings_from_json(json), device);
+  };
+  return family;
+}
+
+}  // namespace trilemma

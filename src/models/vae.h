@@ -1,0 +1,98 @@
+#pragma once
+// The article's variational autoencoder (Kingma & Welling 2014) for 28×28 digits.
+#include <torch/torch.h>
+
+#include "models/generative_model.h"
+
+namespace trilemma {
+
+/// Every hyperparameter of a VAE run. Presets are named values of this struct.
+struct VaeSettings {
+  int64_t latent_dim = 2;        ///< size of z; 2 gives the article's latent-plane figures
+  int64_t channels = 64;         ///< width of every conv layer (the article: 64)
+  std::string upsampling = "transposed";  ///< decoder upsampling: "transposed" (the article's
+                                          ///< ConvTranspose) or "subpixel" (conv + PixelShuffle,
+                                          ///< 3-4x cheaper on CPU, see reference notes)
+  double kl_weight = 1.0;        ///< β in BCE + β·KL; 1 is the true ELBO
+  int64_t epochs = 200;
+  int64_t max_steps = 0;         ///< stop after this many optimiser steps (0 = no limit)
+  int64_t batch_size = 32;
+  double lr = 1e-4;              ///< Adam learning rate
+  int64_t seed = 0;
+};
+
+Json to_json(const VaeSettings& settings);
+VaeSettings vae_settings_from_json(const Json& json);
+
+/// What the VAE's forward pass returns (named, not a tuple).
+struct VaeOutput {
+  torch::Tensor reconstruction_logits;  ///< N×1×28×28; sigmoid gives the decoded image
+  torch::Tensor mu;                      ///< N×latent
+  torch::Tensor log_var;                 ///< N×latent
+};
+
+/// Encoder: two stride-2 valid 3×3 convs with ReLU, then a dense layer to 2·latent.
+struct VaeEncoderImpl : torch::nn::Module {
+  VaeEncoderImpl(int64_t latent_dim, int64_t channels);
+  /// Returns (mu, log_var).
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(VaeEncoder);
+
+/// Decoder: dense to 64×7×7, two ×2 upsamplings, a 3×3 conv to one channel of logits.
+struct VaeDecoderImpl : torch::nn::Module {
+  VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling);
+  torch::Tensor forward(const torch::Tensor& z);  ///< logits N×1×28×28
+  int64_t channels;
+  torch::nn::Linear dense{nullptr};
+  torch::nn::Sequential up1{nullptr}, up2{nullptr};
+  torch::nn::Sequential out{nullptr};
+};
+TORCH_MODULE(VaeDecoder);
+
+/// z = μ + σ·ε with σ = exp(½·log_var): the reparameterisation trick.
+torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_var,
+                             const torch::Tensor& eps);
+
+struct VaeLoss {
+  torch::Tensor total;           ///< mean over the batch of (bce + kl_weight·kl)
+  torch::Tensor reconstruction;  ///< per-image BCE summed over pixels (= mean BCE · 784), batch mean
+  torch::Tensor kl;              ///< KL(q(z|x) ‖ N(0, I)), batch mean
+};
+
+/// The negative ELBO. BCE is computed from logits, which is stable where sigmoid + BCE
+/// would take log(0).
+VaeLoss vae_loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& mu,
+                 const torch::Tensor& log_var, double kl_weight = 1.0);
+
+class Vae : public GenerativeModel {
+ public:
+  Vae(const VaeSettings& settings, torch::Device device);
+  LossTerms train_step(const torch::Tensor& images, const torch::Tensor& labels) override;
+  LossTerms eval_loss(const torch::Tensor& images, const torch::Tensor& labels) override;
+  torch::Tensor sample(int64_t n, const SampleOptions& options) override;
+  void save(torch::serialize::OutputArchive& archive) override;
+  void load(torch::serialize::InputArchive& archive) override;
+  void write_figures(const FigureContext& context) override;
+  int64_t parameter_count() const override;
+
+  VaeOutput forward(const torch::Tensor& images);
+  torch::Tensor decode(const torch::Tensor& z);  ///< images in [0,1]
+  VaeEncoder& encoder() { return encoder_; }
+  VaeDecoder& decoder() { return decoder_; }
+
+ private:
+  VaeSettings settings_;
+  torch::Device device_;
+  VaeEncoder encoder_;
+  VaeDecoder decoder_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
+
+/// Presets: "quick" (3 minutes on 2 cores), "seed" (the article, faithfully).
+VaeSettings vae_preset(const std::string& name);
+ModelFamily vae_family();
+
+}  // namespace trilemma

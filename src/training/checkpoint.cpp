@@ -1,0 +1,152 @@
+#include "training/checkpoint.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+
+namespace trilemma::training {
+namespace fs = std::filesystem;
+
+namespace {
+
+uint32_t crc_of(const std::string& bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib's crc32 takes a uInt length; feed large buffers in 1 GiB chunks.
+  for (size_t offset = 0; offset < bytes.size(); offset += (1u << 30)) {
+    const size_t n = std::min<size_t>(bytes.size() - offset, 1u << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + offset), static_cast<uInt>(n));
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+std::string stem_for(int64_t step) {
+  char name[48];
+  std::snprintf(name, sizeof name, "step-%010lld", static_cast<long long>(step));
+  return name;
+}
+
+}  // namespace
+
+CheckpointInfo parse_manifest(const std::string& text, const std::string& source) {
+  Json json;
+  try {
+    json = Json::parse(text);
+  } catch (const std::exception&) {
+    throw UserError(source + ": corrupt checkpoint manifest (not valid JSON)");
+  }
+  try {
+    CheckpointInfo info;
+    const int version = json.at("format_version").get<int>();
+    if (version != kCheckpointFormatVersion)
+      throw UserError(source + ": checkpoint format version " + std::to_string(version) +
+                      ", this trilemma reads version " + std::to_string(kCheckpointFormatVersion));
+    info.model = json.at("model").get<std::string>();
+    info.step = json.at("step").get<int64_t>();
+    info.epoch = json.at("epoch").get<int64_t>();
+    info.bytes = json.at("bytes").get<int64_t>();
+    info.crc32 = json.at("crc32").get<uint32_t>();
+    if (info.step < 0 || info.epoch < 0 || info.bytes < 0)
+      throw UserError(source + ": checkpoint manifest has negative fields");
+    return info;
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception&) {
+    throw UserError(source + ": checkpoint manifest lacks fields or has wrong types");
+  }
+}
+
+CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_name,
+                               const std::string& dir, int64_t step, int64_t epoch, int keep) {
+  fs::create_directories(dir);
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  std::ostringstream stream;
+  archive.save_to(stream);
+  const std::string bytes = stream.str();
+
+  CheckpointInfo info;
+  info.path = (fs::path(dir) / (stem_for(step) + ".pt")).string();
+  info.model = model_name;
+  info.step = step;
+  info.epoch = epoch;
+  info.bytes = static_cast<int64_t>(bytes.size());
+  info.crc32 = crc_of(bytes);
+  write_file_atomic(info.path, bytes);
+  const Json manifest = {{"format_version", kCheckpointFormatVersion},
+                         {"model", model_name},
+                         {"step", step},
+                         {"epoch", epoch},
+                         {"bytes", info.bytes},
+                         {"crc32", info.crc32}};
+  write_file_atomic((fs::path(dir) / (stem_for(step) + ".json")).string(), manifest.dump(2) + "\n");
+
+  if (keep > 0) {
+    std::vector<CheckpointInfo> all = list_checkpoints(dir);
+    for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i) {
+      std::error_code ignored;
+      fs::remove(fs::path(all[i].path).replace_extension(".json"), ignored);
+      fs::remove(all[i].path, ignored);
+    }
+  }
+  return info;
+}
+
+std::vector<CheckpointInfo> list_checkpoints(const std::string& dir) {
+  std::vector<CheckpointInfo> found;
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return found;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const fs::path path = entry.path();
+    if (path.extension() != ".json" || path.filename().string().rfind("step-", 0) != 0) continue;
+    try {
+      CheckpointInfo info = parse_manifest(read_file(path.string()), path.string());
+      info.path = fs::path(path).replace_extension(".pt").string();
+      found.push_back(info);
+    } catch (const UserError&) {
+      // An unreadable manifest is reported when its checkpoint would be loaded; here we
+      // list it with step -1 so that callers can say which files they skipped.
+      CheckpointInfo broken;
+      broken.path = fs::path(path).replace_extension(".pt").string();
+      broken.step = -1;
+      found.push_back(broken);
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const CheckpointInfo& a, const CheckpointInfo& b) {
+    if (a.step != b.step) return a.step > b.step;
+    return a.path > b.path;
+  });
+  return found;
+}
+
+void load_checkpoint(GenerativeModel& model, const std::string& model_name,
+                     const CheckpointInfo& info) {
+  const std::string manifest_path = fs::path(info.path).replace_extension(".json").string();
+  const CheckpointInfo manifest = parse_manifest(read_file(manifest_path), manifest_path);
+  if (manifest.model != model_name)
+    throw UserError(info.path + ": checkpoint of a '" + manifest.model + "' model, this run is '" +
+                    model_name + "'");
+  const std::string bytes = read_file(info.path);
+  if (static_cast<int64_t>(bytes.size()) != manifest.bytes)
+    throw UserError(info.path + ": truncated or wrong size (" + std::to_string(bytes.size()) +
+                    " bytes, manifest says " + std::to_string(manifest.bytes) + ")");
+  if (crc_of(bytes) != manifest.crc32)
+    throw UserError(info.path + ": corrupt (checksum does not match its manifest)");
+  try {
+    torch::serialize::InputArchive archive;
+    std::istringstream stream(bytes);
+    archive.load_from(stream);
+    model.load(archive);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    what = what.substr(0, what.find('\n'));
+    throw UserError(info.path + ": does not match this model's settings (" + what + ")");
+  }
+}
+
+}  // namespace trilemma::training

@@ -1,0 +1,73 @@
+#include "training/run_dir.h"
+
+#include <filesystem>
+#include <iostream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "models/registry.h"
+#include "training/checkpoint.h"
+
+namespace trilemma::training {
+namespace fs = std::filesystem;
+
+std::string config_path(const std::string& run_dir) { return (fs::path(run_dir) / "config.json").string(); }
+std::string metrics_path(const std::string& run_dir) { return (fs::path(run_dir) / "metrics.jsonl").string(); }
+std::string images_dir(const std::string& run_dir) { return (fs::path(run_dir) / "images").string(); }
+std::string checkpoints_dir(const std::string& run_dir) { return (fs::path(run_dir) / "checkpoints").string(); }
+
+Json RunConfig::to_json() const {
+  return {{"model", model}, {"preset", preset}, {"settings", settings}, {"environment", environment}};
+}
+
+RunConfig RunConfig::from_json(const Json& json, const std::string& source) {
+  try {
+    RunConfig config;
+    config.model = json.at("model").get<std::string>();
+    config.preset = json.at("preset").get<std::string>();
+    config.settings = json.at("settings");
+    if (!config.settings.is_object()) throw std::runtime_error("settings");
+    config.environment = json.value("environment", Json::object());
+    return config;
+  } catch (const std::exception&) {
+    throw UserError(source + ": not a valid trilemma config (needs model, preset, settings)");
+  }
+}
+
+LoadedRun load_run(const std::string& dir, torch::Device device) {
+  if (!fs::is_directory(dir)) throw UserError(dir + ": no such run directory");
+  const std::string path = config_path(dir);
+  if (!fs::exists(path)) throw UserError(dir + ": not a run directory (no config.json)");
+  Json json;
+  try {
+    json = Json::parse(read_file(path));
+  } catch (const Json::exception&) {
+    throw UserError(path + ": not valid JSON");
+  }
+  LoadedRun run;
+  run.dir = dir;
+  run.config = RunConfig::from_json(json, path);
+  run.family = &find_model_family(run.config.model);
+  run.family->validate(run.config.settings);
+  run.model = run.family->create(run.config.settings, device);
+
+  const std::vector<CheckpointInfo> candidates = list_checkpoints(checkpoints_dir(dir));
+  if (candidates.empty()) throw UserError(dir + ": holds no checkpoint yet");
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    try {
+      load_checkpoint(*run.model, run.config.model, candidates[i]);
+      run.step = candidates[i].step;
+      run.epoch = candidates[i].epoch;
+      run.checkpoint = candidates[i].path;
+      if (i > 0)
+        std::cerr << "warning: using older checkpoint " << candidates[i].path << "\n";
+      return run;
+    } catch (const UserError& e) {
+      std::cerr << "warning: skipping checkpoint: " << e.what() << "\n";
+    }
+  }
+  throw UserError(dir + ": no usable checkpoint (all " + std::to_string(candidates.size()) +
+                  " are corrupt or incomplete)");
+}
+
+}  // namespace trilemma::training

@@ -1,0 +1,44 @@
+#pragma once
+// A run directory holds everything about one training run:
+//   config.json     model, preset, every setting, seed, LibTorch version, device, threads
+//   metrics.jsonl   one JSON object per logged step / epoch
+//   checkpoints/    step-<N>.pt with step-<N>.json manifests (newest K kept)
+//   images/         PNG figures
+#include <memory>
+#include <string>
+
+#include "models/generative_model.h"
+
+namespace trilemma::training {
+
+struct RunConfig {
+  std::string model;   ///< family name
+  std::string preset;
+  Json settings;       ///< every hyperparameter
+  Json environment;    ///< torch_version, device, threads, created (informational)
+  Json to_json() const;
+  static RunConfig from_json(const Json& json, const std::string& source);
+};
+
+/// A run loaded for sampling, evaluation or resuming.
+struct LoadedRun {
+  std::string dir;
+  RunConfig config;
+  const ModelFamily* family = nullptr;
+  std::unique_ptr<GenerativeModel> model;
+  int64_t step = 0;           ///< optimiser steps done at the loaded checkpoint
+  int64_t epoch = 0;          ///< completed epochs at the loaded checkpoint
+  std::string checkpoint;     ///< path of the loaded checkpoint
+};
+
+/// Reads config.json and loads the newest valid checkpoint (falling back to older ones
+/// with a warning on stderr). Throws UserError if the directory is not a run or holds no
+/// usable checkpoint.
+LoadedRun load_run(const std::string& dir, torch::Device device);
+
+std::string config_path(const std::string& run_dir);
+std::string metrics_path(const std::string& run_dir);
+std::string images_dir(const std::string& run_dir);
+std::string checkpoints_dir(const std::string& run_dir);
+
+}  // namespace trilemma::training

@@ -1,0 +1,42 @@
+#pragma once
+// The training loop shared by every model family: epochs over shuffled MNIST, progress,
+// metrics.jsonl, test loss per epoch, checkpoints, figures, Ctrl-C and divergence handling.
+#include <string>
+
+#include "training/run_dir.h"
+
+namespace trilemma::training {
+
+struct TrainOptions {
+  std::string run_dir;          ///< where the run lives (created unless resuming)
+  std::string data_dir;         ///< MNIST IDX files
+  torch::Device device = torch::kCPU;
+  int threads = 0;              ///< recorded in config.json (already applied by the caller)
+  int keep_checkpoints = 3;     ///< newest K checkpoints kept
+  int64_t log_every = 50;       ///< steps between metrics.jsonl lines
+  double checkpoint_minutes = 10;  ///< also checkpoint this often within an epoch
+  int64_t test_images = 10000;  ///< test images used for the per-epoch test loss
+  bool resume = false;
+  int64_t resume_epochs = -1;     ///< on resume, replaces the run's epochs when >= 0
+  int64_t resume_max_steps = -1;  ///< on resume, replaces the run's max_steps when >= 0
+};
+
+/// Trains a new run (family + preset + settings) or resumes one (options.resume). Returns
+/// the process exit status: 0 when done, 130/143 when stopped by SIGINT/SIGTERM after
+/// writing a checkpoint. Throws UserError on bad input and on divergence (NaN/inf loss);
+/// in both cases every previously written checkpoint stays intact.
+int train_run(const RunConfig& config, const TrainOptions& options);
+
+/// Rewrites metrics.jsonl keeping only lines whose "step" is <= step, so that a resumed
+/// run's log has no duplicate steps from work lost after its checkpoint.
+void truncate_metrics(const std::string& path, int64_t step);
+
+/// Draws the loss curves of a run (train terms per logged step, test loss per epoch) into
+/// images/losses.png. Returns false when gnuplot is unavailable.
+bool plot_loss_curves(const std::string& run_dir);
+
+/// The per-step RNG seed: derived from (seed, step) so that a resumed run draws exactly
+/// the random numbers an uninterrupted one would, without saving generator state.
+uint64_t step_seed(int64_t seed, int64_t step);
+
+}  // namespace trilemma::training
