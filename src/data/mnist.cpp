@@ -56,8 +56,9 @@ ImageDataset load_idx_pair(const std::string& images_path, const std::string& la
 
 ImageDataset load_mnist(const std::string& dir, Split split) {
   const std::string prefix = split == Split::kTrain ? "train" : "t10k";
-  return load_idx_pair(find_file(dir, prefix + "-images-idx3-ubyte"),
-                       find_file(dir, prefix + "-labels-idx1-ubyte"));
+  const std::string images = find_file(dir, prefix + "-images-idx3-ubyte");
+  const std::string labels = find_file(dir, prefix + "-labels-idx1-ubyte");
+  return load_idx_pair(images, labels);
 }
 
 }  // namespace trilemma::data

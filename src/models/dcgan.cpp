@@ -8,6 +8,7 @@
 #include "io/image.h"
 #include "io/npy.h"
 #include "models/layers.h"
+#include "training/checkpoint.h"
 
 namespace trilemma {
 namespace nn = torch::nn;
@@ -100,20 +101,13 @@ Dcgan::Dcgan(const DcganSettings& settings, torch::Device device)
   d_optimizer_ = std::make_unique<torch::optim::Adam>(discriminator_->parameters(), options);
 }
 
-namespace {
-// BCE on logits: log(1 + e^-x) for real targets, stable for any x (never log(0)).
-torch::Tensor bce_logits(const torch::Tensor& logits, double target) {
+torch::Tensor bce_with_logits(const torch::Tensor& logits, double target) {
   return torch::binary_cross_entropy_with_logits(logits, torch::full_like(logits, target));
 }
-}  // namespace
 
-LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor&) {
-  const int64_t n = images.size(0);
-  const torch::Tensor real = images * 2 - 1;  // the generator's tanh range
-  const torch::Tensor z = torch::randn({n, settings_.latent_dim}, real.options());
-
-  // Discriminator phase. The article draws D's fakes with G.predict_on_batch, i.e. with
-  // BatchNorm's running statistics; the DCGAN preset uses the training-mode generator.
+LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tensor& z) {
+  // The article draws D's fakes with G.predict_on_batch, i.e. with BatchNorm's running
+  // statistics; the DCGAN preset uses the training-mode generator.
   torch::Tensor fake;
   {
     torch::NoGradGuard no_grad;
@@ -127,12 +121,12 @@ LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor&) {
     // The article calls train_on_batch twice: one Adam step on reals, then one on fakes.
     d_optimizer_->zero_grad();
     real_logits = discriminator_->forward(real);
-    torch::Tensor real_loss = bce_logits(real_logits, 1.0);
+    torch::Tensor real_loss = bce_with_logits(real_logits, 1.0);
     real_loss.backward();
     d_optimizer_->step();
     d_optimizer_->zero_grad();
     fake_logits = discriminator_->forward(fake);
-    torch::Tensor fake_loss = bce_logits(fake_logits, 0.0);
+    torch::Tensor fake_loss = bce_with_logits(fake_logits, 0.0);
     fake_loss.backward();
     d_optimizer_->step();
     d_loss = real_loss.detach() + fake_loss.detach();
@@ -140,23 +134,35 @@ LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor&) {
     d_optimizer_->zero_grad();
     real_logits = discriminator_->forward(real);
     fake_logits = discriminator_->forward(fake);
-    d_loss = bce_logits(real_logits, 1.0) + bce_logits(fake_logits, 0.0);
+    d_loss = bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0);
     d_loss.backward();
     d_optimizer_->step();
   }
-
-  // Generator phase: the same z through D, labelled real; only G's optimiser steps.
-  g_optimizer_->zero_grad();
-  const torch::Tensor g_loss = bce_logits(discriminator_->forward(generator_->forward(z)), 1.0);
-  g_loss.backward();
-  g_optimizer_->step();
-  d_optimizer_->zero_grad();  // D's gradients from the G phase must not leak into its next step
-
-  return {{"loss", g_loss.item<double>() + d_loss.item<double>()},
-          {"d_loss", d_loss.item<double>()},
-          {"g_loss", g_loss.item<double>()},
+  return {{"d_loss", d_loss.item<double>()},
           {"d_real", torch::sigmoid(real_logits).mean().item<double>()},
           {"d_fake", torch::sigmoid(fake_logits).mean().item<double>()}};
+}
+
+LossTerms Dcgan::generator_step(const torch::Tensor& z) {
+  // G(z) through D, labelled real; only G's optimiser steps, and D's gradients from this
+  // phase are cleared so they cannot leak into D's next step.
+  generator_->train();
+  g_optimizer_->zero_grad();
+  const torch::Tensor g_loss = bce_with_logits(discriminator_->forward(generator_->forward(z)), 1.0);
+  g_loss.backward();
+  g_optimizer_->step();
+  d_optimizer_->zero_grad();
+  return {{"g_loss", g_loss.item<double>()}};
+}
+
+LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor&) {
+  const torch::Tensor real = images * 2 - 1;  // the generator's tanh range
+  // The same z serves both phases, as in the article.
+  const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, real.options());
+  LossTerms terms = discriminator_step(real, z);
+  terms.merge(generator_step(z));
+  terms["loss"] = terms["d_loss"] + terms["g_loss"];
+  return terms;
 }
 
 LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
@@ -166,8 +172,8 @@ LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
   const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, images.options());
   const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1);
   const torch::Tensor fake_logits = discriminator_->forward(generator_->forward(z));
-  const double d_loss = (bce_logits(real_logits, 1.0) + bce_logits(fake_logits, 0.0)).item<double>();
-  const double g_loss = bce_logits(fake_logits, 1.0).item<double>();
+  const double d_loss = (bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0)).item<double>();
+  const double g_loss = bce_with_logits(fake_logits, 1.0).item<double>();
   generator_->train();
   discriminator_->train();
   return {{"loss", d_loss + g_loss}, {"d_loss", d_loss}, {"g_loss", g_loss},
@@ -210,8 +216,8 @@ void Dcgan::load(torch::serialize::InputArchive& archive) {
   archive.read("discriminator", d);
   archive.read("g_optimizer", g_opt);
   archive.read("d_optimizer", d_opt);
-  generator_->load(g);
-  discriminator_->load(d);
+  training::load_module_checked(*generator_, g);
+  training::load_module_checked(*discriminator_, d);
   g_optimizer_->load(g_opt);
   d_optimizer_->load(d_opt);
   generator_->to(device_);

@@ -26,6 +26,9 @@ struct DcganSettings {
 Json to_json(const DcganSettings& settings);
 DcganSettings dcgan_settings_from_json(const Json& json);
 
+/// Binary cross-entropy on logits against a constant target: stable for any logit.
+torch::Tensor bce_with_logits(const torch::Tensor& logits, double target);
+
 /// Keras' ReLU(max_value=0.2): a clamp to [0, 0.2], as the article wrote it.
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value = 0.2);
 
@@ -62,6 +65,10 @@ class Dcgan : public GenerativeModel {
   void write_epoch_figures(const FigureContext& context) override;
   void write_figures(const FigureContext& context) override;
   int64_t parameter_count() const override;
+
+  /// The two phases of train_step, public for tests. real in [-1, 1].
+  LossTerms discriminator_step(const torch::Tensor& real, const torch::Tensor& z);
+  LossTerms generator_step(const torch::Tensor& z);
 
   /// Images in [0,1] from given latents, in eval mode (BatchNorm running statistics).
   torch::Tensor generate(const torch::Tensor& z);

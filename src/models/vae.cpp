@@ -7,6 +7,7 @@
 #include "io/image.h"
 #include "io/plot.h"
 #include "models/layers.h"
+#include "training/checkpoint.h"
 
 namespace trilemma {
 namespace nn = torch::nn;
@@ -147,8 +148,8 @@ void Vae::load(torch::serialize::InputArchive& archive) {
   archive.read("encoder", encoder);
   archive.read("decoder", decoder);
   archive.read("optimizer", optimizer);
-  encoder_->load(encoder);
-  decoder_->load(decoder);
+  training::load_module_checked(*encoder_, encoder);
+  training::load_module_checked(*decoder_, decoder);
   optimizer_->load(optimizer);
   encoder_->to(device_);
   decoder_->to(device_);

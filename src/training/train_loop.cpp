@@ -73,17 +73,6 @@ std::string format_losses(const LossTerms& terms) {
   return s.str();
 }
 
-void require_finite(const LossTerms& terms, int64_t step, const std::string& last_checkpoint) {
-  for (const auto& [name, value] : terms) {
-    if (std::isfinite(value)) continue;
-    throw UserError("training diverged: " + name + " is " + (std::isnan(value) ? "NaN" : "infinite") +
-                    " at step " + std::to_string(step) + "; stopped. " +
-                    (last_checkpoint.empty() ? std::string("No checkpoint was written yet.")
-                                             : "The last good checkpoint is intact: " + last_checkpoint +
-                                                   " (resume with --resume, perhaps with a lower --lr)"));
-  }
-}
-
 LossTerms mean_losses(GenerativeModel& model, const data::ImageDataset& test, int64_t limit,
                       torch::Device device) {
   constexpr int64_t kBatch = 500;
@@ -102,6 +91,17 @@ LossTerms mean_losses(GenerativeModel& model, const data::ImageDataset& test, in
 }
 
 }  // namespace
+
+void require_finite_losses(const LossTerms& terms, int64_t step, const std::string& last_checkpoint) {
+  for (const auto& [name, value] : terms) {
+    if (std::isfinite(value)) continue;
+    throw UserError("training diverged: " + name + " is " + (std::isnan(value) ? "NaN" : "infinite") +
+                    " at step " + std::to_string(step) + "; stopped. " +
+                    (last_checkpoint.empty() ? std::string("No checkpoint was written yet.")
+                                             : "The last good checkpoint is intact: " + last_checkpoint +
+                                                   " (resume with --resume, perhaps with a lower --lr)"));
+  }
+}
 
 uint64_t step_seed(int64_t seed, int64_t step) {
   // SplitMix64-style mixing keeps nearby (seed, step) pairs far apart.
@@ -199,6 +199,8 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
                           {"threads", torch::get_num_threads()},
                           {"created", now_iso8601()}};
     write_file_atomic(config_path(options.run_dir), config.to_json().dump(2) + "\n");
+    // Initial weights depend on the seed alone, like everything else in a run.
+    torch::manual_seed(step_seed(setting_int(config.settings, "seed"), -1'000'000'000));
     model = family_ptr->create(config.settings, options.device);
   }
   fs::create_directories(images_dir(options.run_dir));
@@ -250,7 +252,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
       const torch::Tensor index = order.narrow(0, b * batch, batch);
       const LossTerms terms = model->train_step(train.images.index_select(0, index).to(options.device),
                                                 train.labels.index_select(0, index).to(options.device));
-      require_finite(terms, step + 1, last_checkpoint);
+      require_finite_losses(terms, step + 1, last_checkpoint);
       ++step;
       for (const auto& [name, value] : terms) interval_sums[name] += value;
       ++interval_steps;

@@ -35,6 +35,10 @@ void truncate_metrics(const std::string& path, int64_t step);
 /// images/losses.png. Returns false when gnuplot is unavailable.
 bool plot_loss_curves(const std::string& run_dir);
 
+/// The divergence guard: throws UserError when a loss term is NaN or infinite, naming the
+/// step and the last good checkpoint (which training never touches afterwards).
+void require_finite_losses(const LossTerms& terms, int64_t step, const std::string& last_checkpoint);
+
 /// The per-step RNG seed: derived from (seed, step) so that a resumed run draws exactly
 /// the random numbers an uninterrupted one would, without saving generator state.
 uint64_t step_seed(int64_t seed, int64_t step);

@@ -38,7 +38,7 @@ TEST(Cli, BadInputGivesOneClearLineAndNonZeroExit) {
   expect_clean_error("train vae --latent-dim 0 --run-dir " + dir.file("e"), "--latent-dim");
   expect_clean_error("train vae --upsampling magic --run-dir " + dir.file("f"), "--upsampling");
   expect_clean_error("train vae --max-steps 1 --data-dir " + dir.file("nodata") + " --run-dir " + dir.file("g"),
-                     "train-images-idx3-ubyte: missing");
+                     "-idx3-ubyte: missing");
   expect_clean_error("sample " + dir.file("nothere"), "no such run directory");
   expect_clean_error("sample " + dir.path().string(), "not a run directory");
   expect_clean_error("info " + dir.file("nothere"), "no such run directory");

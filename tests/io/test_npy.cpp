@@ -55,7 +55,7 @@ TEST(Npy, MalformedFilesAreUserErrors) {
 TEST(ImageGrid, TilesImagesWithPadding) {
   const torch::Tensor images = torch::zeros({4, 1, 3, 3});
   const torch::Tensor grid = make_grid(images, 2, 1, 1.0);
-  EXPECT_EQ(grid.sizes(), torch::IntArrayRef({1, 7, 7}));
+  EXPECT_EQ(grid.sizes(), torch::IntArrayRef({1, 9, 9}));  // 2·(3+1)+1
   EXPECT_EQ(grid[0][0][0].item<float>(), 1.0f);  // padding
   EXPECT_EQ(grid[0][1][1].item<float>(), 0.0f);  // first image
   const torch::Tensor u8 = to_uint8(torch::full({2, 1, 28, 28}, 0.5));

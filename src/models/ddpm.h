@@ -1,0 +1,96 @@
+#pragma once
+// Denoising diffusion probabilistic model (Ho et al. 2020) of 28×28 digits: a U-Net trained
+// to predict the noise ε of x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε, an EMA of its weights for
+// sampling, and DDPM / DDIM / DPM-Solver++ samplers (diffusion/samplers.h).
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "diffusion/samplers.h"
+#include "diffusion/schedule.h"
+#include "models/generative_model.h"
+#include "models/unet.h"
+
+namespace trilemma {
+
+/// Every hyperparameter of a DDPM run. Presets are named values of this struct.
+struct DdpmSettings {
+  UNetSettings unet;              ///< the network (base width, levels, attention, ...)
+  int64_t timesteps = 1000;       ///< T, the number of forward-process steps
+  std::string schedule = "cosine";  ///< "linear", "linear-scaled" or "cosine" (schedule.h)
+  double ema_decay = 0.999;       ///< EMA decay of the sampling weights; 0 = no averaging
+  double grad_clip = 1.0;         ///< max global gradient norm; 0 = no clipping
+  int64_t warmup_steps = 0;       ///< linear learning-rate warm-up (Ho et al.: 5000)
+  std::string sampler = "ddim";   ///< default sampler: "ddpm", "ddim" or "dpm-solver"
+  int64_t sample_steps = 20;      ///< default steps of ddim / dpm-solver (ddpm defaults to T)
+  double eta = 0.0;               ///< default DDIM η
+  std::string ddpm_variance = "beta";  ///< DDPM reverse variance: "beta" (β_t) or
+                                       ///< "posterior" (β̃_t)
+  bool clip_denoised = true;      ///< clamp predicted x_0 to [-1, 1] while sampling
+  int64_t epochs = 2;
+  int64_t max_steps = 0;          ///< stop after this many optimiser steps (0 = no limit)
+  int64_t batch_size = 128;
+  double lr = 1e-3;               ///< Adam learning rate
+  int64_t seed = 0;
+};
+
+Json to_json(const DdpmSettings& settings);
+DdpmSettings ddpm_settings_from_json(const Json& json);
+/// Throws UserError (one line) for invalid values or combinations.
+void validate_ddpm_settings(const DdpmSettings& settings);
+
+/// One EMA step of every parameter and buffer: target ← decay·target + (1-decay)·source
+/// (Polyak averaging, as Ho et al. 2020 use for sampling). Modules must have the same
+/// structure.
+void ema_update(torch::nn::Module& target, const torch::nn::Module& source, double decay);
+
+/// The decay used at the n-th update (n from 0): min(decay, (1+n)/(10+n)). The warm-up
+/// keeps early, random weights from dominating the average of a short run (the same rule
+/// as TensorFlow's ExponentialMovingAverage with num_updates).
+double ema_decay_at(double decay, int64_t update);
+
+class Ddpm : public GenerativeModel {
+ public:
+  Ddpm(const DdpmSettings& settings, torch::Device device);
+
+  LossTerms train_step(const torch::Tensor& images, const torch::Tensor& labels) override;
+  LossTerms eval_loss(const torch::Tensor& images, const torch::Tensor& labels) override;
+  torch::Tensor sample(int64_t n, const SampleOptions& options) override;
+  int64_t network_evaluations(const SampleOptions& options) const override;
+  std::string sampler_name(const SampleOptions& options) const override;
+  void save(torch::serialize::OutputArchive& archive) override;
+  void load(torch::serialize::InputArchive& archive) override;
+  void write_epoch_figures(const FigureContext& context) override;
+  void write_figures(const FigureContext& context) override;
+  int64_t parameter_count() const override;
+  Json info() const override;
+
+  /// The sampler configuration that `options` resolves to (defaults from the settings).
+  /// Throws UserError for an unknown sampler, steps > T or a negative η.
+  diffusion::SamplerSettings sampler_settings(const SampleOptions& options) const;
+  /// Runs a sampler with the EMA network from x (in the model's [-1, 1] space).
+  diffusion::SampleResult denoise(const torch::Tensor& x, const diffusion::SamplerSettings& settings);
+
+  const DdpmSettings& settings() const { return settings_; }
+  const diffusion::NoiseSchedule& schedule() const { return schedule_; }
+  UNet& network() { return net_; }
+  UNet& ema_network() { return ema_; }
+
+ private:
+  DdpmSettings settings_;
+  torch::Device device_;
+  diffusion::NoiseSchedule schedule_;
+  UNet net_{nullptr};
+  UNet ema_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  int64_t steps_done_ = 0;
+  torch::Tensor epoch_noise_;  ///< fixed x_T for the per-epoch grids, so epochs compare
+};
+
+/// Presets: "quick" (default; a lean 28×28 U-Net for a 2-core CPU), "seed" (the article),
+/// "full" (sized for a GPU). Throws UserError for other names.
+DdpmSettings ddpm_preset(const std::string& name);
+ModelFamily ddpm_family();
+
+}  // namespace trilemma

@@ -1,0 +1,122 @@
+// Guards the DCGAN: both presets' shapes, the article's clamp activation, stable BCE,
+// that each training phase updates only its own network, deterministic eval-mode
+// sampling, and the divergence guard.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "models/dcgan.h"
+#include "training/train_loop.h"
+
+namespace trilemma {
+namespace {
+
+std::vector<torch::Tensor> snapshot(torch::nn::Module& module) {
+  std::vector<torch::Tensor> copies;
+  for (const auto& p : module.parameters()) copies.push_back(p.detach().clone());
+  return copies;
+}
+
+bool unchanged(torch::nn::Module& module, const std::vector<torch::Tensor>& before) {
+  auto params = module.parameters();
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!torch::equal(params[i], before[i])) return false;
+  return true;
+}
+
+TEST(Dcgan, ShapesOfBothPresets) {
+  for (const char* preset : {"seed", "dcgan", "quick"}) {
+    Dcgan gan(dcgan_preset(preset), torch::kCPU);
+    const torch::Tensor z = torch::randn({4, dcgan_preset(preset).latent_dim});
+    const torch::Tensor fake = gan.generator()->forward(z);
+    EXPECT_EQ(fake.sizes(), torch::IntArrayRef({4, 1, 28, 28})) << preset;
+    EXPECT_LE(fake.abs().max().item<float>(), 1.0f) << preset;  // tanh range
+    EXPECT_EQ(gan.discriminator()->forward(fake).sizes(), torch::IntArrayRef({4, 1})) << preset;
+  }
+  // The seed generator is the article's: Dense(100 -> 7·7·128).
+  Dcgan seed(dcgan_preset("seed"), torch::kCPU);
+  EXPECT_EQ(seed.generator()->dense->weight.sizes(), torch::IntArrayRef({7 * 7 * 128, 100}));
+}
+
+TEST(Dcgan, ClampActivationIsReluCappedAtPointTwo) {
+  const torch::Tensor x = torch::tensor({-1.0f, 0.0f, 0.1f, 0.2f, 0.5f, 3.0f});
+  const torch::Tensor y = clamped_relu(x);
+  const std::vector<float> expected = {0.0f, 0.0f, 0.1f, 0.2f, 0.2f, 0.2f};
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_FLOAT_EQ(y[i].item<float>(), expected[i]);
+}
+
+TEST(Dcgan, BceWithLogitsMatchesTheHandFormula) {
+  // BCE(x, 1) = log(1 + e^-x); BCE(x, 0) = log(1 + e^x).
+  for (double x : {-3.0, -0.5, 0.0, 0.7, 4.0}) {
+    const torch::Tensor logit = torch::tensor({x}, torch::kFloat64);
+    EXPECT_NEAR(bce_with_logits(logit, 1.0).item<double>(), std::log1p(std::exp(-x)), 1e-12);
+    EXPECT_NEAR(bce_with_logits(logit, 0.0).item<double>(), std::log1p(std::exp(x)), 1e-12);
+  }
+  // Saturated logits stay finite (sigmoid + log would give log(0) = -inf).
+  EXPECT_NEAR(bce_with_logits(torch::tensor({-200.0f}), 1.0).item<float>(), 200.0f, 1e-3);
+}
+
+TEST(Dcgan, EachPhaseUpdatesOnlyItsOwnNetwork) {
+  for (const char* preset : {"seed", "dcgan"}) {
+    torch::manual_seed(0);
+    Dcgan gan(dcgan_preset(preset), torch::kCPU);
+    const torch::Tensor real = torch::rand({8, 1, 28, 28}) * 2 - 1;
+    const torch::Tensor z = torch::randn({8, dcgan_preset(preset).latent_dim});
+    auto g0 = snapshot(*gan.generator());
+    auto d0 = snapshot(*gan.discriminator());
+    gan.discriminator_step(real, z);
+    EXPECT_TRUE(unchanged(*gan.generator(), g0)) << preset << ": D's step moved G";
+    EXPECT_FALSE(unchanged(*gan.discriminator(), d0)) << preset << ": D's step left D unchanged";
+    auto g1 = snapshot(*gan.generator());
+    auto d1 = snapshot(*gan.discriminator());
+    gan.generator_step(z);
+    EXPECT_TRUE(unchanged(*gan.discriminator(), d1)) << preset << ": G's step moved D";
+    EXPECT_FALSE(unchanged(*gan.generator(), g1)) << preset << ": G's step left G unchanged";
+    // A whole train_step changes both.
+    auto g2 = snapshot(*gan.generator());
+    auto d2 = snapshot(*gan.discriminator());
+    const LossTerms terms = gan.train_step(torch::rand({8, 1, 28, 28}), {});
+    EXPECT_FALSE(unchanged(*gan.generator(), g2));
+    EXPECT_FALSE(unchanged(*gan.discriminator(), d2));
+    for (const char* key : {"d_loss", "g_loss", "d_real", "d_fake", "loss"}) EXPECT_TRUE(terms.count(key)) << key;
+  }
+}
+
+TEST(Dcgan, EvalModeSamplingIsDeterministicForAFixedZ) {
+  torch::manual_seed(0);
+  Dcgan gan(dcgan_preset("dcgan"), torch::kCPU);
+  gan.train_step(torch::rand({16, 1, 28, 28}), {});  // moves BatchNorm's running statistics
+  const torch::Tensor z = torch::randn({5, 100});
+  const torch::Tensor a = gan.generate(z);
+  const torch::Tensor b = gan.generate(z);
+  EXPECT_TRUE(torch::equal(a, b));
+  // A single image gives the same result as inside a batch: no batch statistics in eval.
+  EXPECT_TRUE(torch::allclose(gan.generate(z.narrow(0, 0, 1)), a.narrow(0, 0, 1), 1e-5, 1e-6));
+  EXPECT_GE(a.min().item<float>(), 0.0f);
+  EXPECT_LE(a.max().item<float>(), 1.0f);
+}
+
+TEST(Dcgan, DivergenceGuardTripsOnAnInjectedNaN) {
+  torch::manual_seed(0);
+  Dcgan gan(dcgan_preset("dcgan"), torch::kCPU);
+  {
+    torch::NoGradGuard no_grad;
+    gan.discriminator()->dense->weight.fill_(std::nan(""));
+  }
+  const LossTerms terms = gan.train_step(torch::rand({8, 1, 28, 28}), {});
+  EXPECT_TRUE(std::isnan(terms.at("d_loss")));
+  try {
+    training::require_finite_losses(terms, 17, "runs/x/checkpoints/step-0000000016.pt");
+    FAIL() << "the guard did not trip";
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("NaN at step 17"), std::string::npos) << message;
+    EXPECT_NE(message.find("step-0000000016.pt"), std::string::npos) << message;
+  }
+  EXPECT_NO_THROW(training::require_finite_losses({{"loss", 1.0}}, 1, ""));
+  EXPECT_THROW(training::require_finite_losses({{"loss", INFINITY}}, 1, ""), UserError);
+}
+
+}  // namespace
+}  // namespace trilemma
