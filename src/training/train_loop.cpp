@@ -218,6 +218,11 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   int64_t total_steps = epochs > 0 ? epochs * steps_per_epoch : max_steps;
   if (max_steps > 0) total_steps = std::min(total_steps, max_steps);
 
+  if (options.resume && step >= total_steps) {
+    std::cout << options.run_dir << " is complete (" << step << " steps); nothing to do. "
+              << "Extend it with --epochs N or --max-steps N.\n";
+    return 0;
+  }
   const int64_t shown = std::min<int64_t>(5000, test.size());
   FigureContext figures{images_dir(options.run_dir), test.images.narrow(0, 0, shown).to(options.device),
                         test.labels.narrow(0, 0, shown).to(options.device), 0};

@@ -1,0 +1,156 @@
+// trilemma compare RUN_DIR... --out DIR: the trilemma report (report.md + a self-contained
+// report.html) over the eval.json of each run, with the reference rows of real data.
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/runtime.h"
+#include "eval_commands.h"
+#include "metrics/evaluate.h"
+#include "report/report.h"
+#include "training/run_dir.h"
+
+namespace trilemma::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CompareFlags {
+  std::vector<std::string> run_dirs;
+  std::string out = "report";
+  std::string title = "trilemma: VAE vs DCGAN vs DDPM on MNIST";
+};
+
+// The figures a family writes that belong in a comparison, in display order. Epoch-by-epoch
+// figures stay in the run; the report shows the final state.
+const std::vector<std::pair<std::string, std::string>> kRunFigures = {
+    {"latent_scatter.png", "latent space: test images encoded, coloured by digit"},
+    {"latent_manifold.png", "latent space: decoded grid"},
+    {"interpolation.png", "latent interpolation"},
+    {"reconstructions.png", "reconstructions (top: input, bottom: output)"},
+    {"forward_process.png", "forward diffusion"},
+    {"denoising_trajectory.png", "denoising trajectory"},
+    {"progress.png", "training progress (fixed noise)"},
+    {"losses.png", "loss curves"},
+};
+
+report::Figure load_figure(const fs::path& path, const std::string& caption, const fs::path& out_dir,
+                           const std::string& copy_name) {
+  report::Figure figure;
+  figure.caption = caption;
+  figure.png_bytes = read_file(path.string());
+  // Markdown refers to copies beside the report, so the folder travels as a whole.
+  const fs::path copy = out_dir / "figures" / copy_name;
+  write_file_atomic(copy.string(), figure.png_bytes);
+  figure.path = "figures/" + copy_name;
+  return figure;
+}
+
+std::string now_text() {
+  const std::time_t t = std::time(nullptr);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return buffer;
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app, Context& context) {
+  auto flags = std::make_shared<CompareFlags>();
+  CLI::App* sub = app.add_subcommand(
+      "compare", "write the trilemma report (report.md, self-contained report.html) over evaluated runs");
+  sub->fallthrough();
+  sub->add_option("run_dirs", flags->run_dirs, "run directories evaluated with `trilemma eval`")
+      ->required();
+  sub->add_option("--out", flags->out, "output directory")->capture_default_str();
+  sub->add_option("--title", flags->title, "report title");
+  sub->callback([&context, flags]() {
+    apply_runtime(context);
+    const fs::path out_dir(flags->out);
+    fs::create_directories(out_dir / "figures");
+
+    report::ReportData data;
+    data.title = flags->title;
+    data.generated_at = now_text();
+    std::set<std::string> extractors;
+    std::set<int64_t> sizes;
+    Json first_protocol;
+    for (const auto& dir : flags->run_dirs) {
+      const std::string path = metrics::eval_path(dir);
+      if (!fs::exists(path))
+        throw UserError(dir + ": no eval.json (run `trilemma eval " + dir + "` first)");
+      Json file;
+      try {
+        file = Json::parse(read_file(path));
+      } catch (const std::exception&) {
+        throw UserError(path + ": not valid JSON (rerun `trilemma eval " + dir + "`)");
+      }
+      if (!file.contains("samplers") || !file["samplers"].is_object() || file["samplers"].empty())
+        throw UserError(path + ": holds no results (rerun `trilemma eval " + dir + "`)");
+      const std::string run_name = fs::path(dir).lexically_normal().filename().string();
+      for (auto it = file["samplers"].begin(); it != file["samplers"].end(); ++it) {
+        report::ModelRow row;
+        const Json& r = *it;
+        const Json run = r.value("run", Json::object());
+        row.name = run.value("model", std::string("?")) + " " + run.value("preset", std::string()) +
+                   " (" + it.key() + ") — " + run_name;
+        row.run_dir = dir;
+        row.result = r;
+        if (r.contains("extractor")) extractors.insert(r["extractor"].value("crc32", std::string()));
+        sizes.insert(r.value("n", int64_t{0}));
+        if (first_protocol.is_null() && r.contains("protocol")) first_protocol = r["protocol"];
+        const std::string safe = run_name + "-";
+        if (r.contains("sample_grid")) {
+          const fs::path grid = fs::path(dir) / r["sample_grid"].get<std::string>();
+          if (fs::exists(grid))
+            row.figures.push_back(load_figure(grid, "samples (" + it.key() + ", the first 100 evaluated)",
+                                              out_dir, safe + grid.filename().string()));
+        }
+        // Run-level figures once per run, under its first sampler's row.
+        if (it == file["samplers"].begin()) {
+          for (const auto& [name, caption] : kRunFigures) {
+            const fs::path figure = fs::path(training::images_dir(dir)) / name;
+            if (fs::exists(figure)) row.figures.push_back(load_figure(figure, caption, out_dir, safe + name));
+          }
+        }
+        data.rows.push_back(std::move(row));
+      }
+    }
+
+    // The reference rows use the same extractor and protocol as the runs.
+    const torch::Device device = resolve_device(context.device);
+    const std::string data_dir = data::resolve_data_dir(context.data_dir);
+    Evaluator evaluator = load_or_train_evaluator(data_dir, device, std::cout);
+    metrics::EvalProtocol protocol;
+    if (first_protocol.is_object()) {
+      protocol.n = first_protocol.value("n", protocol.n);
+      protocol.seed = first_protocol.value("seed", protocol.seed);
+    }
+    const auto test = data::load_mnist(data_dir, data::Split::kTest);
+    const auto real = metrics::make_real_reference(evaluator, test);
+    data.references = metrics::reference_rows(evaluator, real, data_dir, protocol, std::cout);
+
+    extractors.insert(data.references["train"]["extractor"].value("crc32", std::string()));
+    Json protocol_json = first_protocol.is_object() ? first_protocol : protocol.to_json();
+    protocol_json["extractor"] = data.references["train"]["extractor"];
+    protocol_json["report_device"] = describe_device(device);
+    protocol_json["torch_version"] = torch_version();
+    if (extractors.size() > 1)
+      protocol_json["warning"] = "runs were evaluated with different extractors; their numbers are not comparable";
+    if (sizes.size() > 1)
+      protocol_json["warning_n"] = "runs were evaluated at different N; FIDs are not comparable";
+    data.protocol = protocol_json;
+
+    write_file_atomic((out_dir / "report.md").string(), report::render_markdown(data));
+    write_file_atomic((out_dir / "report.html").string(), report::render_html(data));
+    for (const auto& line : report::reading_of_results(data)) std::cout << "  " << line << "\n";
+    std::cout << "report: " << (out_dir / "report.html").string() << " and "
+              << (out_dir / "report.md").string() << "\n";
+  });
+}
+
+}  // namespace trilemma::cli

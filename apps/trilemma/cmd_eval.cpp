@@ -1,0 +1,263 @@
+// trilemma eval RUN_DIR [--n 10000] [--json FILE] [--sampler S --steps K --eta E] [--seed 0]
+// trilemma eval --samples FILE.npy [--json FILE]
+// Samples a run (or reads any generator's samples), measures the trilemma's three corners
+// with the tested metrics and writes them to RUN_DIR/eval.json.
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/runtime.h"
+#include "eval_commands.h"
+#include "io/image.h"
+#include "io/npy.h"
+#include "io/progress.h"
+#include "metrics/evaluate.h"
+#include "metrics/speed.h"
+#include "training/run_dir.h"
+
+namespace trilemma::cli {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The throughput batch of the protocol: large enough that per-call overhead vanishes on
+// CPU, small enough that a diffusion U-Net's activations fit comfortably.
+constexpr int64_t kThroughputBatch = 256;
+
+struct EvalFlags {
+  std::string run_dir;
+  std::string samples;
+  std::string json_out;
+  int64_t n = 10000;
+  int64_t seed = 0;
+  bool no_speed = false;
+  SampleOptions sampling;
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string now_iso8601() {
+  const std::time_t t = std::time(nullptr);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buffer;
+}
+
+/// Samples n images in batches of kThroughputBatch, timing each full batch: the batch-256
+/// throughput comes for free from the images the evaluation needs anyway (the first batch
+/// is the warm-up and is not counted when there are others).
+struct TimedSamples {
+  torch::Tensor images;
+  double images_per_s = 0.0;
+  int64_t timed_batches = 0;
+};
+
+TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions& options) {
+  SampleOptions quiet = options;
+  quiet.progress = false;
+  io::ProgressBar bar("sampling", n, 10);
+  std::vector<torch::Tensor> parts;
+  std::vector<double> batch_seconds;
+  for (int64_t done = 0; done < n; done += kThroughputBatch) {
+    const int64_t size = std::min(kThroughputBatch, n - done);
+    const auto start = Clock::now();
+    parts.push_back(model.sample(size, quiet).to(torch::kCPU, torch::kFloat32));
+    if (size == kThroughputBatch) batch_seconds.push_back(seconds_since(start));
+    bar.update(done + size);
+  }
+  bar.finish();
+  TimedSamples result;
+  result.images = torch::cat(parts);
+  if (batch_seconds.size() >= 2) batch_seconds.erase(batch_seconds.begin());
+  if (batch_seconds.size() < 2) {
+    // Too few full batches among the samples (small --n): time extra ones.
+    metrics::TimingOptions timing;
+    timing.warmup = 1;
+    timing.repeats = 3;
+    const auto t = metrics::time_median([&] { model.sample(kThroughputBatch, quiet).cpu(); }, timing);
+    batch_seconds = t.seconds;
+  }
+  result.timed_batches = static_cast<int64_t>(batch_seconds.size());
+  result.images_per_s = kThroughputBatch / metrics::median(batch_seconds);
+  return result;
+}
+
+void print_summary(const Json& r) {
+  auto num = [&](const char* key, int decimals) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(decimals) << r.value(key, 0.0);
+    return s.str();
+  };
+  std::cout << "  quality:  FID " << num("fid", 3) << "  KID " << num("kid_mean", 5) << " ± "
+            << num("kid_std", 5) << "  precision " << num("precision", 3) << "  density "
+            << num("density", 3) << "\n"
+            << "  coverage: recall " << num("recall", 3) << "  coverage " << num("coverage", 3)
+            << "  classes " << r.value("classes_covered", 0) << "/10  entropy " << num("entropy", 3)
+            << " nats  classifier score " << num("classifier_score", 3) << "  confidence "
+            << num("mean_confidence", 3) << "\n";
+  if (r.contains("speed")) {
+    const Json& s = r["speed"];
+    std::cout << "  speed:    NFE " << s.value("nfe", 0) << "  " << std::fixed << std::setprecision(3)
+              << s.value("ms_per_image_batch1", 0.0) << " ms/image (batch 1)  " << std::setprecision(0)
+              << s.value("images_per_s_batch256", 0.0) << " images/s (batch 256)  on "
+              << s.value("device", std::string()) << std::defaultfloat << std::setprecision(6) << "\n";
+  }
+}
+
+Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalProtocol& protocol) {
+  const torch::Device device = resolve_device(context.device);
+  const std::string data_dir = data::resolve_data_dir(context.data_dir);
+  training::LoadedRun run = training::load_run(flags.run_dir, device);
+  const std::string sampler = run.model->sampler_name(flags.sampling);
+  std::cout << "evaluating " << run.dir << " (" << run.config.model << ", preset "
+            << run.config.preset << ", step " << run.step << ", sampler " << sampler << ") at N = "
+            << flags.n << "\n";
+
+  Evaluator evaluator = load_or_train_evaluator(data_dir, device, std::cout);
+  const auto test = data::load_mnist(data_dir, data::Split::kTest);
+  const auto real = metrics::make_real_reference(evaluator, test);
+
+  torch::manual_seed(flags.seed);
+  const auto sample_start = Clock::now();
+  const TimedSamples samples = sample_timed(*run.model, flags.n, flags.sampling);
+  const double sampling_seconds = seconds_since(sample_start);
+
+  const auto eval_start = Clock::now();
+  Json result = metrics::evaluate_images(evaluator, real, samples.images, protocol);
+  const double evaluation_seconds = seconds_since(eval_start);
+
+  Json speed = {{"nfe", run.model->network_evaluations(flags.sampling)},
+                {"images_per_s_batch256", samples.images_per_s},
+                {"batch256_timed_batches", samples.timed_batches},
+                {"device", describe_device(device)},
+                {"threads", torch::get_num_threads()}};
+  if (!flags.no_speed) {
+    metrics::TimingOptions timing;
+    timing.warmup = 2;
+    timing.repeats = 10;
+    timing.max_seconds = 20.0;
+    int64_t repeats = 0;
+    speed["ms_per_image_batch1"] = metrics::sampling_latency_ms(*run.model, flags.sampling, timing, &repeats);
+    speed["batch1_repeats"] = repeats;
+  }
+  if (fs::exists(training::metrics_path(run.dir)))
+    speed["train_images_per_s"] =
+        metrics::training_images_per_second(read_file(training::metrics_path(run.dir)));
+  result["speed"] = speed;
+  result["sampler"] = sampler;
+  result["sample_options"] = {{"sampler", flags.sampling.sampler},
+                              {"steps", flags.sampling.steps},
+                              {"eta", flags.sampling.eta}};
+  result["run"] = {{"dir", run.dir},
+                   {"model", run.config.model},
+                   {"preset", run.config.preset},
+                   {"step", run.step},
+                   {"epoch", run.epoch},
+                   {"checkpoint", run.checkpoint},
+                   {"parameters", run.model->parameter_count()}};
+  result["sampling_seconds"] = sampling_seconds;
+  result["evaluation_seconds"] = evaluation_seconds;
+
+  // A grid of the evaluated samples themselves, for the report.
+  const std::string grid_name = "eval-" + sampler + ".png";
+  fs::create_directories(training::images_dir(run.dir));
+  io::save_image_grid(samples.images.narrow(0, 0, std::min<int64_t>(100, flags.n)),
+                      (fs::path(training::images_dir(run.dir)) / grid_name).string(), 10);
+  result["sample_grid"] = "images/" + grid_name;
+  return result;
+}
+
+Json evaluate_samples_file(const EvalFlags& flags, const Context& context,
+                           metrics::EvalProtocol& protocol) {
+  const torch::Device device = resolve_device(context.device);
+  const std::string data_dir = data::resolve_data_dir(context.data_dir);
+  torch::Tensor images = metrics::images_from_array(io::load_npy(flags.samples), flags.samples);
+  if (images.size(0) != protocol.n)
+    std::cout << "note: " << flags.samples << " holds " << images.size(0)
+              << " images; the protocol's N is " << protocol.n
+              << " and FID is comparable only at equal N\n";
+  protocol.n = images.size(0);
+  Evaluator evaluator = load_or_train_evaluator(data_dir, device, std::cout);
+  const auto test = data::load_mnist(data_dir, data::Split::kTest);
+  const auto real = metrics::make_real_reference(evaluator, test);
+  const auto eval_start = Clock::now();
+  Json result = metrics::evaluate_images(evaluator, real, images, protocol);
+  result["evaluation_seconds"] = seconds_since(eval_start);
+  result["source"] = flags.samples;
+  result["sampler"] = "samples-file";
+  return result;
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app, Context& context) {
+  auto flags = std::make_shared<EvalFlags>();
+  CLI::App* sub = app.add_subcommand(
+      "eval", "measure a run (or a .npy of samples): FID/KID/PRDC on classifier features, class "
+              "coverage, sampling speed; writes RUN_DIR/eval.json");
+  sub->fallthrough();
+  sub->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`");
+  sub->add_option("--samples", flags->samples,
+                  "evaluate these samples instead of a run: .npy, uint8 (0-255) or float (0-1), "
+                  "N×28×28");
+  sub->add_option("--n", flags->n, "generated images to evaluate (the protocol: 10000)")
+      ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
+      ->capture_default_str();
+  sub->add_option("--json", flags->json_out, "also write this result to FILE (FID under \"fid\")");
+  sub->add_option("--seed", flags->seed, "seed for the sampling noise and KID subsets")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--sampler", flags->sampling.sampler, "diffusion sampler: ddpm, ddim or dpm-solver");
+  sub->add_option("--steps", flags->sampling.steps, "diffusion sampling steps (default: the run's)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  sub->add_option("--eta", flags->sampling.eta, "DDIM noise: 0 deterministic, 1 DDPM-like")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_flag("--no-latency", flags->no_speed, "skip the batch-1 latency measurement");
+  sub->callback([&context, flags]() {
+    if (flags->run_dir.empty() == flags->samples.empty())
+      throw UserError("eval: give either RUN_DIR or --samples FILE.npy (exactly one)");
+    apply_runtime(context);
+    metrics::EvalProtocol protocol;
+    protocol.n = flags->n;
+    protocol.seed = static_cast<uint64_t>(flags->seed);
+    const auto start = Clock::now();
+    Json result = flags->samples.empty() ? evaluate_run(*flags, context, protocol)
+                                         : evaluate_samples_file(*flags, context, protocol);
+    Json protocol_json = protocol.to_json();
+    protocol_json["device"] = describe_device(resolve_device(context.device));
+    protocol_json["threads"] = torch::get_num_threads();
+    protocol_json["torch_version"] = torch_version();
+    result["protocol"] = protocol_json;
+    result["evaluated_at"] = now_iso8601();
+    print_summary(result);
+    if (!flags->run_dir.empty()) {
+      const std::string path = metrics::eval_path(flags->run_dir);
+      Json file;
+      if (fs::exists(path)) {
+        try {
+          file = Json::parse(read_file(path));
+        } catch (const std::exception&) {
+          std::cerr << "warning: " << path << " was not valid JSON; starting it afresh\n";
+        }
+      }
+      write_file_atomic(path, metrics::merge_eval_result(file, result["sampler"].get<std::string>(), result).dump(2) + "\n");
+      std::cout << "results: " << path << " (sampler " << result["sampler"].get<std::string>() << ")\n";
+    }
+    if (!flags->json_out.empty()) {
+      write_file_atomic(flags->json_out, result.dump(2) + "\n");
+      std::cout << "json: " << flags->json_out << "\n";
+    }
+    std::cout << "evaluated in " << std::fixed << std::setprecision(1) << seconds_since(start)
+              << " s" << std::defaultfloat << "\n";
+  });
+}
+
+}  // namespace trilemma::cli

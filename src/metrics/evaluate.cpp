@@ -1,0 +1,178 @@
+#include "metrics/evaluate.h"
+
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "metrics/class_stats.h"
+#include "metrics/speed.h"
+
+namespace trilemma::metrics {
+namespace fs = std::filesystem;
+
+Json EvalProtocol::to_json() const {
+  return {{"n", n},
+          {"seed", seed},
+          {"kid_subsets", kid.subsets},
+          {"kid_subset_size", kid.subset_size},
+          {"k_precision_recall", prdc.k_precision_recall},
+          {"k_density_coverage", prdc.k_density_coverage},
+          {"score_splits", score_splits},
+          {"classes_covered_share", kClassCoveredShare},
+          {"reference_digit", reference_digit}};
+}
+
+Json evaluate_features(const RealReference& real, const torch::Tensor& fake_features,
+                       const torch::Tensor& fake_probabilities, const EvalProtocol& protocol) {
+  const auto fake_stats = feature_statistics(fake_features);
+  KidOptions kid_options = protocol.kid;
+  kid_options.seed = protocol.seed;
+  const auto kid = kernel_inception_distance(real.features, fake_features, kid_options);
+  const auto prdc = precision_recall_density_coverage(real.features, fake_features, protocol.prdc);
+  const int64_t splits = std::min(protocol.score_splits, fake_probabilities.size(0));
+  const auto score = classifier_score(fake_probabilities, splits);
+  const auto classes = class_statistics(fake_probabilities);
+  return {{"n", fake_features.size(0)},
+          {"fid", frechet_distance(real.stats, fake_stats)},
+          {"kid_mean", kid.mean},
+          {"kid_std", kid.std},
+          {"kid_subset_size", kid.subset_size},
+          {"precision", prdc.precision},
+          {"recall", prdc.recall},
+          {"density", prdc.density},
+          {"coverage", prdc.coverage},
+          {"classifier_score", score.mean},
+          {"classifier_score_std", score.std},
+          {"class_histogram", classes.histogram},
+          {"class_shares", classes.shares},
+          {"classes_covered", classes.classes_covered},
+          {"entropy", classes.entropy},
+          {"kl_uniform", classes.kl_uniform},
+          {"mean_confidence", classes.mean_confidence}};
+}
+
+RealReference make_real_reference(Evaluator& evaluator, const data::ImageDataset& test) {
+  RealReference real;
+  real.features = run_evaluator(evaluator, test.images).features;
+  real.stats = feature_statistics(real.features);
+  return real;
+}
+
+namespace {
+
+Json extractor_json(const Evaluator& evaluator) {
+  char crc[16];
+  std::snprintf(crc, sizeof crc, "%08x", evaluator.crc32);
+  return {{"name", kEvaluatorVersion},
+          {"feature_dim", kClassifierFeatureDim},
+          {"layer", "penultimate dense layer, after BatchNorm and ReLU"},
+          {"test_accuracy", evaluator.test_accuracy},
+          {"crc32", crc},
+          {"description", evaluator.describe()}};
+}
+
+}  // namespace
+
+Json evaluate_images(Evaluator& evaluator, const RealReference& real, const torch::Tensor& images,
+                     const EvalProtocol& protocol) {
+  const auto outputs = run_evaluator(evaluator, images);
+  Json result = evaluate_features(real, outputs.features, outputs.probabilities, protocol);
+  result["extractor"] = extractor_json(evaluator);
+  return result;
+}
+
+Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::string& data_dir,
+                    const EvalProtocol& protocol, std::ostream& log) {
+  const Json key = {{"extractor", extractor_json(evaluator)}, {"protocol", protocol.to_json()}};
+  const std::string cache =
+      (fs::path(data_dir) / (std::string(kEvaluatorVersion) + "-reference.json")).string();
+  if (fs::exists(cache)) {
+    try {
+      const Json cached = Json::parse(read_file(cache));
+      if (cached.at("key") == key) return cached.at("rows");
+    } catch (const std::exception&) {
+      // A corrupt or foreign cache is recomputed below.
+    }
+  }
+  log << "computing the reference rows (once per extractor and protocol)" << std::endl;
+  const auto train = data::load_mnist(data_dir, data::Split::kTrain);
+  const auto test = data::load_mnist(data_dir, data::Split::kTest);
+
+  // A seeded random subset rather than the first N images, so that the row does not
+  // depend on the order of the training file.
+  std::mt19937_64 rng(protocol.seed);
+  std::vector<int64_t> order(train.size());
+  for (int64_t i = 0; i < train.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  order.resize(std::min<int64_t>(protocol.n, train.size()));
+  const auto subset = train.images.index_select(0, torch::tensor(order, torch::kInt64));
+
+  Json rows;
+  rows["train"] = evaluate_images(evaluator, real, subset, protocol);
+  rows["train"]["label"] = "MNIST train (" + std::to_string(subset.size(0)) + " images)";
+  const auto digit_index = test.labels.eq(protocol.reference_digit).nonzero().view(-1);
+  const auto digit = test.images.index_select(0, digit_index);
+  rows["single_digit"] = evaluate_images(evaluator, real, digit, protocol);
+  rows["single_digit"]["label"] = "MNIST test, digit " + std::to_string(protocol.reference_digit) +
+                                  " only (" + std::to_string(digit.size(0)) + " images)";
+  try {
+    write_file_atomic(cache, Json{{"key", key}, {"rows", rows}}.dump(2) + "\n");
+  } catch (const UserError& e) {
+    log << "warning: could not cache the reference rows: " << e.what() << std::endl;
+  }
+  return rows;
+}
+
+torch::Tensor images_from_array(const torch::Tensor& array, const std::string& source) {
+  torch::Tensor x = array;
+  if (x.dim() == 2 && x.size(1) == 784) x = x.view({x.size(0), 28, 28});
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  if (x.dim() != 4 || x.size(1) != 1 || x.size(2) != 28 || x.size(3) != 28)
+    throw UserError(source + ": expected images shaped N×28×28, N×1×28×28 or N×784, got " +
+                    std::to_string(array.dim()) + "-D array");
+  if (x.size(0) < 2) throw UserError(source + ": need at least 2 images");
+  if (x.scalar_type() == torch::kUInt8) return x.to(torch::kFloat32) / 255.0;
+  if (!x.is_floating_point()) throw UserError(source + ": expected uint8 or float images");
+  x = x.to(torch::kFloat32);
+  if (!torch::isfinite(x).all().item<bool>())
+    throw UserError(source + ": images contain NaN or infinity");
+  const double lo = x.min().item<double>(), hi = x.max().item<double>();
+  if (lo < -1e-3 || hi > 1.0 + 1e-3)
+    throw UserError(source + ": float images must lie in [0,1] (found " + std::to_string(lo) +
+                    ".." + std::to_string(hi) + "); uint8 images may use 0..255");
+  return x.clamp(0.0, 1.0);
+}
+
+std::string eval_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "eval.json").string();
+}
+
+Json merge_eval_result(const Json& file, const std::string& sampler, const Json& result) {
+  Json merged = file.is_object() ? file : Json::object();
+  if (!merged.contains("samplers") || !merged["samplers"].is_object())
+    merged["samplers"] = Json::object();
+  merged["format_version"] = kEvalFormatVersion;
+  merged["samplers"][sampler] = result;
+  return merged;
+}
+
+double training_images_per_second(const std::string& metrics_jsonl) {
+  std::vector<double> rates;
+  std::istringstream lines(metrics_jsonl);
+  std::string line;
+  while (std::getline(lines, line)) {
+    try {
+      const Json json = Json::parse(line);
+      if (json.contains("images_per_s") && json["images_per_s"].is_number() &&
+          json["images_per_s"].get<double>() > 0)
+        rates.push_back(json["images_per_s"].get<double>());
+    } catch (const std::exception&) {
+      // A torn last line (crash mid-write) is not a reason to fail an evaluation.
+    }
+  }
+  return rates.empty() ? 0.0 : median(rates);
+}
+
+}  // namespace trilemma::metrics

@@ -1,0 +1,75 @@
+#pragma once
+// The evaluation protocol: N generated images (default 10,000) against the 10,000 MNIST
+// test images, all distances measured on the evaluator classifier's 128-d features. The
+// same protocol applied to real data gives the reference rows that give the numbers a
+// scale: 10,000 training images (the floor a perfect model would reach at this N) and the
+// test images of a single digit (what total mode collapse looks like).
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+
+#include "data/mnist.h"
+#include "metrics/frechet.h"
+#include "metrics/kid.h"
+#include "metrics/prdc.h"
+#include "models/classifier.h"
+
+namespace trilemma::metrics {
+
+using Json = nlohmann::json;
+
+/// Every knob of the protocol; numbers are comparable only when all of these match.
+struct EvalProtocol {
+  int64_t n = 10000;               ///< generated (or reference) images per evaluation
+  uint64_t seed = 0;               ///< sampling noise, KID subsets, reference subsets
+  KidOptions kid;                  ///< 100 subsets of min(1000, n)
+  PrdcOptions prdc;                ///< k = 3 (precision/recall), k = 5 (density/coverage)
+  int64_t score_splits = 10;       ///< classifier-score splits
+  int64_t reference_digit = 1;     ///< the single-digit (mode collapse) reference row
+  Json to_json() const;
+};
+
+/// The real side of every comparison: the test set's features and statistics.
+struct RealReference {
+  torch::Tensor features;  ///< N×128 float32
+  FeatureStats stats;
+};
+
+/// Every quality and coverage metric of one generated set, from its features and
+/// posteriors against the real reference. Pure: no network, no I/O. Keys: n, fid,
+/// kid_mean, kid_std, precision, recall, density, coverage, classifier_score,
+/// classifier_score_std, class_histogram, class_shares, classes_covered, entropy,
+/// kl_uniform, mean_confidence.
+Json evaluate_features(const RealReference& real, const torch::Tensor& fake_features,
+                       const torch::Tensor& fake_probabilities, const EvalProtocol& protocol);
+
+/// Runs the evaluator on the test images.
+RealReference make_real_reference(Evaluator& evaluator, const data::ImageDataset& test);
+
+/// Runs the evaluator on N×1×28×28 images in [0,1] and evaluates them; adds "extractor".
+Json evaluate_images(Evaluator& evaluator, const RealReference& real, const torch::Tensor& images,
+                     const EvalProtocol& protocol);
+
+/// The reference rows {"train": {...}, "single_digit": {...}}, each an evaluate_images
+/// result with a "label". Cached in <data_dir>/<evaluator version>-reference.json, keyed by
+/// the extractor's checksum and the protocol, since they cost as much as one evaluation.
+Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::string& data_dir,
+                    const EvalProtocol& protocol, std::ostream& log);
+
+/// Turns loaded images into N×1×28×28 float32 in [0,1]: accepts uint8 (0–255) or float
+/// (0–1) arrays shaped N×28×28, N×1×28×28 or N×784. Throws UserError naming `source`.
+torch::Tensor images_from_array(const torch::Tensor& array, const std::string& source);
+
+/// RUN_DIR/eval.json: {"format_version": 1, "samplers": {"<sampler>": result, ...}}, so
+/// that one diffusion run can hold results for several samplers and step counts.
+std::string eval_path(const std::string& run_dir);
+constexpr int kEvalFormatVersion = 1;
+
+/// `file` (possibly null or from an older writer) with samplers[sampler] set to `result`;
+/// other samplers' results are kept.
+Json merge_eval_result(const Json& file, const std::string& sampler, const Json& result);
+
+/// Median "images_per_s" over the training lines of a metrics.jsonl text (0 if none).
+double training_images_per_second(const std::string& metrics_jsonl);
+
+}  // namespace trilemma::metrics

@@ -1,0 +1,108 @@
+#pragma once
+// The evaluator network: an MNIST classifier trained by trilemma itself, whose
+// penultimate activations (kClassifierFeatureDim = 128 values after ReLU) are the
+// embedding for the Fréchet distance, KID and PRDC, and whose posteriors feed the
+// classifier score and class histograms. Inception-v3 features, made for ImageNet photos,
+// say little about 28×28 digits; the field's practice on MNIST is a domain classifier with
+// the extractor stated. Numbers are comparable only between evaluations with the same
+// extractor (version and checksum, recorded in every eval.json) and the same N.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "data/mnist.h"
+
+namespace trilemma {
+
+/// Name of the cached evaluator; bump it whenever the architecture or training changes so
+/// that an old file is never mistaken for the new one.
+constexpr const char* kEvaluatorVersion = "evaluator-v1";
+constexpr int64_t kClassifierFeatureDim = 128;
+
+/// Training recipe of the evaluator (fixed: the evaluator must be the same for everyone).
+struct ClassifierSettings {
+  int64_t epochs = 5;           ///< enough for > 99 % with the cosine schedule
+  int64_t batch_size = 128;
+  double lr = 2e-3;             ///< Adam peak learning rate, cosine-decayed to 0 per step
+  double weight_decay = 0.0;
+  int64_t max_shift = 2;        ///< random translation of ±max_shift pixels per image: makes
+                                ///< the features less sensitive to a generator's off-centre
+                                ///< digits and lifts test accuracy
+  int64_t seed = 0;
+};
+
+/// Two strided conv stages (28→14→7) and a third conv at 7×7, each with BatchNorm and ReLU,
+/// then a 128-wide dense layer whose ReLU output is the feature vector, dropout, and the
+/// 10-way output.
+struct MnistClassifierImpl : torch::nn::Module {
+  MnistClassifierImpl();
+  /// N×1×28×28 in [0,1] → N×128 penultimate activations (after ReLU, before dropout).
+  torch::Tensor features(const torch::Tensor& images);
+  /// N×128 features → N×10 logits.
+  torch::Tensor logits_from_features(const torch::Tensor& features);
+  /// N×1×28×28 in [0,1] → N×10 logits.
+  torch::Tensor logits(const torch::Tensor& images);
+  torch::Tensor forward(const torch::Tensor& images) { return logits(images); }
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  torch::nn::Linear dense{nullptr}, out{nullptr};
+  torch::nn::BatchNorm1d bn_dense{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(MnistClassifier);
+
+/// Share of correctly classified images (evaluation mode, batches of 1000).
+double classifier_accuracy(MnistClassifier& net, const data::ImageDataset& dataset,
+                           torch::Device device);
+
+struct ClassifierTrainResult {
+  double test_accuracy = 0.0;
+  double seconds = 0.0;
+  int64_t steps = 0;
+  int threads = 0;
+};
+
+/// Trains from the settings' seed on `train`, reports accuracy on `test`, with LibTorch's
+/// current thread count: callers set it first (the CLI's --threads defaults to every core,
+/// and Debian's LibTorch starts at 1 thread, so tests call configure_threads(0)).
+ClassifierTrainResult train_classifier(MnistClassifier& net, const data::ImageDataset& train,
+                                       const data::ImageDataset& test,
+                                       const ClassifierSettings& settings, torch::Device device,
+                                       std::ostream& log);
+
+/// A loaded evaluator and what identifies it.
+struct Evaluator {
+  MnistClassifier net{nullptr};
+  torch::Device device = torch::kCPU;
+  std::string path;            ///< the .pt file
+  double test_accuracy = 0.0;  ///< as recorded when trained
+  double train_seconds = 0.0;
+  uint32_t crc32 = 0;          ///< checksum of the .pt file: identifies the extractor
+  bool trained_now = false;
+  /// Identification for reports and eval.json.
+  std::string describe() const;
+};
+
+/// <data_dir>/evaluator-v1.pt and its manifest <data_dir>/evaluator-v1.json.
+std::string evaluator_path(const std::string& data_dir);
+std::string evaluator_manifest_path(const std::string& data_dir);
+
+/// Loads the cached evaluator from data_dir; when it is missing, stale or corrupt (size or
+/// CRC mismatch, unreadable archive) trains a new one on data_dir's MNIST, prints its test
+/// accuracy to `log` and saves it there (a warning only if the directory is read-only).
+/// Concurrent callers serialise on a lock file, so only one of them trains.
+Evaluator load_or_train_evaluator(const std::string& data_dir, torch::Device device,
+                                  std::ostream& log);
+
+/// Evaluation-mode outputs over a set of images, in batches, on the evaluator's device.
+struct EvaluatorOutputs {
+  torch::Tensor features;       ///< N×128 float32, CPU
+  torch::Tensor probabilities;  ///< N×10 float64, CPU (softmax of the logits)
+};
+EvaluatorOutputs run_evaluator(Evaluator& evaluator, const torch::Tensor& images,
+                               int64_t batch_size = 1000);
+
+}  // namespace trilemma

@@ -1,0 +1,73 @@
+// Guards the protocol's assembly: every key the report and the issue name is present, and
+// the numbers behave at the extremes (a set against itself; a collapsed set).
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "metrics/evaluate.h"
+
+using namespace trilemma;
+using namespace trilemma::metrics;
+
+TEST(Evaluate, FeaturesOfRealSetAgainstItself) {
+  torch::manual_seed(5);
+  RealReference real;
+  real.features = torch::randn({600, 16}).relu();
+  real.stats = feature_statistics(real.features);
+  auto probs = torch::one_hot(torch::arange(600).remainder(10), 10).to(torch::kFloat64);
+  EvalProtocol protocol;
+  protocol.kid.subsets = 10;
+  const Json r = evaluate_features(real, real.features, probs, protocol);
+  for (const char* key : {"n", "fid", "kid_mean", "kid_std", "precision", "recall", "density",
+                          "coverage", "classifier_score", "class_histogram", "classes_covered",
+                          "entropy", "kl_uniform", "mean_confidence"})
+    EXPECT_TRUE(r.contains(key)) << key;
+  EXPECT_LT(std::abs(r["fid"].get<double>()), 1e-9);
+  EXPECT_DOUBLE_EQ(r["precision"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(r["coverage"].get<double>(), 1.0);
+  EXPECT_EQ(r["classes_covered"].get<int>(), 10);
+  EXPECT_NEAR(r["classifier_score"].get<double>(), 10.0, 1e-9);
+  EXPECT_EQ(r["n"].get<int>(), 600);
+}
+
+TEST(Evaluate, CollapsedSetScoresBadly) {
+  torch::manual_seed(6);
+  RealReference real;
+  real.features = torch::randn({500, 8});
+  real.stats = feature_statistics(real.features);
+  const auto fake = real.features.slice(0, 0, 50) * 0.01 + 3.0;  // one tight far-away blob
+  auto probs = torch::one_hot(torch::zeros({50}, torch::kInt64), 10).to(torch::kFloat64);
+  EvalProtocol protocol;
+  protocol.kid.subsets = 5;
+  const Json r = evaluate_features(real, fake, probs, protocol);
+  EXPECT_GT(r["fid"].get<double>(), 50.0);
+  EXPECT_LT(r["recall"].get<double>(), 0.05);
+  EXPECT_EQ(r["classes_covered"].get<int>(), 1);
+  EXPECT_NEAR(r["classifier_score"].get<double>(), 1.0, 1e-9);
+}
+
+TEST(Evaluate, ImagesFromArrayAcceptsUint8AndFloat) {
+  auto u8 = torch::full({4, 28, 28}, 255, torch::kUInt8);
+  auto a = images_from_array(u8, "x.npy");
+  EXPECT_EQ(a.sizes(), torch::IntArrayRef({4, 1, 28, 28}));
+  EXPECT_FLOAT_EQ(a.max().item<float>(), 1.0f);
+  EXPECT_EQ(images_from_array(torch::rand({3, 784}), "x.npy").size(1), 1);
+  EXPECT_THROW(images_from_array(torch::rand({3, 28, 28}) * 255, "x.npy"), UserError);
+  EXPECT_THROW(images_from_array(torch::rand({3, 32, 32}), "x.npy"), UserError);
+}
+
+TEST(Evaluate, MergeKeepsOtherSamplers) {
+  Json file = merge_eval_result(Json(), "ddim-20", {{"fid", 3.0}});
+  file = merge_eval_result(file, "ddpm-1000", {{"fid", 2.0}});
+  file = merge_eval_result(file, "ddim-20", {{"fid", 2.5}});
+  EXPECT_EQ(file["samplers"].size(), 2u);
+  EXPECT_DOUBLE_EQ(file["samplers"]["ddim-20"]["fid"].get<double>(), 2.5);
+  EXPECT_EQ(file["format_version"].get<int>(), kEvalFormatVersion);
+}
+
+TEST(Evaluate, TrainingThroughputIsMedianOfLoggedRates) {
+  const std::string log =
+      "{\"step\":50,\"images_per_s\":100}\n{\"step\":100,\"images_per_s\":300}\n"
+      "{\"step\":100,\"phase\":\"test\"}\n{\"step\":150,\"images_per_s\":200}\n{\"torn";
+  EXPECT_DOUBLE_EQ(training_images_per_second(log), 200.0);
+  EXPECT_DOUBLE_EQ(training_images_per_second(""), 0.0);
+}

@@ -1,0 +1,97 @@
+// Guards the report renderers: best-in-column marking (including "closest to 1" for
+// density), base64 for embedded images, self-containment of the HTML, and the generated
+// reading naming the dominant class.
+#include <gtest/gtest.h>
+
+#include "report/report.h"
+
+using namespace trilemma::report;
+
+namespace {
+
+ModelRow make_row(const std::string& name, double fid, double recall, double density, double ips,
+                  std::vector<double> shares) {
+  ModelRow row;
+  row.name = name;
+  row.result = {{"fid", fid},          {"kid_mean", fid / 100},   {"precision", 0.8},
+                {"density", density},  {"recall", recall},        {"coverage", recall},
+                {"classes_covered", 10}, {"class_shares", shares},
+                {"speed", {{"nfe", 1}, {"ms_per_image_batch1", 1000.0 / ips}, {"images_per_s_batch256", ips}}}};
+  return row;
+}
+
+std::vector<double> uniform() { return std::vector<double>(10, 0.1); }
+
+}  // namespace
+
+TEST(Report, Base64KnownVectors) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode(std::string("\xff\x00\x10", 3)), "/wAQ");
+}
+
+TEST(Report, BestRowsFollowColumnDirection) {
+  std::vector<ModelRow> rows = {make_row("a", 5.0, 0.4, 1.3, 100.0, uniform()),
+                                make_row("b", 9.0, 0.7, 0.95, 10.0, uniform())};
+  const auto best = best_rows(rows);
+  const auto& columns = table_columns();
+  for (size_t c = 0; c < columns.size(); ++c) {
+    if (columns[c].key == "fid") EXPECT_EQ(best[c], 0);
+    if (columns[c].key == "recall") EXPECT_EQ(best[c], 1);
+    if (columns[c].key == "density") EXPECT_EQ(best[c], 1);  // 0.95 is closer to 1 than 1.3
+    if (columns[c].key == "speed.images_per_s_batch256") EXPECT_EQ(best[c], 0);
+    if (columns[c].key == "speed.ms_per_image_batch1") EXPECT_EQ(best[c], 0);
+  }
+}
+
+TEST(Report, HtmlIsSelfContainedAndMarksBest) {
+  ReportData data;
+  data.rows = {make_row("vae <quick>", 5.0, 0.4, 1.0, 100.0, uniform()),
+               make_row("ddpm", 7.0, 0.6, 1.0, 10.0, uniform())};
+  data.rows[0].figures.push_back({"samples", "images/x.png", "PNGDATA"});
+  data.references = {{"train", {{"fid", 0.5}, {"label", "train"}}},
+                     {"single_digit", {{"fid", 200.0}, {"label", "digit 1"}}}};
+  data.protocol = {{"n", 10000}, {"extractor", {{"name", "evaluator-v1"}}}};
+  const std::string html = render_html(data);
+  EXPECT_NE(html.find("data:image/png;base64," + base64_encode("PNGDATA")), std::string::npos);
+  EXPECT_NE(html.find("vae &lt;quick&gt;"), std::string::npos);
+  EXPECT_NE(html.find("class=\"best\""), std::string::npos);
+  EXPECT_NE(html.find("extractor.name"), std::string::npos);
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  const std::string md = render_markdown(data);
+  EXPECT_NE(md.find("| **5.00** |"), std::string::npos);
+  EXPECT_NE(md.find("reference: train"), std::string::npos);
+}
+
+TEST(Report, SingleRowMarksNothing) {
+  const auto best = best_rows({make_row("a", 5.0, 0.4, 1.3, 100.0, uniform())});
+  for (int b : best) EXPECT_EQ(b, -1);
+}
+
+TEST(Report, ReadingNamesDominantClassAndScale) {
+  std::vector<double> shares = {0.0, 0.31, 0.1, 0.1, 0.1, 0.1, 0.09, 0.1, 0.05, 0.05};
+  ReportData data;
+  data.rows = {make_row("DCGAN", 40.0, 0.2, 1.0, 1000.0, shares)};
+  data.rows[0].result["classes_covered"] = 9;
+  data.references = {{"train", {{"fid", 0.5}}}, {"single_digit", {{"fid", 200.0}}}};
+  const auto lines = reading_of_results(data);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[1].find("covers 9/10 classes"), std::string::npos);
+  EXPECT_NE(lines[1].find("digit 1 takes 31 %"), std::string::npos);
+  EXPECT_NE(lines[1].find("digit 0 0.0 %"), std::string::npos);
+}
+
+TEST(Report, CornerScoresUseReferenceScale) {
+  const Json refs = {{"train", {{"fid", 1.0}}}, {"single_digit", {{"fid", 100.0}}}};
+  const Json at_floor = {{"fid", 1.0}, {"coverage", 0.5}, {"speed", {{"images_per_s_batch256", 1000.0}}}};
+  const auto s = corner_scores(at_floor, refs);
+  EXPECT_NEAR(s.quality, 1.0, 1e-12);
+  EXPECT_NEAR(s.coverage, 0.5, 1e-12);
+  EXPECT_NEAR(s.speed, 0.6, 1e-12);
+  EXPECT_NEAR(corner_scores({{"fid", 10.0}}, refs).quality, 0.5, 1e-12);
+  EXPECT_NEAR(corner_scores({{"fid", 500.0}}, refs).quality, 0.0, 1e-12);
+}
