@@ -2,13 +2,15 @@
 # The main job of `./run demo`: train the quick preset of every model family, draw their
 # samples, evaluate them and write the comparison report. Each step prints where its
 # output went. Runs land in runs/demo-<model>; an existing one is reused (resumed if it
-# was interrupted), so a second `./run demo` is quick.
+# was interrupted), so a second `./run demo` is quick. TRILEMMA_DEMO_MODELS="vae" limits
+# the demo to the named families.
 set -euo pipefail
 TRILEMMA=${1:?usage: demo.sh PATH_TO_TRILEMMA}
 RUNS=${TRILEMMA_DEMO_DIR:-runs}
 mkdir -p "$RUNS"
 
-models=$("$TRILEMMA" train --help | awk '/^Subcommands:/{f=1;next} f&&NF{print $1}')
+# Every registered model family, unless TRILEMMA_DEMO_MODELS names some ("vae dcgan").
+models=${TRILEMMA_DEMO_MODELS:-$("$TRILEMMA" train --help | awk '/^Subcommands:/{f=1;next} f&&NF{print $1}')}
 done_runs=()
 for model in $models; do
   run="$RUNS/demo-$model"
