@@ -85,7 +85,7 @@ class Dcgan : public GenerativeModel {
   std::unique_ptr<torch::optim::Adam> g_optimizer_, d_optimizer_;
 };
 
-/// Presets: "quick" (5 minutes on 2 cores), "dcgan" (paper guidelines), "seed" (the article).
+/// Presets: "quick" (aimed at ~5 minutes on 2 cores), "dcgan" (paper guidelines), "seed" (the article).
 DcganSettings dcgan_preset(const std::string& name);
 ModelFamily dcgan_family();
 

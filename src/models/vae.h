@@ -91,7 +91,7 @@ class Vae : public GenerativeModel {
   std::unique_ptr<torch::optim::Adam> optimizer_;
 };
 
-/// Presets: "quick" (3 minutes on 2 cores), "seed" (the article, faithfully).
+/// Presets: "quick" (a few minutes on 2 cores), "seed" (the article, faithfully).
 VaeSettings vae_preset(const std::string& name);
 ModelFamily vae_family();
 
