@@ -9,7 +9,6 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/runtime.h"
-#include "eval_commands.h"
 #include "metrics/evaluate.h"
 #include "report/report.h"
 #include "training/run_dir.h"

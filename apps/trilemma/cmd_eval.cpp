@@ -12,7 +12,6 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/runtime.h"
-#include "eval_commands.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/progress.h"

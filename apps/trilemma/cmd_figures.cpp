@@ -21,12 +21,8 @@ void add_figures_command(CLI::App& app, Context& context) {
     training::LoadedRun run = training::load_run(*run_dir, device);
     const data::ImageDataset test =
         data::load_mnist(data::resolve_data_dir(context.data_dir), data::Split::kTest);
-    const int64_t n = std::min<int64_t>(5000, test.size());
-    FigureContext figures{training::images_dir(run.dir), test.images.narrow(0, 0, n).to(device),
-                          test.labels.narrow(0, 0, n).to(device), run.epoch};
-    std::filesystem::create_directories(figures.images_dir);
-    run.model->write_figures(figures);
-    training::plot_loss_curves(run.dir);
+    const FigureContext figures = training::make_figure_context(run.dir, test, device, run.epoch);
+    training::write_run_figures(*run.model, run.dir, figures);
     std::cout << "figures in " << figures.images_dir << "\n";
   });
 }

@@ -41,11 +41,28 @@ struct TrainFlags {
   double checkpoint_minutes = 10;
   int64_t resume_epochs = -1;
   int64_t resume_max_steps = -1;
+
+  /// What a new and a resumed run share: threads applied, data, device, checkpointing.
+  training::TrainOptions options(const Context& context, const std::string& dir) const {
+    apply_runtime(context);
+    training::TrainOptions options;
+    options.run_dir = dir;
+    options.data_dir = data::resolve_data_dir(context.data_dir);
+    options.device = resolve_device(context.device);
+    options.keep_checkpoints = keep;
+    options.log_every = log_every;
+    options.checkpoint_minutes = checkpoint_minutes;
+    return options;
+  }
 };
 
-}  // namespace
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const auto& item : items) joined += (joined.empty() ? "" : ", ") + item;
+  return joined;
+}
 
-void apply_runtime(const Context& context) { configure_threads(context.threads); }
+}  // namespace
 
 void add_train_command(CLI::App& app, Context& context) {
   auto flags = std::make_shared<TrainFlags>();
@@ -68,20 +85,12 @@ void add_train_command(CLI::App& app, Context& context) {
   // The resume path: no model subcommand, everything comes from the run's config.json.
   train->callback([&context, flags, train]() {
     if (!train->get_subcommands().empty()) return;
-    if (flags->resume.empty())
-      throw UserError("train: name a model (" + [] {
-        std::string names;
-        for (const auto& f : model_families()) names += (names.empty() ? "" : ", ") + f.name;
-        return names;
-      }() + ") or --resume RUN_DIR");
-    apply_runtime(context);
-    training::TrainOptions options;
-    options.run_dir = flags->resume;
-    options.data_dir = data::resolve_data_dir(context.data_dir);
-    options.device = resolve_device(context.device);
-    options.keep_checkpoints = flags->keep;
-    options.log_every = flags->log_every;
-    options.checkpoint_minutes = flags->checkpoint_minutes;
+    if (flags->resume.empty()) {
+      std::vector<std::string> names;
+      for (const auto& f : model_families()) names.push_back(f.name);
+      throw UserError("train: name a model (" + join(names) + ") or --resume RUN_DIR");
+    }
+    training::TrainOptions options = flags->options(context, flags->resume);
     options.resume = true;
     options.resume_epochs = flags->resume_epochs;
     options.resume_max_steps = flags->resume_max_steps;
@@ -93,11 +102,7 @@ void add_train_command(CLI::App& app, Context& context) {
     sub->fallthrough();
     auto preset = std::make_shared<std::string>(family.presets.front());
     auto values = std::make_shared<std::map<std::string, std::string>>();
-    sub->add_option("--preset", *preset, "named settings: " + [&] {
-      std::string names;
-      for (const auto& p : family.presets) names += (names.empty() ? "" : ", ") + p;
-      return names;
-    }())->capture_default_str();
+    sub->add_option("--preset", *preset, "named settings: " + join(family.presets))->capture_default_str();
     sub->add_option("--run-dir", flags->run_dir, "run directory (default: runs/" + family.name + "-<time>)");
     for (const SettingSpec& spec : family.settings)
       sub->add_option(flag_name(spec.name), (*values)[spec.name], setting_help(family, spec))
@@ -105,7 +110,6 @@ void add_train_command(CLI::App& app, Context& context) {
     sub->callback([&context, &family, flags, preset, values, sub]() {
       if (!flags->resume.empty())
         throw UserError("--resume continues an existing run: use `trilemma train --resume RUN_DIR` without a model");
-      apply_runtime(context);
       training::RunConfig config;
       config.model = family.name;
       config.preset = *preset;
@@ -114,13 +118,8 @@ void add_train_command(CLI::App& app, Context& context) {
         if (sub->count(flag_name(spec.name)) > 0)
           override_setting(config.settings, spec.name, values->at(spec.name));
       family.validate(config.settings);
-      training::TrainOptions options;
-      options.run_dir = flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir;
-      options.data_dir = data::resolve_data_dir(context.data_dir);
-      options.device = resolve_device(context.device);
-      options.keep_checkpoints = flags->keep;
-      options.log_every = flags->log_every;
-      options.checkpoint_minutes = flags->checkpoint_minutes;
+      const training::TrainOptions options =
+          flags->options(context, flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir);
       std::cout << "run directory: " << options.run_dir << "\n";
       context.exit_code = training::train_run(config, options);
     });

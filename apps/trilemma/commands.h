@@ -21,5 +21,7 @@ void add_train_command(CLI::App& app, Context& context);
 void add_sample_command(CLI::App& app, Context& context);
 void add_info_command(CLI::App& app, Context& context);
 void add_figures_command(CLI::App& app, Context& context);
+void add_eval_command(CLI::App& app, Context& context);
+void add_compare_command(CLI::App& app, Context& context);
 
 }  // namespace trilemma::cli

@@ -3,10 +3,13 @@
 #include <iostream>
 #include <new>
 
-#include "commands.h"
-#include "eval_commands.h"
-#include "core/error.h"
 #include <c10/util/Exception.h>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/runtime.h"
+
+void trilemma::cli::apply_runtime(const Context& context) { configure_threads(context.threads); }
 
 int main(int argc, char** argv) {
   using namespace trilemma;

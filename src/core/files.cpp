@@ -1,8 +1,10 @@
 #include "core/files.h"
 
 #include <fcntl.h>
+#include <zlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -44,6 +46,16 @@ std::string read_file(const std::string& path) {
   buffer << in.rdbuf();
   if (in.bad()) throw UserError(path + ": read failed");
   return buffer.str();
+}
+
+uint32_t crc32_of(const std::string& bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib's crc32 takes a uInt length; feed large buffers in 1 GiB chunks.
+  for (size_t offset = 0; offset < bytes.size(); offset += (1u << 30)) {
+    const size_t n = std::min<size_t>(bytes.size() - offset, 1u << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + offset), static_cast<uInt>(n));
+  }
+  return static_cast<uint32_t>(crc);
 }
 
 void append_line(const std::string& path, const std::string& line) {

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,9 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 
 /// Reads a whole file; throws UserError naming the path when it cannot.
 std::string read_file(const std::string& path);
+
+/// CRC-32 (zlib's polynomial) of bytes: the checksum in checkpoint and evaluator manifests.
+uint32_t crc32_of(const std::string& bytes);
 
 /// Appends one line (plus '\n') to a file, creating it if needed; throws on failure.
 void append_line(const std::string& path, const std::string& line);

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <chrono>
 #include <cmath>
@@ -16,6 +15,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/runtime.h"
+#include "training/checkpoint.h"
 
 namespace trilemma {
 namespace fs = std::filesystem;
@@ -30,15 +30,6 @@ constexpr double kPixelStd = 0.3081;
 
 torch::nn::Conv2d conv3x3(int64_t in, int64_t out) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false));
-}
-
-uint32_t crc_of(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  for (size_t offset = 0; offset < bytes.size(); offset += (1u << 30)) {
-    const size_t n = std::min<size_t>(bytes.size() - offset, 1u << 30);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + offset), static_cast<uInt>(n));
-  }
-  return static_cast<uint32_t>(crc);
 }
 
 /// Each image moved by its own integer offset in [−s, s]² (zeros shifted in).
@@ -93,12 +84,12 @@ std::string try_load(const std::string& data_dir, Evaluator& evaluator) {
     const std::string bytes = read_file(pt);
     if (static_cast<int64_t>(bytes.size()) != manifest.at("bytes").get<int64_t>())
       return "size mismatch (truncated?)";
-    const uint32_t crc = crc_of(bytes);
+    const uint32_t crc = crc32_of(bytes);
     if (crc != manifest.at("crc32").get<uint32_t>()) return "checksum mismatch (corrupt)";
     MnistClassifier net;
     torch::serialize::InputArchive archive;
     archive.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
-    net->load(archive);
+    training::load_module_checked(*net, archive);
     net->to(evaluator.device);
     net->eval();
     evaluator.net = net;
@@ -259,7 +250,7 @@ Evaluator load_or_train_evaluator(const std::string& data_dir, torch::Device dev
   net->to(device);
   evaluator.net = net;
   evaluator.path = evaluator_path(data_dir);
-  evaluator.crc32 = crc_of(bytes);
+  evaluator.crc32 = crc32_of(bytes);
   evaluator.test_accuracy = result.test_accuracy;
   evaluator.train_seconds = result.seconds;
   evaluator.trained_now = true;

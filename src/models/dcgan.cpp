@@ -270,11 +270,8 @@ void Dcgan::write_figures(const FigureContext& context) {
   if (settings_.latent_dim == 2) {
     // The generator's output over the z plane (the article's "latent space" figure).
     constexpr int64_t kSide = 20;
-    const torch::Tensor q = normal_quantile_grid(kSide);
-    const torch::Tensor zy = q.flip(0).view({kSide, 1}).expand({kSide, kSide});
-    const torch::Tensor zx = q.view({1, kSide}).expand({kSide, kSide});
-    const torch::Tensor grid = torch::stack({zx.reshape(-1), zy.reshape(-1)}, 1);
-    io::save_png(io::make_grid(generate(grid).cpu(), kSide, 0), (dir / "latent_manifold.png").string(), 2);
+    io::save_png(io::make_grid(generate(latent_plane_grid(kSide)).cpu(), kSide, 0),
+                 (dir / "latent_manifold.png").string(), 2);
   }
 }
 
@@ -309,19 +306,14 @@ ModelFamily dcgan_family() {
   family.name = "dcgan";
   family.summary = "generative adversarial network with DCGAN networks (the article's GAN)";
   family.presets = {"quick", "dcgan", "seed"};
-  family.settings = {
+  family.settings = with_common_settings({
       {"architecture", "seed (the article's networks, clamp activation) or dcgan (paper guidelines)"},
       {"latent_dim", "size of z ~ N(0, I) (2 adds the latent-plane figure)"},
       {"width", "channels of the conv layers"},
       {"upsampling", "generator upsampling: transposed or subpixel (faster on CPU)"},
       {"fakes_from_eval_generator", "draw D's fakes with BatchNorm running statistics (the article's quirk)"},
-      {"epochs", "passes over the 60,000 training images"},
-      {"max_steps", "stop after this many optimiser steps (0 = no limit)"},
-      {"batch_size", "images per step"},
-      {"lr", "Adam learning rate of both networks"},
-      {"beta1", "Adam beta1"},
-      {"seed", "random seed (same seed + threads on CPU = identical run)"},
-  };
+      {"beta1", "Adam beta1 of both networks' optimisers"},
+  });
   family.preset_settings = [](const std::string& preset) { return to_json(dcgan_preset(preset)); };
   family.validate = [](const Json& json) {
     validate_common_settings(json);

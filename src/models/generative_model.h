@@ -81,6 +81,18 @@ struct SettingSpec {
   std::string help;
 };
 
+/// The documentation of the settings every family has (see ModelFamily), appended after a
+/// family's own so that they read the same in every `train MODEL --help`.
+inline std::vector<SettingSpec> with_common_settings(std::vector<SettingSpec> own) {
+  own.insert(own.end(),
+             {{"epochs", "passes over the 60,000 training images"},
+              {"max_steps", "stop after this many optimiser steps (0 = no limit)"},
+              {"batch_size", "images per optimiser step"},
+              {"lr", "Adam learning rate"},
+              {"seed", "random seed (same seed + threads on CPU = identical run)"}});
+  return own;
+}
+
 /// A model family: its presets, the documentation of its settings, and a factory.
 /// Settings are JSON objects so that config.json records every hyperparameter verbatim.
 /// Every family's settings hold at least: epochs, max_steps, batch_size, lr, seed.

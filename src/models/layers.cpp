@@ -20,9 +20,12 @@ void check_upsampling_kind(const std::string& kind) {
     throw UserError("--upsampling: expected transposed or subpixel, got '" + kind + "'");
 }
 
-torch::Tensor normal_quantile_grid(int64_t count) {
-  const torch::Tensor p = torch::linspace(0.05, 0.95, count, torch::kFloat64);
-  return (std::sqrt(2.0) * torch::erfinv(2 * p - 1)).to(torch::kFloat32);
+torch::Tensor latent_plane_grid(int64_t side) {
+  const torch::Tensor p = torch::linspace(0.05, 0.95, side, torch::kFloat64);
+  const torch::Tensor q = (std::sqrt(2.0) * torch::erfinv(2 * p - 1)).to(torch::kFloat32);
+  const torch::Tensor zy = q.flip(0).view({side, 1}).expand({side, side});
+  const torch::Tensor zx = q.view({1, side}).expand({side, side});
+  return torch::stack({zx.reshape(-1), zy.reshape(-1)}, 1);
 }
 
 }  // namespace trilemma

@@ -16,8 +16,10 @@ torch::nn::Sequential make_upsampling(int64_t in, int64_t out, const std::string
 /// Throws UserError unless kind is "transposed" or "subpixel".
 void check_upsampling_kind(const std::string& kind);
 
-/// The standard-normal quantiles at `count` evenly spaced probabilities in [0.05, 0.95]:
-/// a latent grid that gives equal prior mass equal room (Kingma & Welling 2014, fig. 4).
-torch::Tensor normal_quantile_grid(int64_t count);
+/// A side×side grid over a 2-D latent plane, as side² rows of z (row-major, the top row
+/// holding the largest z[1]) at standard-normal quantiles of evenly spaced probabilities
+/// in [0.05, 0.95], so that equal prior mass gets equal room (Kingma & Welling 2014,
+/// fig. 4). Decoded and tiled with `side` columns, it is the "latent space" figure.
+torch::Tensor latent_plane_grid(int64_t side);
 
 }  // namespace trilemma

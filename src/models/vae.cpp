@@ -181,11 +181,8 @@ void Vae::write_figures(const FigureContext& context) {
 
   // The decoder manifold: a 20×20 grid of z at standard-normal quantiles.
   constexpr int64_t kSide = 20;
-  const torch::Tensor q = normal_quantile_grid(kSide);
-  torch::Tensor zy = q.flip(0).view({kSide, 1}).expand({kSide, kSide});
-  torch::Tensor zx = q.view({1, kSide}).expand({kSide, kSide});
-  torch::Tensor z = torch::stack({zx.reshape(-1), zy.reshape(-1)}, 1);
-  io::save_png(io::make_grid(decode(z).cpu(), kSide, 0), (dir / "latent_manifold.png").string(), 2);
+  io::save_png(io::make_grid(decode(latent_plane_grid(kSide)).cpu(), kSide, 0),
+               (dir / "latent_manifold.png").string(), 2);
 
   // Test-set latent means coloured by digit.
   const int64_t n = std::min<int64_t>(5000, context.test_images.size(0));
@@ -228,17 +225,12 @@ ModelFamily vae_family() {
   family.name = "vae";
   family.summary = "variational autoencoder (Kingma & Welling 2014), the article's architecture";
   family.presets = {"quick", "seed"};
-  family.settings = {
+  family.settings = with_common_settings({
       {"latent_dim", "size of the latent z (2 adds the latent-plane figures)"},
       {"channels", "width of every conv layer"},
       {"upsampling", "decoder upsampling: transposed (the article) or subpixel (faster on CPU)"},
       {"kl_weight", "weight of the KL term (1 = the true ELBO)"},
-      {"epochs", "passes over the 60,000 training images"},
-      {"max_steps", "stop after this many optimiser steps (0 = no limit)"},
-      {"batch_size", "images per optimiser step"},
-      {"lr", "Adam learning rate"},
-      {"seed", "random seed (same seed + threads on CPU = identical run)"},
-  };
+  });
   family.preset_settings = [](const std::string& preset) { return to_json(vae_preset(preset)); };
   family.validate = [](const Json& json) {
     validate_common_settings(json);

@@ -1,7 +1,5 @@
 #include "training/checkpoint.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -14,16 +12,6 @@ namespace trilemma::training {
 namespace fs = std::filesystem;
 
 namespace {
-
-uint32_t crc_of(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // zlib's crc32 takes a uInt length; feed large buffers in 1 GiB chunks.
-  for (size_t offset = 0; offset < bytes.size(); offset += (1u << 30)) {
-    const size_t n = std::min<size_t>(bytes.size() - offset, 1u << 30);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + offset), static_cast<uInt>(n));
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 std::string stem_for(int64_t step) {
   char name[48];
@@ -76,7 +64,7 @@ CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_
   info.step = step;
   info.epoch = epoch;
   info.bytes = static_cast<int64_t>(bytes.size());
-  info.crc32 = crc_of(bytes);
+  info.crc32 = crc32_of(bytes);
   write_file_atomic(info.path, bytes);
   const Json manifest = {{"format_version", kCheckpointFormatVersion},
                          {"model", model_name},
@@ -159,7 +147,7 @@ void load_checkpoint(GenerativeModel& model, const std::string& model_name,
   if (static_cast<int64_t>(bytes.size()) != manifest.bytes)
     throw UserError(info.path + ": truncated or wrong size (" + std::to_string(bytes.size()) +
                     " bytes, manifest says " + std::to_string(manifest.bytes) + ")");
-  if (crc_of(bytes) != manifest.crc32)
+  if (crc32_of(bytes) != manifest.crc32)
     throw UserError(info.path + ": corrupt (checksum does not match its manifest)");
   try {
     torch::serialize::InputArchive archive;

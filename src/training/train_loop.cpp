@@ -161,11 +161,25 @@ bool plot_loss_curves(const std::string& run_dir) {
                         (fs::path(images_dir(run_dir)) / "losses.png").string());
 }
 
+FigureContext make_figure_context(const std::string& run_dir, const data::ImageDataset& test,
+                                  torch::Device device, int64_t epoch) {
+  // 5,000 test images are plenty for reconstructions and latent scatters.
+  const int64_t shown = std::min<int64_t>(5000, test.size());
+  fs::create_directories(images_dir(run_dir));
+  return {images_dir(run_dir), test.images.narrow(0, 0, shown).to(device),
+          test.labels.narrow(0, 0, shown).to(device), epoch};
+}
+
+void write_run_figures(GenerativeModel& model, const std::string& run_dir, const FigureContext& context) {
+  model.write_figures(context);
+  plot_loss_curves(run_dir);
+}
+
 int train_run(const RunConfig& config_in, const TrainOptions& options) {
   RunConfig config = config_in;
   const ModelFamily* family_ptr = nullptr;
   std::unique_ptr<GenerativeModel> model;
-  int64_t step = 0, epoch = 0;
+  int64_t step = 0;
   std::string last_checkpoint;
 
   if (options.resume) {
@@ -174,7 +188,6 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     config = run.config;
     model = std::move(run.model);
     step = run.step;
-    epoch = run.epoch;
     last_checkpoint = run.checkpoint;
     truncate_metrics(metrics_path(options.run_dir), step);
     // Extending a finished run ("train 5 more epochs") changes only its length.
@@ -203,7 +216,6 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     torch::manual_seed(step_seed(setting_int(config.settings, "seed"), -1'000'000'000));
     model = family_ptr->create(config.settings, options.device);
   }
-  fs::create_directories(images_dir(options.run_dir));
 
   const Json& s = config.settings;
   const int64_t seed = setting_int(s, "seed"), batch = setting_int(s, "batch_size");
@@ -223,9 +235,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
               << "Extend it with --epochs N or --max-steps N.\n";
     return 0;
   }
-  const int64_t shown = std::min<int64_t>(5000, test.size());
-  FigureContext figures{images_dir(options.run_dir), test.images.narrow(0, 0, shown).to(options.device),
-                        test.labels.narrow(0, 0, shown).to(options.device), 0};
+  FigureContext figures = make_figure_context(options.run_dir, test, options.device, 0);
   int64_t checkpoint_step = last_checkpoint.empty() ? -1 : step;
   auto checkpoint = [&]() {
     last_checkpoint = save_checkpoint(*model, config.model, checkpoints_dir(options.run_dir), step,
@@ -248,7 +258,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   while (step < total_steps) {
     // Epochs are whole numbers of steps (the last partial batch is dropped), so the epoch
     // and the position in it follow from the step alone — which is all a checkpoint holds.
-    epoch = step / steps_per_epoch;
+    const int64_t epoch = step / steps_per_epoch;
     // The permutation depends only on (seed, epoch), so a resumed run sees the same order.
     torch::manual_seed(step_seed(seed, -1 - epoch));
     const torch::Tensor order = torch::randperm(train.size(), torch::kLong);
@@ -303,11 +313,8 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   }
   progress.finish();
   if (checkpoint_step != step) checkpoint();
-  epoch = step / steps_per_epoch;
-
-  figures.epoch = epoch;
-  model->write_figures(figures);
-  plot_loss_curves(options.run_dir);
+  figures.epoch = step / steps_per_epoch;
+  write_run_figures(*model, options.run_dir, figures);
   std::cout << "done: " << step << " steps. checkpoint " << last_checkpoint << "\nimages in "
             << images_dir(options.run_dir) << "\n";
   return 0;

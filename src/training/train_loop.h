@@ -3,6 +3,7 @@
 // metrics.jsonl, test loss per epoch, checkpoints, figures, Ctrl-C and divergence handling.
 #include <string>
 
+#include "data/mnist.h"
 #include "training/run_dir.h"
 
 namespace trilemma::training {
@@ -30,6 +31,14 @@ int train_run(const RunConfig& config, const TrainOptions& options);
 /// Rewrites metrics.jsonl keeping only lines whose "step" is <= step, so that a resumed
 /// run's log has no duplicate steps from work lost after its checkpoint.
 void truncate_metrics(const std::string& path, int64_t step);
+
+/// The figure inputs of a run: its images directory (created) and the first 5,000 test
+/// images and labels on `device`.
+FigureContext make_figure_context(const std::string& run_dir, const data::ImageDataset& test,
+                                  torch::Device device, int64_t epoch);
+
+/// The end-of-training figures: the model's own (write_figures) and the loss curves.
+void write_run_figures(GenerativeModel& model, const std::string& run_dir, const FigureContext& context);
 
 /// Draws the loss curves of a run (train terms per logged step, test loss per epoch) into
 /// images/losses.png. Returns false when gnuplot is unavailable.
