@@ -25,10 +25,11 @@ std::string quote(const std::string& text) {
   return out + "\"";
 }
 
+// noenhanced: names such as d_fake are plain text, not "d" with subscript "fake".
 std::string preamble(const PlotSpec& spec, const std::string& path) {
   std::ostringstream s;
   s << "set terminal pngcairo size " << spec.width << "," << spec.height
-    << " font 'sans,10'\nset output " << quote(path) << "\n"
+    << " font 'sans,10' noenhanced\nset output " << quote(path) << "\n"
     << "set title " << quote(spec.title) << "\nset xlabel " << quote(spec.x_label)
     << "\nset ylabel " << quote(spec.y_label) << "\nset grid\nset key outside right\n";
   if (spec.log_y) s << "set logscale y\n";
