@@ -9,7 +9,10 @@
 #include "core/error.h"
 #include "core/runtime.h"
 
-void trilemma::cli::apply_runtime(const Context& context) { configure_threads(context.threads); }
+void trilemma::cli::apply_runtime(const Context& context) {
+  keep_freed_memory();
+  configure_threads(context.threads);
+}
 
 int main(int argc, char** argv) {
   using namespace trilemma;

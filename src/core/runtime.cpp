@@ -1,6 +1,8 @@
 #include "core/runtime.h"
 
+#include <malloc.h>
 #include <sched.h>
+#include <limits>
 #include <thread>
 
 #include "core/error.h"
@@ -30,6 +32,15 @@ int configure_threads(int threads) {
   }
   torch::set_num_threads(threads);
   return threads;
+}
+
+bool keep_freed_memory() {
+  // 32 MiB is the largest mmap threshold glibc accepts (HEAP_MAX_SIZE / 2); tensors below
+  // it come from the heap, and freed heap memory is never trimmed back to the kernel.
+  constexpr int kMmapThreshold = 32 << 20;
+  const bool mmap_set = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1;
+  const bool trim_set = mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
+  return mmap_set && trim_set;
 }
 
 std::string torch_version() {

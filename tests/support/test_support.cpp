@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include "core/runtime.h"
+
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -42,3 +44,6 @@ CommandResult run_cli(const std::string& arguments) {
 }
 
 }  // namespace trilemma::testing
+
+// The test binary runs with the allocator setting the CLI uses (core/runtime.h).
+static const bool kFreedMemoryKept = trilemma::keep_freed_memory();
