@@ -23,5 +23,6 @@ void add_info_command(CLI::App& app, Context& context);
 void add_figures_command(CLI::App& app, Context& context);
 void add_eval_command(CLI::App& app, Context& context);
 void add_compare_command(CLI::App& app, Context& context);
+void add_bench_command(CLI::App& app, Context& context);
 
 }  // namespace trilemma::cli

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   cli::add_figures_command(app, context);
   cli::add_eval_command(app, context);
   cli::add_compare_command(app, context);
+  cli::add_bench_command(app, context);
 
   try {
     app.parse(argc, argv);
