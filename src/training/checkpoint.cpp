@@ -21,34 +21,6 @@ std::string stem_for(int64_t step) {
 
 }  // namespace
 
-CheckpointInfo parse_manifest(const std::string& text, const std::string& source) {
-  Json json;
-  try {
-    json = Json::parse(text);
-  } catch (const std::exception&) {
-    throw UserError(source + ": corrupt checkpoint manifest (not valid JSON)");
-  }
-  try {
-    CheckpointInfo info;
-    const int version = json.at("format_version").get<int>();
-    if (version != kCheckpointFormatVersion)
-      throw UserError(source + ": checkpoint format version " + std::to_string(version) +
-                      ", this trilemma reads version " + std::to_string(kCheckpointFormatVersion));
-    info.model = json.at("model").get<std::string>();
-    info.step = json.at("step").get<int64_t>();
-    info.epoch = json.at("epoch").get<int64_t>();
-    info.bytes = json.at("bytes").get<int64_t>();
-    info.crc32 = json.at("crc32").get<uint32_t>();
-    if (info.step < 0 || info.epoch < 0 || info.bytes < 0)
-      throw UserError(source + ": checkpoint manifest has negative fields");
-    return info;
-  } catch (const UserError&) {
-    throw;
-  } catch (const std::exception&) {
-    throw UserError(source + ": checkpoint manifest lacks fields or has wrong types");
-  }
-}
-
 CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_name,
                                const std::string& dir, int64_t step, int64_t epoch, int keep) {
   fs::create_directories(dir);
@@ -66,13 +38,14 @@ CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_
   info.bytes = static_cast<int64_t>(bytes.size());
   info.crc32 = crc32_of(bytes);
   write_file_atomic(info.path, bytes);
-  const Json manifest = {{"format_version", kCheckpointFormatVersion},
-                         {"model", model_name},
-                         {"step", step},
-                         {"epoch", epoch},
-                         {"bytes", info.bytes},
-                         {"crc32", info.crc32}};
-  write_file_atomic((fs::path(dir) / (stem_for(step) + ".json")).string(), manifest.dump(2) + "\n");
+  try {
+    write_file_atomic((fs::path(dir) / (stem_for(step) + ".json")).string(), format_manifest(info));
+  } catch (const UserError&) {
+    // Without its manifest the new .pt is ignored anyway; do not leave it taking space.
+    std::error_code ignored;
+    fs::remove(info.path, ignored);
+    throw;
+  }
 
   if (keep > 0) {
     std::vector<CheckpointInfo> all = list_checkpoints(dir);
@@ -110,6 +83,34 @@ std::vector<CheckpointInfo> list_checkpoints(const std::string& dir) {
     return a.path > b.path;
   });
   return found;
+}
+
+std::vector<std::string> tidy_checkpoints(const std::string& dir, int64_t loaded_step) {
+  std::vector<std::string> set_aside;
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return set_aside;
+  for (const CheckpointInfo& info : list_checkpoints(dir)) {
+    if (info.step >= 0 && info.step <= loaded_step) continue;
+    const fs::path pt = info.path, manifest = fs::path(info.path).replace_extension(".json");
+    std::error_code ignored;
+    if (fs::exists(pt, ignored)) fs::rename(pt, pt.string() + ".bad", ignored);
+    fs::rename(manifest, manifest.string() + ".bad", ignored);
+    set_aside.push_back(info.path);
+  }
+  std::vector<fs::path> leftovers;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const fs::path path = entry.path();
+    const std::string name = path.filename().string();
+    if (name.rfind("step-", 0) != 0) continue;
+    const bool temporary = name.find(".tmp-") != std::string::npos;
+    const bool orphan = path.extension() == ".pt" && !fs::exists(fs::path(path).replace_extension(".json"));
+    if (temporary || orphan) leftovers.push_back(path);
+  }
+  for (const fs::path& path : leftovers) {
+    std::error_code ignored;
+    fs::remove(path, ignored);
+  }
+  return set_aside;
 }
 
 void load_module_checked(torch::nn::Module& module, torch::serialize::InputArchive& archive,

@@ -7,22 +7,13 @@
 #include <vector>
 
 #include "models/generative_model.h"
+#include "training/checkpoint_manifest.h"
 
 namespace trilemma::training {
 
-constexpr int kCheckpointFormatVersion = 1;
-
-struct CheckpointInfo {
-  std::string path;      ///< the .pt file
-  std::string model;     ///< family name
-  int64_t step = 0;      ///< optimiser steps done
-  int64_t epoch = 0;     ///< completed epochs
-  int64_t bytes = 0;
-  uint32_t crc32 = 0;
-};
-
 /// Writes the model's state as checkpoint `step` in dir and removes all but the newest
-/// `keep` checkpoints. Throws UserError if the write fails; older checkpoints stay intact.
+/// `keep` checkpoints. Throws UserError if the write fails; older checkpoints stay intact
+/// and no half-written file of this step is left behind.
 CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_name,
                                const std::string& dir, int64_t step, int64_t epoch, int keep);
 
@@ -41,7 +32,11 @@ void load_checkpoint(GenerativeModel& model, const std::string& model_name,
 void load_module_checked(torch::nn::Module& module, torch::serialize::InputArchive& archive,
                          const std::string& prefix = "");
 
-/// Parses a manifest's text; throws UserError naming `source` if malformed.
-CheckpointInfo parse_manifest(const std::string& text, const std::string& source);
+/// Tidies a checkpoint directory before a resumed run writes into it: removes temporary
+/// files and manifest-less .pt files left by a kill mid-save, and sets aside (renames to
+/// *.bad) every checkpoint newer than `loaded_step`, which the resume had to skip as
+/// damaged, so that neither the next resume nor --keep's pruning takes it for a good one.
+/// Returns the checkpoints set aside.
+std::vector<std::string> tidy_checkpoints(const std::string& dir, int64_t loaded_step);
 
 }  // namespace trilemma::training

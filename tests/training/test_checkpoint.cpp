@@ -161,5 +161,61 @@ TEST(Resume, RefusesToOverwriteAnExistingRun) {
   EXPECT_EQ(read_file(dir.file("run/keep.txt")), "precious");
 }
 
+
+// The manifest parser is strict: a value of the wrong JSON type is damage, not a number
+// to convert (the previous parser read "step": 1.5 as 1 and "crc32": -1 as 4294967295).
+TEST(Checkpoint, ManifestParserRejectsWrongTypesAndRanges) {
+  const Json good = {{"format_version", 1}, {"model", "vae"}, {"step", 10}, {"epoch", 0},
+                     {"bytes", 100}, {"crc32", 4294967295u}};
+  EXPECT_EQ(parse_manifest(good.dump(), "m").crc32, 4294967295u);
+  auto broken = [&](const std::string& key, const Json& value) {
+    Json j = good;
+    j[key] = value;
+    try {
+      parse_manifest(j.dump(), "m.json");
+    } catch (const UserError& e) {
+      return std::string(e.what()).rfind("m.json: ", 0) == 0;
+    }
+    return false;
+  };
+  EXPECT_TRUE(broken("step", 1.5));
+  EXPECT_TRUE(broken("step", "10"));
+  EXPECT_TRUE(broken("step", -1));
+  EXPECT_TRUE(broken("step", 18446744073709551615u));
+  EXPECT_TRUE(broken("crc32", -1));
+  EXPECT_TRUE(broken("crc32", 4294967296));
+  EXPECT_TRUE(broken("bytes", nullptr));
+  EXPECT_TRUE(broken("model", ""));
+  EXPECT_TRUE(broken("model", 3));
+  EXPECT_TRUE(broken("format_version", 1.0));
+  EXPECT_THROW(parse_manifest("[1, 2]", "m"), UserError);
+  EXPECT_THROW(parse_manifest("", "m"), UserError);
+  CheckpointInfo info = parse_manifest(good.dump(), "m");
+  EXPECT_EQ(parse_manifest(format_manifest(info), "again").crc32, info.crc32);
+}
+
+// A kill mid-save leaves temporary files or a .pt without its manifest; a failed resume
+// leaves newer damaged checkpoints. tidy_checkpoints clears the first and sets aside (not
+// deletes) the second.
+TEST(Checkpoint, TidyRemovesLeftoversAndSetsAsideNewerDamagedCheckpoints) {
+  TempDir dir;
+  Vae vae(tiny_vae(), torch::kCPU);
+  const std::string c = dir.file("c");
+  for (int64_t step : {1, 2, 3}) save_checkpoint(vae, "vae", c, step, 0, 5);
+  std::ofstream(c + "/step-0000000004.pt.tmp-123") << "half";
+  std::ofstream(c + "/step-0000000005.pt") << "no manifest";
+  std::ofstream(c + "/step-0000000006.json") << "{junk";
+  const auto set_aside = tidy_checkpoints(c, 2);
+  EXPECT_EQ(set_aside.size(), 2u);  // step 3 (newer than the loaded 2) and the junk manifest's
+  EXPECT_FALSE(fs::exists(c + "/step-0000000004.pt.tmp-123"));
+  EXPECT_FALSE(fs::exists(c + "/step-0000000005.pt"));
+  EXPECT_TRUE(fs::exists(c + "/step-0000000003.pt.bad"));
+  EXPECT_TRUE(fs::exists(c + "/step-0000000003.json.bad"));
+  EXPECT_TRUE(fs::exists(c + "/step-0000000006.json.bad"));
+  const auto left = list_checkpoints(c);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left.front().step, 2);
+}
+
 }  // namespace
 }  // namespace trilemma::training
