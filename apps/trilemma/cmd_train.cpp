@@ -74,8 +74,8 @@ void add_train_command(CLI::App& app, Context& context) {
   train->add_option("--log-every", flags->log_every, "steps between metrics.jsonl lines")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   train->add_option("--checkpoint-minutes", flags->checkpoint_minutes,
-                    "also checkpoint this often within an epoch")
-      ->check(CLI::Range(0.1, 1e6));
+                    "also checkpoint this often within an epoch (0: after every step)")
+      ->check(CLI::Range(0.0, 1e6));
 
   train->add_option("--epochs", flags->resume_epochs, "with --resume: new total number of epochs")
       ->check(CLI::NonNegativeNumber);

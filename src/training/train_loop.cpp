@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "core/error.h"
@@ -32,7 +33,9 @@ std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
 
 // Installs SIGINT/SIGTERM handlers for the lifetime of a training run; a second Ctrl-C
-// while the step finishes falls back to the default action (immediate exit).
+// while the step finishes falls back to the default action (immediate exit). SIGXFSZ
+// (a write past `ulimit -f`) is ignored so that it fails like a full disk, with an error
+// naming the file, instead of killing the run mid-checkpoint.
 class StopSignals {
  public:
   StopSignals() {
@@ -43,16 +46,37 @@ class StopSignals {
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &old_int_);
     sigaction(SIGTERM, &action, &old_term_);
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGXFSZ, &ignore, &old_xfsz_);
   }
   ~StopSignals() {
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGXFSZ, &old_xfsz_, nullptr);
   }
   int received() const { return g_stop_signal.load(); }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {}, old_term_ {}, old_xfsz_ {};
 };
+
+bool is_out_of_memory(const c10::Error& e) {
+  return std::string(e.what_without_backtrace()).find("can't allocate memory") != std::string::npos;
+}
+
+// The run's config.json, for resuming a run that was stopped before its first checkpoint.
+RunConfig read_run_config(const std::string& run_dir) {
+  const std::string path = config_path(run_dir);
+  Json json;
+  try {
+    json = Json::parse(read_file(path));
+  } catch (const Json::exception&) {
+    throw UserError(path + ": not valid JSON");
+  }
+  return RunConfig::from_json(json, path);
+}
 
 bool progress_is_inline() { return isatty(STDOUT_FILENO) != 0; }
 
@@ -181,8 +205,31 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   std::unique_ptr<GenerativeModel> model;
   int64_t step = 0;
   std::string last_checkpoint;
+  const bool fresh = !options.resume;
+  // Initial weights depend on the seed alone, like everything else in a run.
+  auto create_model = [&]() {
+    torch::manual_seed(step_seed(setting_int(config.settings, "seed"), -1'000'000'000));
+    model = family_ptr->create(config.settings, options.device);
+  };
 
-  if (options.resume) {
+  // A run killed before its first checkpoint has lost nothing but time: it restarts from
+  // step 0, which gives exactly the run an uninterrupted start would have given.
+  const bool never_checkpointed = options.resume && fs::is_directory(options.run_dir) &&
+                                  fs::exists(config_path(options.run_dir)) &&
+                                  list_checkpoints(checkpoints_dir(options.run_dir)).empty();
+  if (never_checkpointed) {
+    config = read_run_config(options.run_dir);
+    family_ptr = &find_model_family(config.model);
+    tidy_checkpoints(checkpoints_dir(options.run_dir), -1);
+    truncate_metrics(metrics_path(options.run_dir), 0);
+    bool extended = false;
+    if (options.resume_epochs >= 0) config.settings["epochs"] = options.resume_epochs, extended = true;
+    if (options.resume_max_steps >= 0) config.settings["max_steps"] = options.resume_max_steps, extended = true;
+    family_ptr->validate(config.settings);
+    if (extended) write_file_atomic(config_path(options.run_dir), config.to_json().dump(2) + "\n");
+    create_model();
+    std::cout << options.run_dir << " holds no checkpoint yet; starting it from step 0\n";
+  } else if (options.resume) {
     LoadedRun run = load_run(options.run_dir, options.device);
     family_ptr = run.family;
     config = run.config;
@@ -190,6 +237,8 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     step = run.step;
     last_checkpoint = run.checkpoint;
     truncate_metrics(metrics_path(options.run_dir), step);
+    for (const std::string& path : tidy_checkpoints(checkpoints_dir(options.run_dir), step))
+      std::cerr << "warning: set aside damaged checkpoint " << path << " (renamed to .bad)\n";
     // Extending a finished run ("train 5 more epochs") changes only its length.
     bool extended = false;
     if (options.resume_epochs >= 0) config.settings["epochs"] = options.resume_epochs, extended = true;
@@ -205,30 +254,61 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     std::error_code error;
     if (fs::exists(options.run_dir) && !fs::is_empty(options.run_dir, error))
       throw UserError(options.run_dir + ": already exists and is not empty (use --resume to continue it, or another --run-dir)");
-    fs::create_directories(options.run_dir, error);
-    if (error) throw UserError(options.run_dir + ": cannot create (" + error.message() + ")");
-    config.environment = {{"torch_version", torch_version()},
-                          {"device", describe_device(options.device)},
-                          {"threads", torch::get_num_threads()},
-                          {"created", now_iso8601()}};
-    write_file_atomic(config_path(options.run_dir), config.to_json().dump(2) + "\n");
-    // Initial weights depend on the seed alone, like everything else in a run.
-    torch::manual_seed(step_seed(setting_int(config.settings, "seed"), -1'000'000'000));
-    model = family_ptr->create(config.settings, options.device);
   }
 
   const Json& s = config.settings;
   const int64_t seed = setting_int(s, "seed"), batch = setting_int(s, "batch_size");
   const int64_t epochs = setting_int(s, "epochs"), max_steps = setting_int(s, "max_steps");
 
+  // Data and model come before the run directory, so that a run refused for its data or
+  // its size leaves no directory behind to block the corrected command.
   const data::ImageDataset train = data::load_mnist(options.data_dir, data::Split::kTrain);
   const data::ImageDataset test = data::load_mnist(options.data_dir, data::Split::kTest);
   if (batch > train.size())
     throw UserError("--batch-size: " + std::to_string(batch) + " exceeds the " +
                     std::to_string(train.size()) + " training images");
   const int64_t steps_per_epoch = train.size() / batch;  // the last partial batch is dropped
-  int64_t total_steps = epochs > 0 ? epochs * steps_per_epoch : max_steps;
+  // Saturates instead of overflowing for absurd --epochs.
+  int64_t total_steps = epochs <= 0 ? max_steps
+                        : epochs > std::numeric_limits<int64_t>::max() / steps_per_epoch
+                            ? std::numeric_limits<int64_t>::max()
+                            : epochs * steps_per_epoch;
   if (max_steps > 0) total_steps = std::min(total_steps, max_steps);
+
+  if (fresh) {
+    try {
+      create_model();
+    } catch (const c10::Error& e) {
+      if (!is_out_of_memory(e)) throw;
+      throw UserError("out of memory creating the " + config.model + " model; choose smaller settings");
+    }
+    config.environment = {{"torch_version", torch_version()},
+                          {"device", describe_device(options.device)},
+                          {"threads", torch::get_num_threads()},
+                          {"created", now_iso8601()}};
+    // The directory appears with its config.json or not at all (built under a temporary
+    // name, then renamed), so a kill here never leaves a directory that is neither a
+    // resumable run nor free for a new one.
+    fs::path target = fs::path(options.run_dir).lexically_normal();
+    if (target.filename().empty()) target = target.parent_path();
+    const fs::path staging = target.string() + ".tmp-" + std::to_string(getpid());
+    std::error_code error;
+    fs::remove_all(staging, error);
+    fs::create_directories(staging, error);
+    if (error) throw UserError(options.run_dir + ": cannot create (" + error.message() + ")");
+    try {
+      write_file_atomic(config_path(staging.string()), config.to_json().dump(2) + "\n");
+    } catch (const UserError&) {
+      fs::remove_all(staging, error);
+      throw;
+    }
+    fs::rename(staging, target, error);  // replaces an empty directory, fails on another
+    if (error) {
+      const std::string reason = error.message();
+      fs::remove_all(staging, error);
+      throw UserError(options.run_dir + ": cannot create (" + reason + ")");
+    }
+  }
 
   if (options.resume && step >= total_steps) {
     std::cout << options.run_dir << " is complete (" << step << " steps); nothing to do. "
@@ -238,9 +318,15 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   FigureContext figures = make_figure_context(options.run_dir, test, options.device, 0);
   int64_t checkpoint_step = last_checkpoint.empty() ? -1 : step;
   auto checkpoint = [&]() {
-    last_checkpoint = save_checkpoint(*model, config.model, checkpoints_dir(options.run_dir), step,
-                                      step / steps_per_epoch, options.keep_checkpoints)
-                          .path;
+    try {
+      last_checkpoint = save_checkpoint(*model, config.model, checkpoints_dir(options.run_dir), step,
+                                        step / steps_per_epoch, options.keep_checkpoints)
+                            .path;
+    } catch (const UserError& e) {
+      throw UserError(std::string("checkpoint at step ") + std::to_string(step) + " not written: " +
+                      e.what() + (last_checkpoint.empty() ? std::string(" (no earlier checkpoint)")
+                                                          : "; resume from " + last_checkpoint));
+    }
     checkpoint_step = step;
   };
 
@@ -265,8 +351,30 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     for (int64_t b = step % steps_per_epoch; b < steps_per_epoch && step < total_steps; ++b) {
       torch::manual_seed(step_seed(seed, step));
       const torch::Tensor index = order.narrow(0, b * batch, batch);
-      const LossTerms terms = model->train_step(train.images.index_select(0, index).to(options.device),
-                                                train.labels.index_select(0, index).to(options.device));
+      LossTerms terms;
+      bool out_of_memory = false;
+      try {
+        terms = model->train_step(train.images.index_select(0, index).to(options.device),
+                                  train.labels.index_select(0, index).to(options.device));
+      } catch (const c10::Error& e) {
+        if (!is_out_of_memory(e)) throw;
+        out_of_memory = true;
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+      }
+      if (out_of_memory) {
+        std::string where = " (checkpoint intact: " + last_checkpoint + ")";
+        if (step == 0 && fresh) {
+          // A run that cannot take one step holds nothing; leave its name free for a retry.
+          std::error_code ignored;
+          fs::remove_all(options.run_dir, ignored);
+          where = " (the new run directory was removed)";
+        } else if (last_checkpoint.empty()) {
+          where = "";
+        }
+        throw UserError("out of memory at step " + std::to_string(step + 1) + " with --batch-size " +
+                        std::to_string(batch) + "; try a smaller one" + where);
+      }
       require_finite_losses(terms, step + 1, last_checkpoint);
       ++step;
       for (const auto& [name, value] : terms) interval_sums[name] += value;
@@ -293,7 +401,8 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
                   << "\nresume with: trilemma train --resume " << options.run_dir << "\n";
         return 128 + signal;
       }
-      if (std::chrono::duration<double>(now - last_checkpoint_time).count() > 60 * options.checkpoint_minutes) {
+      if (options.checkpoint_minutes <= 0 ||
+          std::chrono::duration<double>(now - last_checkpoint_time).count() > 60 * options.checkpoint_minutes) {
         checkpoint();
         last_checkpoint_time = now;
       }
@@ -307,14 +416,23 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     std::cout << (progress_is_inline() ? "\n" : "") << "epoch " << completed << " test "
               << format_losses(test_terms) << "\n";
     figures.epoch = completed;
-    model->write_epoch_figures(figures);
+    try {
+      model->write_epoch_figures(figures);
+    } catch (const UserError& e) {
+      std::cerr << "warning: epoch figures not written: " << e.what() << "\n";  // the checkpoint matters more
+    }
     checkpoint();
     last_checkpoint_time = std::chrono::steady_clock::now();
   }
   progress.finish();
   if (checkpoint_step != step) checkpoint();
   figures.epoch = step / steps_per_epoch;
-  write_run_figures(*model, options.run_dir, figures);
+  try {
+    write_run_figures(*model, options.run_dir, figures);
+  } catch (const UserError& e) {
+    throw UserError(std::string(e.what()) + "; training is complete and checkpointed (" + last_checkpoint +
+                    "); redraw the figures with `trilemma figures " + options.run_dir + "`");
+  }
   std::cout << "done: " << step << " steps. checkpoint " << last_checkpoint << "\nimages in "
             << images_dir(options.run_dir) << "\n";
   return 0;

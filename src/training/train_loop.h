@@ -15,14 +15,15 @@ struct TrainOptions {
   int threads = 0;              ///< recorded in config.json (already applied by the caller)
   int keep_checkpoints = 3;     ///< newest K checkpoints kept
   int64_t log_every = 50;       ///< steps between metrics.jsonl lines
-  double checkpoint_minutes = 10;  ///< also checkpoint this often within an epoch
+  double checkpoint_minutes = 10;  ///< also checkpoint this often within an epoch (0: every step)
   int64_t test_images = 10000;  ///< test images used for the per-epoch test loss
   bool resume = false;
   int64_t resume_epochs = -1;     ///< on resume, replaces the run's epochs when >= 0
   int64_t resume_max_steps = -1;  ///< on resume, replaces the run's max_steps when >= 0
 };
 
-/// Trains a new run (family + preset + settings) or resumes one (options.resume). Returns
+/// Trains a new run (family + preset + settings) or resumes one (options.resume; a run
+/// stopped before its first checkpoint restarts from step 0). Returns
 /// the process exit status: 0 when done, 130/143 when stopped by SIGINT/SIGTERM after
 /// writing a checkpoint. Throws UserError on bad input and on divergence (NaN/inf loss);
 /// in both cases every previously written checkpoint stays intact.
