@@ -30,3 +30,38 @@ struct CommandResult {
 CommandResult run_cli(const std::string& arguments);
 
 }  // namespace trilemma::testing
+
+#include <vector>
+
+namespace trilemma::testing {
+
+/// A trilemma CLI process running in the background, for tests that signal or kill it.
+/// `arguments` is shell-quoted like run_cli's; stdout and stderr go to `output_path`.
+/// The pid is trilemma's own (the shell execs it), so signals reach it directly.
+class CliProcess {
+ public:
+  CliProcess(const std::string& arguments, const std::string& output_path,
+             const std::string& shell_prefix = "");
+  ~CliProcess();  ///< SIGKILLs and reaps a process still running
+  CliProcess(const CliProcess&) = delete;
+  CliProcess& operator=(const CliProcess&) = delete;
+  int pid() const { return pid_; }
+  void send(int signal) const;
+  bool finished();  ///< non-blocking: true once it has exited (status then known)
+  int wait();       ///< exit code, or 128 + signal number when a signal ended it
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+  bool reaped_ = false;
+};
+
+/// Runs several CLI commands at once (`parallel` at a time) and returns their results
+/// in order; `shell_prefix` (e.g. "ulimit -f 64;") runs before each.
+std::vector<CommandResult> run_cli_all(const std::vector<std::string>& arguments, int parallel = 4,
+                                       const std::string& shell_prefix = "");
+
+/// Reads a whole file ("" when missing).
+std::string slurp(const std::string& path);
+
+}  // namespace trilemma::testing

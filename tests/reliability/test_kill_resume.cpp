@@ -1,0 +1,198 @@
+// Guards "no lost training": a real `trilemma train` process killed with SIGKILL at random
+// moments (and on purpose while a checkpoint is being written) and resumed each time ends
+// with exactly the losses and weights of an uninterrupted run; SIGINT/SIGTERM stop it with
+// a checkpoint and exit 130/143.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "core/files.h"
+#include "core/settings.h"
+#include "support/test_support.h"
+#include "training/checkpoint.h"
+#include "training/run_dir.h"
+
+namespace trilemma {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CliProcess;
+using testing::TempDir;
+
+// A VAE small enough that 60 steps take a couple of seconds on one thread; a checkpoint
+// after every step, so that a random kill often lands inside a checkpoint write.
+constexpr int64_t kSteps = 60;
+const std::string kTrainFlags = "--log-every 1 --checkpoint-minutes 0 --keep 2";
+
+std::string new_run(const std::string& dir) {
+  return "--threads 1 train " + kTrainFlags + " vae --channels 8 --latent-dim 4 --batch-size 32 --epochs 0 "
+         "--max-steps " + std::to_string(kSteps) + " --run-dir '" + dir + "'";
+}
+std::string resume_run(const std::string& dir) {
+  return "--threads 1 train " + kTrainFlags + " --resume '" + dir + "'";
+}
+
+// step -> loss of the train lines in metrics.jsonl; fails on a step logged twice.
+std::map<int64_t, double> losses_by_step(const std::string& run_dir) {
+  std::map<int64_t, double> losses;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const Json json = Json::parse(line);
+    if (json.value("phase", "") == "test") continue;
+    const int64_t step = json.at("step").get<int64_t>();
+    EXPECT_EQ(losses.count(step), 0u) << "step " << step << " logged twice";
+    losses[step] = json.at("loss").get<double>();
+  }
+  return losses;
+}
+
+bool has_temp_checkpoint_file(const std::string& run_dir) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(run_dir + "/checkpoints", error))
+    if (entry.path().filename().string().find(".tmp-") != std::string::npos) return true;
+  return false;
+}
+
+// The same weights and optimiser state: both runs' newest checkpoints, loaded, take one
+// more identical training step to identical losses and then draw identical samples.
+// (Checkpoint bytes are no test: LibTorch keys the optimiser state by tensor addresses.)
+void expect_same_final_state(const std::string& a, const std::string& b) {
+  torch::set_num_threads(1);
+  const torch::Tensor batch = torch::rand({16, 1, 28, 28}, torch::TensorOptions().dtype(torch::kFloat32));
+  std::vector<torch::Tensor> samples;
+  std::vector<LossTerms> steps;
+  for (const std::string& dir : {a, b}) {
+    training::LoadedRun run = training::load_run(dir, torch::kCPU);
+    torch::manual_seed(11);
+    steps.push_back(run.model->train_step(batch, torch::zeros({16}, torch::kLong)));
+    torch::manual_seed(12);
+    samples.push_back(run.model->sample(16, {}));
+  }
+  EXPECT_EQ(steps[0], steps[1]) << "a step from the final state differs: weights or optimiser state differ";
+  EXPECT_TRUE(torch::equal(samples[0], samples[1])) << "final weights differ";
+}
+
+const training::CheckpointInfo newest_checkpoint(const std::string& run_dir) {
+  const auto all = training::list_checkpoints(run_dir + "/checkpoints");
+  return all.empty() ? training::CheckpointInfo{} : all.front();
+}
+
+TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string straight = dir.file("straight"), killed = dir.file("killed");
+  const auto reference = testing::run_cli(new_run(straight));
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+
+  const unsigned seed = std::random_device{}();
+  SCOPED_TRACE("kill schedule seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int> delay_ms(600, 2500);  // startup is ~0.5-1.5 s
+  int kills = 0, kills_during_write = 0;
+  for (int round = 0; round < 8; ++round) {
+    const bool first = !fs::exists(killed);
+    CliProcess process(first ? new_run(killed) : resume_run(killed), dir.file("out-" + std::to_string(round)));
+    const auto start = std::chrono::steady_clock::now();
+    // Odd rounds wait for a checkpoint's temporary file and kill right then; even rounds
+    // kill after a random delay.
+    const bool at_write = round % 2 == 1;
+    const auto deadline = start + std::chrono::milliseconds(at_write ? 6000 : delay_ms(random));
+    bool saw_temp = false;
+    while (!process.finished() && std::chrono::steady_clock::now() < deadline) {
+      if (at_write && fs::exists(killed) && has_temp_checkpoint_file(killed)) {
+        saw_temp = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(at_write ? 200 : 5000));
+    }
+    if (process.finished()) break;  // it completed before the kill
+    process.send(SIGKILL);
+    EXPECT_EQ(process.wait(), 128 + SIGKILL);
+    ++kills;
+    if (saw_temp && has_temp_checkpoint_file(killed)) ++kills_during_write;
+  }
+  EXPECT_GE(kills, 4);
+  EXPECT_GE(kills_during_write, 1) << "no kill landed inside a checkpoint write";
+
+  const auto finish = testing::run_cli(resume_run(killed));
+  ASSERT_EQ(finish.exit_code, 0) << finish.output;
+  EXPECT_FALSE(has_temp_checkpoint_file(killed)) << "a resumed run leaves no temporary files";
+
+  // Bit-identical: every step's loss, and the final checkpoint's bytes (same CRC).
+  const auto expected = losses_by_step(straight), actual = losses_by_step(killed);
+  ASSERT_EQ(expected.size(), static_cast<size_t>(kSteps));
+  EXPECT_EQ(actual, expected);
+  EXPECT_EQ(newest_checkpoint(straight).step, kSteps);
+  EXPECT_EQ(newest_checkpoint(killed).step, kSteps);
+  expect_same_final_state(straight, killed);
+}
+
+// A signal arrives mid-training: the step finishes, a checkpoint of exactly the logged
+// step is written, the exit status is 128 + signal, and --resume carries on from there.
+void expect_clean_stop(int signal) {
+  TempDir dir;
+  const std::string run = dir.file("run");
+  const std::string args = "--threads 1 train " + kTrainFlags + " vae --channels 8 --latent-dim 4 "
+                           "--batch-size 32 --epochs 0 --max-steps 100000 --run-dir '" + run + "'";
+  CliProcess process(args, dir.file("out"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!process.finished() && std::chrono::steady_clock::now() < deadline &&
+         losses_by_step(run).size() < 5)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  process.send(signal);
+  const int code = process.wait();
+  const std::string output = testing::slurp(dir.file("out"));
+  ASSERT_EQ(code, 128 + signal) << output;
+  EXPECT_NE(output.find(signal == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM"), std::string::npos) << output;
+  const auto losses = losses_by_step(run);
+  ASSERT_FALSE(losses.empty());
+  const int64_t stopped_at = losses.rbegin()->first;
+  EXPECT_EQ(newest_checkpoint(run).step, stopped_at) << "the checkpoint is of the last finished step";
+
+  const auto resumed = testing::run_cli("--threads 1 train " + kTrainFlags + " --resume '" + run +
+                                        "' --max-steps " + std::to_string(stopped_at + 3));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("from step " + std::to_string(stopped_at)), std::string::npos) << resumed.output;
+  EXPECT_EQ(newest_checkpoint(run).step, stopped_at + 3);
+}
+
+TEST(KillAndResume, SigintWritesACheckpointAndExits130) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  expect_clean_stop(SIGINT);
+}
+
+TEST(KillAndResume, SigtermWritesACheckpointAndExits143) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  expect_clean_stop(SIGTERM);
+}
+
+// Killed before its first checkpoint, a run restarts from step 0 on --resume instead of
+// being stuck (its directory exists, so a new run there is refused).
+TEST(KillAndResume, RunKilledBeforeItsFirstCheckpointRestartsFromZero) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string run = dir.file("run");
+  fs::create_directories(run + "/checkpoints");
+  // What a kill right after config.json (and during the first checkpoint) leaves behind.
+  const auto straight = testing::run_cli(new_run(dir.file("straight")));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  fs::copy_file(dir.file("straight") + "/config.json", run + "/config.json");
+  std::ofstream(run + "/checkpoints/step-0000000001.pt.tmp-99999") << "half a checkpoint";
+  std::ofstream(run + "/checkpoints/step-0000000002.pt") << "no manifest";
+  const auto resumed = testing::run_cli(resume_run(run));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("starting it from step 0"), std::string::npos) << resumed.output;
+  EXPECT_FALSE(has_temp_checkpoint_file(run));
+  EXPECT_EQ(losses_by_step(run), losses_by_step(dir.file("straight")));
+  expect_same_final_state(run, dir.file("straight"));
+}
+
+}  // namespace
+}  // namespace trilemma
