@@ -2,6 +2,8 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "models/layers.h"
 #include "perf/layout.h"
 
@@ -70,5 +72,43 @@ void BM_GroupNormSilu(benchmark::State& state) {
                                               benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_GroupNormSilu)->Arg(1)->Arg(64)->ArgName("batch")->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+
+}  // namespace
+
+namespace {
+
+// The attention scores of the seed U-Net's full-resolution blocks (1024 positions, one head
+// of 64 channels): as models/unet.cpp writes them, softmax(bmm(qᵀ, k) / √d), the division
+// is a pass over the N×1024×1024 score tensor of its own; folding 1/√d into the product
+// (baddbmm's alpha) or into q (N×64×1024, 16× smaller) removes that pass.
+enum class ScoreScaling { kDivideScores, kAlphaInProduct, kScaleQuery };
+
+void BM_AttentionScores(benchmark::State& state, ScoreScaling scaling) {
+  const int64_t batch = state.range(0), dim = 64, positions = 1024;
+  const auto q = torch::randn({batch, dim, positions}), k = torch::randn({batch, dim, positions});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
+  c10::InferenceMode guard;
+  auto scores = [&] {
+    switch (scaling) {
+      case ScoreScaling::kDivideScores:
+        return torch::softmax(torch::bmm(q.transpose(1, 2), k) / std::sqrt(static_cast<double>(dim)), -1);
+      case ScoreScaling::kAlphaInProduct:
+        return torch::softmax(torch::baddbmm(torch::empty({batch, positions, positions}), q.transpose(1, 2), k,
+                                             /*beta=*/0.0, /*alpha=*/scale),
+                              -1);
+      case ScoreScaling::kScaleQuery:
+        return torch::softmax(torch::bmm((q * scale).transpose(1, 2), k), -1);
+    }
+    return torch::Tensor();
+  };
+  scores();  // warm-up
+  for (auto _ : state) benchmark::DoNotOptimize(scores());
+}
+BENCHMARK_CAPTURE(BM_AttentionScores, divide_scores, ScoreScaling::kDivideScores)
+    ->Arg(8)->ArgName("batch")->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_AttentionScores, alpha_in_product, ScoreScaling::kAlphaInProduct)
+    ->Arg(8)->ArgName("batch")->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_AttentionScores, scale_query, ScoreScaling::kScaleQuery)
+    ->Arg(8)->ArgName("batch")->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
 
 }  // namespace

@@ -69,8 +69,8 @@ def main():
     args = p.parse_args()
     models = args.model or ["vae", "dcgan", "ddpm"]
     configs = args.configs.split(",")
-    if configs[0] != "cpp":
-        configs = ["cpp"] + [c for c in configs if c != "cpp"]  # C++ runs first: Python reads its settings
+    if not configs[0].startswith("cpp"):
+        configs = ["cpp"] + configs  # a C++ side runs first: Python reads its settings
     os.makedirs(args.out, exist_ok=True)
     log = open(os.path.join(args.out, "log.txt"), "a")
     with open("/proc/loadavg") as f:
@@ -99,7 +99,7 @@ def main():
                     if side == "cpp-default":
                         cmd += ["--malloc", "default"]
                     run(cmd, env, log)
-                    if config == "cpp" and r == 0:
+                    if config == configs[0] and r == 0:
                         with open(out) as f, open(settings_json, "w") as g:
                             g.write(f.read())
                 else:
@@ -120,7 +120,7 @@ def main():
     # Each Python side is compared with the C++ side of the same OpenMP setting if there is one.
     def cpp_of(c):
         partner = "cpp+" + c.partition("+")[2] if "+" in c else "cpp"
-        return partner if partner in configs else "cpp"
+        return partner if partner in configs else configs[0]
     header = ("| model | figure | " + " | ".join(configs) + " | " +
               " | ".join("%s/%s" % (cpp_of(c), c) for c in py_configs) + " |")
     lines.append(header)
@@ -143,7 +143,7 @@ def main():
                     ratio = a / med[c] if higher else med[c] / a
                     ratios.append("%.2fx" % ratio)
             if model == "ddpm" and key == "sample_images_per_s_batch1":
-                label += " (%s)" % results[model]["cpp"][0]["sampler"]
+                label += " (%s)" % results[model][configs[0]][0]["sampler"]
             lines.append("| %s | %s | %s | %s |" % (model, label, " | ".join(fmt(med[c]) for c in configs),
                                                      " | ".join(ratios)))
     peaks = {c: statistics.median(machine[c]) for c in configs}

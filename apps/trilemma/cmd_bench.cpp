@@ -69,6 +69,8 @@ void add_bench_command(CLI::App& app, Context& context) {
       ->check(CLI::IsMember({"keep", "default"}))
       ->capture_default_str();
   sub->add_flag("--profile", flags->options.profile, "print per-operator profiles of a forward and a training step");
+  sub->add_flag("--forward-only", flags->options.forward_only,
+                "measure only the sampling network's forward (GFLOPs, GFLOP/s, share of peak)");
   sub->callback([&context, flags]() {
     if (resolve_device(context.device) != torch::Device(torch::kCPU))
       throw UserError("bench: measures the CPU only (use --device cpu)");

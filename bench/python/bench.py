@@ -123,11 +123,12 @@ def bench_model(name, settings, args, peak_gflops):
 
     images = torch.rand(B, 1, 28, 28)
     labels = torch.randint(0, 10, (B,), dtype=torch.long)
-    step = time_median(lambda: model.train_step(images, labels), args.train_warmup, args.repeats, args.max_seconds)
-    r["train_step_ms"] = 1e3 * step
-    r["train_images_per_s"] = B / step
-    if args.profile:
-        r["train_profile"] = profile_table(lambda: model.train_step(images, labels))
+    if not args.forward_only:
+        step = time_median(lambda: model.train_step(images, labels), args.train_warmup, args.repeats, args.max_seconds)
+        r["train_step_ms"] = 1e3 * step
+        r["train_images_per_s"] = B / step
+        if args.profile:
+            r["train_profile"] = profile_table(lambda: model.train_step(images, labels))
 
     model.sample(Bf, 1)
     flops = count_flops(model.flop_modules(), lambda: model.sample(Bf, 1))
@@ -139,6 +140,9 @@ def bench_model(name, settings, args, peak_gflops):
     r["forward_ms"] = 1e3 * fwd
     r["forward_gflops_per_s"] = flops / fwd / 1e9
     r["peak_fraction"] = r["forward_gflops_per_s"] / peak_gflops
+    if args.forward_only:
+        r["peak_rss_mb"] = status_mb("VmHWM")
+        return r
 
     def seconds_per_step(batch, max_steps):
         steps = nfe if nfe <= max_steps else max_steps
@@ -173,6 +177,7 @@ def main():
     p.add_argument("--max-timed-steps-throughput", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--forward-only", action="store_true", help="only the forward figures (FLOPs, GFLOP/s, profile)")
     args = p.parse_args()
 
     with open(args.settings_from) as f:
@@ -190,8 +195,8 @@ def main():
         args.preset = by_model[name]["preset"]
         r = bench_model(name, by_model[name]["settings"], args, peak)
         print("%-6s %-6s train %.1f/s  sample@1 %.2f/s  sample@256 %.1f/s  %.3f GFLOP/img  %.1f GFLOP/s (%.1f%%)  RSS %.0f MB"
-              % (name, r["preset"], r["train_images_per_s"], r["sample_images_per_s_batch1"],
-                 r["sample_images_per_s_batch256"], r["gflops_per_image"], r["forward_gflops_per_s"],
+              % (name, r["preset"], r.get("train_images_per_s", 0), r.get("sample_images_per_s_batch1", 0),
+                 r.get("sample_images_per_s_batch256", 0), r["gflops_per_image"], r["forward_gflops_per_s"],
                  100 * r["peak_fraction"], r["peak_rss_mb"]), flush=True)
         for key in ("forward_profile", "train_profile"):
             if key in r:

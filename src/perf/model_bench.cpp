@@ -61,12 +61,14 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   // Training: random pixels in [0, 1] (the models' input range); time is shape-bound.
   const torch::Tensor images = torch::rand({r.batch_size, 1, 28, 28});
   const torch::Tensor labels = torch::randint(0, 10, {r.batch_size}, torch::kLong);
-  const auto train = metrics::time_median([&] { model->train_step(images, labels); },
-                                          {options.train_warmup, options.repeats, options.max_seconds});
-  r.train_step_ms = 1e3 * train.median_seconds;
-  r.train_images_per_s = r.batch_size / train.median_seconds;
-  if (options.profile)
-    r.train_profile = profile_ops([&] { model->train_step(images, labels); }).table();
+  if (!options.forward_only) {
+    const auto train = metrics::time_median([&] { model->train_step(images, labels); },
+                                            {options.train_warmup, options.repeats, options.max_seconds});
+    r.train_step_ms = 1e3 * train.median_seconds;
+    r.train_images_per_s = r.batch_size / train.median_seconds;
+    if (options.profile)
+      r.train_profile = profile_ops([&] { model->train_step(images, labels); }).table();
+  }
 
   // Forward of the sampling network: warmed up (first-touch allocations, oneDNN
   // primitives), FLOPs counted and operators profiled once, then timed without the observer.
@@ -95,6 +97,10 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
                                         {0, options.repeats, options.max_seconds});
     return t.median_seconds / static_cast<double>(*steps_timed);
   };
+  if (options.forward_only) {
+    r.peak_rss_mb = peak_rss_mb();
+    return r;
+  }
   const double step_batch1 = seconds_per_step(1, options.max_timed_steps_batch1, &r.timed_steps_batch1);
   r.ms_per_nfe_batch1 = 1e3 * step_batch1;
   r.sample_ms_per_image_batch1 = r.ms_per_nfe_batch1 * static_cast<double>(r.nfe);

@@ -25,6 +25,7 @@ struct ModelBenchOptions {
   int64_t max_timed_steps_batch1 = 20;
   int64_t max_timed_steps_throughput = 2;
   bool profile = false;            ///< also record per-operator profiles (op_profile.h)
+  bool forward_only = false;       ///< only the forward figures (FLOPs, GFLOP/s, profile)
   uint64_t seed = 0;
 };
 
