@@ -6,8 +6,6 @@
 // does).
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -38,21 +36,6 @@ std::vector<std::string> leftover_files(const std::string& dir) {
   return found;
 }
 
-// Runs the CLI under a shell prefix such as "ulimit -f 64;", its output on a pipe (which
-// the file-size limit does not cover, unlike a file).
-testing::CommandResult run_limited(const std::string& prefix, const std::string& arguments) {
-  const std::string command = prefix + " exec " + std::string(TRILEMMA_CLI) + " " + arguments + " 2>&1";
-  testing::CommandResult result;
-  FILE* pipe = popen(("sh -c \"" + command + "\"").c_str(), "r");
-  if (!pipe) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
-
 constexpr const char* kTiny = "vae --channels 8 --latent-dim 4 --batch-size 32 --epochs 0";
 
 TEST(DiskFull, FailedCheckpointWriteKeepsThePreviousCheckpoint) {
@@ -67,8 +50,8 @@ TEST(DiskFull, FailedCheckpointWriteKeepsThePreviousCheckpoint) {
 
   // A checkpoint (~150 KB) cannot be written under a 64 KiB file limit. No trap: training
   // itself must turn SIGXFSZ into an error.
-  const auto full = run_limited("ulimit -f 64;", "--threads 1 train --checkpoint-minutes 0 --resume '" + run +
-                                                     "' --max-steps 6");
+  const auto full = testing::run_cli("--threads 1 train --checkpoint-minutes 0 --resume '" + run + "' --max-steps 6",
+                                     "ulimit -f 64;");
   const int code = full.exit_code;
   const std::string& output = full.output;
   SCOPED_TRACE(output);
@@ -97,8 +80,8 @@ TEST(DiskFull, NewRunThatCannotWriteItsConfigLeavesNoDirectory) {
   if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
   TempDir dir;
   const std::string run = dir.file("run");
-  const auto full = run_limited("ulimit -f 0; trap '' XFSZ;",
-                                std::string("--threads 1 train ") + kTiny + " --max-steps 3 --run-dir '" + run + "'");
+  const auto full = testing::run_cli(std::string("--threads 1 train ") + kTiny + " --max-steps 3 --run-dir '" + run + "'",
+                                     "ulimit -f 0; trap '' XFSZ;");
   const int code = full.exit_code;
   const std::string& output = full.output;
   EXPECT_EQ(code, 2) << output;
@@ -126,7 +109,7 @@ TEST(DiskFull, FailedSampleAndGridWritesKeepThePreviousFiles) {
       {"--grid '" + dir.file("g.png") + "'", dir.file("g.png") + ": write failed (File too large)"},
   };
   for (const auto& [flag, message] : cases) {
-    const auto result = run_limited("ulimit -f 8; trap '' XFSZ;", "sample '" + run + "' --n 400 " + flag);
+    const auto result = testing::run_cli("sample '" + run + "' --n 400 " + flag, "ulimit -f 8; trap '' XFSZ;");
     SCOPED_TRACE(result.output);
     EXPECT_EQ(result.exit_code, 2);
     const auto errors = error_lines(result.output);

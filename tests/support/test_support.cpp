@@ -30,8 +30,8 @@ std::string mnist_dir() {
   return fs::exists(fs::path(dir) / "train-images-idx3-ubyte") ? dir : "";
 }
 
-CommandResult run_cli(const std::string& arguments) {
-  const std::string command = std::string(TRILEMMA_CLI) + " " + arguments + " 2>&1";
+CommandResult run_cli(const std::string& arguments, const std::string& shell_prefix) {
+  const std::string command = shell_prefix + " exec " + std::string(TRILEMMA_CLI) + " " + arguments + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;

@@ -26,8 +26,10 @@ struct CommandResult {
   std::string output;  ///< stdout and stderr together
 };
 
-/// Runs the trilemma CLI with `arguments` (a shell-quoted string) and captures its output.
-CommandResult run_cli(const std::string& arguments);
+/// Runs the trilemma CLI with `arguments` (a shell-quoted string) and captures its output
+/// (through a pipe, which a file-size limit in `shell_prefix`, e.g. "ulimit -f 64;", does
+/// not cover).
+CommandResult run_cli(const std::string& arguments, const std::string& shell_prefix = "");
 
 }  // namespace trilemma::testing
 
