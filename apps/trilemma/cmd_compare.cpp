@@ -27,6 +27,8 @@ struct CompareFlags {
 // The figures a family writes that belong in a comparison, in display order. Epoch-by-epoch
 // figures stay in the run; the report shows the final state.
 const std::vector<std::pair<std::string, std::string>> kRunFigures = {
+    {"samples_by_class.png", "conditional: ten samples of each digit (row k: digit k)"},
+    {"styles_by_class.png", "conditional VAE: one z per column, the digit changes by row"},
     {"latent_scatter.png", "latent space: test images encoded, coloured by digit"},
     {"latent_manifold.png", "latent space: decoded grid"},
     {"interpolation.png", "latent interpolation"},
@@ -106,7 +108,10 @@ void add_compare_command(CLI::App& app, Context& context) {
         if (r.contains("sample_grid")) {
           const fs::path grid = fs::path(dir) / r["sample_grid"].get<std::string>();
           if (fs::exists(grid))
-            row.figures.push_back(load_figure(grid, "samples (" + it.key() + ", the first 100 evaluated)",
+            row.figures.push_back(load_figure(grid,
+                                              "samples (" + it.key() +
+                                                  (r.contains("conditional") ? ", ten of each class asked for)"
+                                                                             : ", the first 100 evaluated)"),
                                               out_dir, safe + grid.filename().string()));
         }
         // Run-level figures once per run, under its first sampler's row.

@@ -1,12 +1,15 @@
 // trilemma eval RUN_DIR [--n 10000] [--json FILE] [--sampler S --steps K --eta E] [--seed 0]
+//               [--guidance W] [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
 // trilemma eval --samples FILE.npy [--json FILE]
 // Samples a run (or reads any generator's samples), measures the trilemma's three corners
 // with the tested metrics and writes them to RUN_DIR/eval.json.
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "commands.h"
 #include "core/error.h"
@@ -17,6 +20,7 @@
 #include "io/progress.h"
 #include "metrics/evaluate.h"
 #include "metrics/speed.h"
+#include "models/conditioning.h"
 #include "training/run_dir.h"
 
 namespace trilemma::cli {
@@ -37,7 +41,32 @@ struct EvalFlags {
   int64_t seed = 0;
   bool no_speed = false;
   SampleOptions sampling;
+  double guidance = 0.0;                 ///< --guidance, copied into sampling when given
+  std::string guidance_curve = "0,1,2,3,5";
+  int64_t curve_n = 2000;
 };
+
+// "0,1,2.5" -> {0, 1, 2.5}; "none" -> {}.
+std::vector<double> parse_guidance_list(const std::string& text) {
+  std::vector<double> values;
+  if (text == "none") return values;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    size_t used = 0;
+    double value = -1;
+    try {
+      value = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty() || !std::isfinite(value) || value < 0)
+      throw UserError("--guidance-curve: expected comma-separated numbers >= 0 or none, got '" + text + "'");
+    values.push_back(value);
+  }
+  if (values.empty()) throw UserError("--guidance-curve: expected comma-separated numbers >= 0 or none");
+  return values;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -59,10 +88,11 @@ struct TimedSamples {
   int64_t timed_batches = 0;
 };
 
-TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions& options) {
+TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions& options,
+                          const std::string& label = "sampling") {
   SampleOptions quiet = options;
   quiet.progress = false;
-  io::ProgressBar bar("sampling", n, 10);
+  io::ProgressBar bar(label, n, 10);
   std::vector<torch::Tensor> parts;
   std::vector<double> batch_seconds;
   for (int64_t done = 0; done < n; done += kThroughputBatch) {
@@ -89,6 +119,74 @@ TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions
   return result;
 }
 
+/// The images a conditional model is evaluated on: every class in turn, N/K images each
+/// (the first N mod K classes one more), with the labels they were asked for. Throughput
+/// is the median over the classes' timed batches, as for an unconditional model.
+struct LabelledSamples {
+  TimedSamples timed;
+  torch::Tensor requested;  ///< N int64
+};
+
+LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const SampleOptions& options, bool timed) {
+  const int64_t classes = model.num_classes();
+  std::vector<torch::Tensor> images, labels;
+  std::vector<double> rates;
+  LabelledSamples result;
+  SampleOptions request = options;
+  request.progress = false;
+  for (int64_t k = 0; k < classes; ++k) {
+    const int64_t count = n / classes + (k < n % classes ? 1 : 0);
+    if (count == 0) continue;
+    request.class_label = k;
+    const std::string label = "sampling class " + std::to_string(k);
+    if (timed) {
+      TimedSamples part = sample_timed(model, count, request, label);
+      rates.push_back(part.images_per_s);
+      result.timed.timed_batches += part.timed_batches;
+      images.push_back(part.images);
+    } else {
+      images.push_back(model.sample(count, request).to(torch::kCPU, torch::kFloat32));
+    }
+    labels.push_back(torch::full({count}, k, torch::kLong));
+  }
+  result.timed.images = torch::cat(images);
+  if (!rates.empty()) result.timed.images_per_s = metrics::median(rates);
+  result.requested = torch::cat(labels);
+  return result;
+}
+
+/// For conditional diffusion: quality, coverage and conditional accuracy at several
+/// guidance weights, each from curve_n class-balanced samples (FID at small N is biased
+/// upwards, so the points compare with each other, not with the N = 10,000 row).
+Json guidance_curve(GenerativeModel& model, Evaluator& evaluator, const metrics::RealReference& real,
+                    const EvalFlags& flags, const metrics::EvalProtocol& protocol) {
+  Json curve = Json::array();
+  metrics::EvalProtocol curve_protocol = protocol;
+  curve_protocol.n = flags.curve_n;
+  for (double w : parse_guidance_list(flags.guidance_curve)) {
+    SampleOptions options = flags.sampling;
+    options.guidance = w;
+    torch::manual_seed(flags.seed);
+    const auto start = Clock::now();
+    std::cout << "guidance w = " << w << ": sampling " << flags.curve_n << " images" << std::endl;
+    const LabelledSamples samples = sample_each_class(model, flags.curve_n, options, false);
+    const double seconds = seconds_since(start);
+    const Json r = metrics::evaluate_images(evaluator, real, samples.timed.images, curve_protocol,
+                                            samples.requested, model.num_classes());
+    Json point = {{"guidance", w}, {"n", flags.curve_n}, {"nfe", model.network_evaluations(options)},
+                  {"sampling_seconds", seconds}};
+    for (const char* key : {"fid", "kid_mean", "precision", "recall", "density", "coverage", "classes_covered"})
+      point[key] = r[key];
+    point["conditional_accuracy"] = r["conditional"]["conditional_accuracy"];
+    point["mean_per_class_fid"] = r["conditional"]["mean_per_class_fid"];
+    std::cout << "  FID " << r.value("fid", 0.0) << "  precision " << r.value("precision", 0.0)
+              << "  recall " << r.value("recall", 0.0) << "  conditional accuracy "
+              << point["conditional_accuracy"].get<double>() << std::endl;
+    curve.push_back(point);
+  }
+  return curve;
+}
+
 void print_summary(const Json& r) {
   auto num = [&](const char* key, int decimals) {
     std::ostringstream s;
@@ -109,12 +207,21 @@ void print_summary(const Json& r) {
               << s.value("images_per_s_batch256", 0.0) << " images/s (batch 256)  on "
               << s.value("device", std::string()) << std::defaultfloat << std::setprecision(6) << "\n";
   }
+  if (r.contains("conditional")) {
+    const Json& c = r["conditional"];
+    std::cout << "  classes:  conditional accuracy " << std::fixed << std::setprecision(3)
+              << c.value("conditional_accuracy", 0.0) << "  mean per-class FID "
+              << (c["mean_per_class_fid"].is_number() ? c["mean_per_class_fid"].get<double>() : 0.0)
+              << std::defaultfloat << std::setprecision(6) << "\n";
+  }
 }
 
 Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalProtocol& protocol) {
   const torch::Device device = resolve_device(context.device);
   const std::string data_dir = data::resolve_data_dir(context.data_dir);
   training::LoadedRun run = training::load_run(flags.run_dir, device);
+  check_class_request(flags.sampling, run.model->num_classes(), run.model->supports_guidance());
+  if (run.model->supports_guidance()) parse_guidance_list(flags.guidance_curve);  // fail early
   const std::string sampler = run.model->sampler_name(flags.sampling);
   std::cout << "evaluating " << run.dir << " (" << run.config.model << ", preset "
             << run.config.preset << ", step " << run.step << ", sampler " << sampler << ") at N = "
@@ -126,11 +233,19 @@ Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalP
 
   torch::manual_seed(flags.seed);
   const auto sample_start = Clock::now();
-  const TimedSamples samples = sample_timed(*run.model, flags.n, flags.sampling);
+  // A conditional model is asked for each class equally often, so that its per-class
+  // numbers and its overall ones come from the same images.
+  const int64_t classes = run.model->num_classes();
+  const LabelledSamples labelled =
+      classes > 0 ? sample_each_class(*run.model, flags.n, flags.sampling, true)
+                  : LabelledSamples{sample_timed(*run.model, flags.n, flags.sampling), torch::Tensor()};
+  const TimedSamples& samples = labelled.timed;
   const double sampling_seconds = seconds_since(sample_start);
 
   const auto eval_start = Clock::now();
-  Json result = metrics::evaluate_images(evaluator, real, samples.images, protocol);
+  Json result = metrics::evaluate_images(evaluator, real, samples.images, protocol, labelled.requested, classes);
+  if (run.model->supports_guidance())
+    result["guidance_curve"] = guidance_curve(*run.model, evaluator, real, flags, protocol);
   const double evaluation_seconds = seconds_since(eval_start);
 
   Json speed = {{"nfe", run.model->network_evaluations(flags.sampling)},
@@ -155,6 +270,8 @@ Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalP
   result["sample_options"] = {{"sampler", flags.sampling.sampler},
                               {"steps", flags.sampling.steps},
                               {"eta", flags.sampling.eta}};
+  if (flags.sampling.guidance) result["sample_options"]["guidance"] = *flags.sampling.guidance;
+  if (classes > 0) result["sample_options"]["classes"] = "balanced: N/" + std::to_string(classes) + " per class";
   result["run"] = {{"dir", run.dir},
                    {"model", run.config.model},
                    {"preset", run.config.preset},
@@ -168,8 +285,17 @@ Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalP
   // A grid of the evaluated samples themselves, for the report.
   const std::string grid_name = "eval-" + sampler + ".png";
   fs::create_directories(training::images_dir(run.dir));
-  io::save_image_grid(samples.images.narrow(0, 0, std::min<int64_t>(100, flags.n)),
-                      (fs::path(training::images_dir(run.dir)) / grid_name).string(), 10);
+  torch::Tensor shown = samples.images.narrow(0, 0, std::min<int64_t>(100, flags.n));
+  if (classes > 0) {
+    // One row per class: the first ten images asked for each.
+    std::vector<torch::Tensor> rows;
+    for (int64_t k = 0; k < classes; ++k) {
+      const auto index = labelled.requested.eq(k).nonzero().view(-1);
+      rows.push_back(samples.images.index_select(0, index.narrow(0, 0, std::min<int64_t>(10, index.size(0)))));
+    }
+    shown = torch::cat(rows);
+  }
+  io::save_image_grid(shown, (fs::path(training::images_dir(run.dir)) / grid_name).string(), 10);
   result["sample_grid"] = "images/" + grid_name;
   return result;
 }
@@ -219,10 +345,20 @@ void add_eval_command(CLI::App& app, Context& context) {
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   sub->add_option("--eta", flags->sampling.eta, "DDIM noise: 0 deterministic, 1 DDPM-like")
       ->check(CLI::Range(0.0, 1.0));
+  CLI::Option* guidance_option = sub->add_option(
+      "--guidance", flags->guidance,
+      "conditional diffusion: guidance weight of the main evaluation (default: the run's)");
+  sub->add_option("--guidance-curve", flags->guidance_curve,
+                  "conditional diffusion: guidance weights to measure, comma-separated, or none")
+      ->capture_default_str();
+  sub->add_option("--curve-n", flags->curve_n, "images per point of the guidance curve")
+      ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
+      ->capture_default_str();
   sub->add_flag("--no-latency", flags->no_speed, "skip the batch-1 latency measurement");
-  sub->callback([&context, flags]() {
+  sub->callback([&context, flags, guidance_option]() {
     if (flags->run_dir.empty() == flags->samples.empty())
       throw UserError("eval: give either RUN_DIR or --samples FILE.npy (exactly one)");
+    if (guidance_option->count() > 0) flags->sampling.guidance = flags->guidance;
     apply_runtime(context);
     metrics::EvalProtocol protocol;
     protocol.n = flags->n;

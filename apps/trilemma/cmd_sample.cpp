@@ -1,4 +1,5 @@
 // trilemma sample RUN_DIR [--n N] [--out FILE.npy] [--grid FILE.png] [--sampler S --steps K --eta E]
+//                        [--class K | --per-class] [--guidance W]
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "core/runtime.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "models/conditioning.h"
 #include "training/run_dir.h"
 
 namespace trilemma::cli {
@@ -20,17 +22,30 @@ struct SampleFlags {
   int64_t seed = 0;
   std::string out;
   std::string grid;
+  bool per_class = false;
+  double guidance = 0.0;
   SampleOptions sampling;
 };
 
 // Images are drawn in batches so that --n 100000 never needs 100000 images of activations.
-torch::Tensor draw_samples(GenerativeModel& model, const SampleFlags& flags) {
+torch::Tensor draw_samples(GenerativeModel& model, int64_t n, int64_t batch, const SampleOptions& options) {
   std::vector<torch::Tensor> parts;
-  for (int64_t done = 0; done < flags.n; done += flags.batch) {
-    const int64_t size = std::min(flags.batch, flags.n - done);
-    parts.push_back(model.sample(size, flags.sampling).to(torch::kCPU));
+  for (int64_t done = 0; done < n; done += batch) {
+    const int64_t size = std::min(batch, n - done);
+    parts.push_back(model.sample(size, options).to(torch::kCPU));
   }
   return torch::cat(parts);
+}
+
+// --per-class: n images of each class in turn, so that a grid of n columns has one row per class.
+torch::Tensor draw_by_class(GenerativeModel& model, const SampleFlags& flags) {
+  std::vector<torch::Tensor> rows;
+  SampleOptions options = flags.sampling;
+  for (int64_t k = 0; k < model.num_classes(); ++k) {
+    options.class_label = k;
+    rows.push_back(draw_samples(model, flags.n, flags.batch, options));
+  }
+  return torch::cat(rows);
 }
 
 }  // namespace
@@ -48,28 +63,65 @@ void add_sample_command(CLI::App& app, Context& context) {
   sub->add_option("--sampler", flags->sampling.sampler, "diffusion sampler: ddpm, ddim or dpm-solver");
   sub->add_option("--steps", flags->sampling.steps, "diffusion sampling steps (default: the run's setting)")->check(CLI::Range(int64_t{1}, int64_t{100000}));
   sub->add_option("--eta", flags->sampling.eta, "DDIM noise: 0 deterministic, 1 DDPM-like")->check(CLI::Range(0.0, 1.0));
-  sub->callback([&context, flags]() {
+  CLI::Option* class_option =
+      sub->add_option("--class", flags->sampling.class_label, "conditional runs: draw this class (digit 0-9)")
+          ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--per-class", flags->per_class,
+                "conditional runs: --n images of every class, the grid one row per class")
+      ->excludes(class_option);
+  CLI::Option* guidance_option = sub->add_option(
+      "--guidance", flags->guidance,
+      "conditional diffusion: classifier-free guidance weight (0 unconditional, 1 conditional, >1 "
+      "sharper; default: the run's)");
+  sub->callback([&context, flags, guidance_option]() {
     apply_runtime(context);
+    if (guidance_option->count() > 0) flags->sampling.guidance = flags->guidance;
     const torch::Device device = resolve_device(context.device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
+    check_class_request(flags->sampling, run.model->num_classes(), run.model->supports_guidance());
+    if (flags->per_class && run.model->num_classes() == 0)
+      throw UserError("--per-class: this run is unconditional (train with --conditional true)");
     flags->sampling.progress = true;
     const std::string sampler = run.model->sampler_name(flags->sampling);
+    const int64_t rows = flags->per_class ? run.model->num_classes() : 1;
+    const int64_t total = flags->n * rows;
     torch::manual_seed(flags->seed);
     const auto start = std::chrono::steady_clock::now();
-    const torch::Tensor images = draw_samples(*run.model, *flags);
+    const torch::Tensor images = flags->per_class
+                                     ? draw_by_class(*run.model, *flags)
+                                     : draw_samples(*run.model, flags->n, flags->batch, flags->sampling);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "sampled " << flags->n << " images from " << run.config.model << " (step " << run.step
-              << ", sampler " << sampler << ", NFE " << run.model->network_evaluations(flags->sampling)
-              << " per image) in " << seconds << " s (" << 1000 * seconds / flags->n << " ms/image)\n";
+    const std::string what = flags->per_class ? " per class"
+                             : flags->sampling.class_label >= 0
+                                 ? " of class " + std::to_string(flags->sampling.class_label)
+                                 : "";
+    std::cout << "sampled " << flags->n << " images" << what << " from " << run.config.model << " (step "
+              << run.step << ", sampler " << sampler << ", NFE "
+              << run.model->network_evaluations(flags->sampling) << " per image) in " << seconds
+              << " s (" << 1000 * seconds / total << " ms/image)\n";
     if (!flags->out.empty()) {
       io::save_npy(io::to_uint8(images), flags->out);
-      std::cout << "samples: " << flags->out << " (uint8, " << flags->n << "x28x28)\n";
+      std::cout << "samples: " << flags->out << " (uint8, " << total << "x28x28"
+                << (flags->per_class ? ", class 0 first, " + std::to_string(flags->n) + " per class" : "")
+                << ")\n";
     }
     std::string grid = flags->grid;
+    const std::string suffix = flags->per_class ? "-by-class"
+                               : flags->sampling.class_label >= 0
+                                   ? "-class" + std::to_string(flags->sampling.class_label)
+                                   : "";
     if (grid.empty() && flags->out.empty())
-      grid = (std::filesystem::path(training::images_dir(run.dir)) / ("samples-" + sampler + ".png")).string();
+      grid = (std::filesystem::path(training::images_dir(run.dir)) / ("samples-" + sampler + suffix + ".png"))
+                 .string();
     if (!grid.empty()) {
-      io::save_image_grid(images.narrow(0, 0, std::min<int64_t>(400, flags->n)), grid);
+      // Per class: one row per class, at most 40 columns; otherwise at most 400 images.
+      const int64_t columns = flags->per_class ? std::min<int64_t>(40, flags->n) : 0;
+      const torch::Tensor shown =
+          flags->per_class
+              ? images.view({rows, flags->n, 1, 28, 28}).narrow(1, 0, columns).reshape({-1, 1, 28, 28})
+              : images.narrow(0, 0, std::min<int64_t>(400, total));
+      if (columns > 0) io::save_image_grid(shown, grid, columns);
+      else io::save_image_grid(shown, grid);
       std::cout << "grid: " << grid << "\n";
     }
   });

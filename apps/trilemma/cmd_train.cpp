@@ -104,9 +104,14 @@ void add_train_command(CLI::App& app, Context& context) {
     auto values = std::make_shared<std::map<std::string, std::string>>();
     sub->add_option("--preset", *preset, "named settings: " + join(family.presets))->capture_default_str();
     sub->add_option("--run-dir", flags->run_dir, "run directory (default: runs/" + family.name + "-<time>)");
-    for (const SettingSpec& spec : family.settings)
-      sub->add_option(flag_name(spec.name), (*values)[spec.name], setting_help(family, spec))
-          ->type_name("VALUE");
+    for (const SettingSpec& spec : family.settings) {
+      CLI::Option* option =
+          sub->add_option(flag_name(spec.name), (*values)[spec.name], setting_help(family, spec))
+              ->type_name("VALUE");
+      // A boolean setting also works as a bare switch: `--conditional` = `--conditional true`.
+      if (family.preset_settings(family.presets.front())[spec.name].is_boolean())
+        option->expected(0, 1)->default_str("true");
+    }
     sub->callback([&context, &family, flags, preset, values, sub]() {
       if (!flags->resume.empty())
         throw UserError("--resume continues an existing run: use `trilemma train --resume RUN_DIR` without a model");

@@ -53,10 +53,47 @@ Json evaluate_features(const RealReference& real, const torch::Tensor& fake_feat
           {"mean_confidence", classes.mean_confidence}};
 }
 
+Json evaluate_conditional(const RealReference& real, const torch::Tensor& fake_features,
+                          const torch::Tensor& fake_probabilities, const torch::Tensor& requested,
+                          int64_t num_classes) {
+  TORCH_CHECK(requested.size(0) == fake_features.size(0) && requested.size(0) == fake_probabilities.size(0),
+              "evaluate_conditional: one requested label per image");
+  const torch::Tensor asked = requested.to(torch::kCPU, torch::kLong);
+  const torch::Tensor hit = fake_probabilities.argmax(1).cpu().eq(asked);
+  Json accuracy = Json::array(), fid = Json::array(), counts = Json::array();
+  double fid_sum = 0.0;
+  int64_t fid_classes = 0;
+  for (int64_t k = 0; k < num_classes; ++k) {
+    const torch::Tensor mine = asked.eq(k);
+    const int64_t n = mine.sum().item<int64_t>();
+    counts.push_back(n);
+    accuracy.push_back(n > 0 ? Json(hit.masked_select(mine).to(torch::kDouble).mean().item<double>()) : Json());
+    const torch::Tensor real_mine = real.labels.defined() ? real.labels.cpu().eq(k) : torch::Tensor();
+    const int64_t real_n = real_mine.defined() ? real_mine.sum().item<int64_t>() : 0;
+    if (n < 2 || real_n < 2) {
+      fid.push_back(Json());
+      continue;
+    }
+    const auto index = mine.nonzero().view(-1);
+    const auto real_index = real_mine.nonzero().view(-1);
+    const double d = frechet_distance(feature_statistics(real.features.cpu().index_select(0, real_index)),
+                                      feature_statistics(fake_features.cpu().index_select(0, index)));
+    fid.push_back(d);
+    fid_sum += d;
+    ++fid_classes;
+  }
+  return {{"conditional_accuracy", hit.to(torch::kDouble).mean().item<double>()},
+          {"per_class_accuracy", accuracy},
+          {"per_class_fid", fid},
+          {"per_class_n", counts},
+          {"mean_per_class_fid", fid_classes > 0 ? Json(fid_sum / fid_classes) : Json()}};
+}
+
 RealReference make_real_reference(Evaluator& evaluator, const data::ImageDataset& test) {
   RealReference real;
   real.features = run_evaluator(evaluator, test.images).features;
   real.stats = feature_statistics(real.features);
+  real.labels = test.labels;
   return real;
 }
 
@@ -76,9 +113,13 @@ Json extractor_json(const Evaluator& evaluator) {
 }  // namespace
 
 Json evaluate_images(Evaluator& evaluator, const RealReference& real, const torch::Tensor& images,
-                     const EvalProtocol& protocol) {
+                     const EvalProtocol& protocol, const torch::Tensor& requested,
+                     int64_t num_classes) {
   const auto outputs = run_evaluator(evaluator, images);
   Json result = evaluate_features(real, outputs.features, outputs.probabilities, protocol);
+  if (requested.defined())
+    result["conditional"] =
+        evaluate_conditional(real, outputs.features, outputs.probabilities, requested, num_classes);
   result["extractor"] = extractor_json(evaluator);
   return result;
 }

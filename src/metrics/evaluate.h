@@ -33,6 +33,7 @@ struct EvalProtocol {
 struct RealReference {
   torch::Tensor features;  ///< N×128 float32
   FeatureStats stats;
+  torch::Tensor labels;    ///< N int64, for the per-class comparisons of conditional models
 };
 
 /// Every quality and coverage metric of one generated set, from its features and
@@ -43,12 +44,25 @@ struct RealReference {
 Json evaluate_features(const RealReference& real, const torch::Tensor& fake_features,
                        const torch::Tensor& fake_probabilities, const EvalProtocol& protocol);
 
+/// Conditional generation, given the class each image was asked for (`requested`, N int64
+/// in 0..num_classes-1): how often the evaluator classifies an image as its requested
+/// class, overall and per class, and each class's Fréchet distance to the real images of
+/// that class (real.labels). Keys: conditional_accuracy, per_class_accuracy, per_class_fid,
+/// per_class_n (lists of num_classes; null where a class has fewer than 2 images on either
+/// side), mean_per_class_fid (over the classes that have one).
+Json evaluate_conditional(const RealReference& real, const torch::Tensor& fake_features,
+                          const torch::Tensor& fake_probabilities, const torch::Tensor& requested,
+                          int64_t num_classes);
+
 /// Runs the evaluator on the test images.
 RealReference make_real_reference(Evaluator& evaluator, const data::ImageDataset& test);
 
 /// Runs the evaluator on N×1×28×28 images in [0,1] and evaluates them; adds "extractor".
+/// With `requested` labels (a conditional model's), also adds "conditional", the result of
+/// evaluate_conditional over num_classes classes.
 Json evaluate_images(Evaluator& evaluator, const RealReference& real, const torch::Tensor& images,
-                     const EvalProtocol& protocol);
+                     const EvalProtocol& protocol, const torch::Tensor& requested = {},
+                     int64_t num_classes = 0);
 
 /// The reference rows {"train": {...}, "single_digit": {...}}, each an evaluate_images
 /// result with a "label". Cached in <data_dir>/<evaluator version>-reference.json, keyed by

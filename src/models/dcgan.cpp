@@ -7,6 +7,7 @@
 #include "io/gif.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "models/conditioning.h"
 #include "models/layers.h"
 #include "training/checkpoint.h"
 
@@ -25,7 +26,8 @@ Json to_json(const DcganSettings& s) {
           {"batch_size", s.batch_size},
           {"lr", s.lr},
           {"beta1", s.beta1},
-          {"seed", s.seed}};
+          {"seed", s.seed},
+          {"conditional", s.conditional}};
 }
 
 DcganSettings dcgan_settings_from_json(const Json& j) {
@@ -41,14 +43,16 @@ DcganSettings dcgan_settings_from_json(const Json& j) {
   s.lr = setting_double(j, "lr");
   s.beta1 = setting_double(j, "beta1");
   s.seed = setting_int(j, "seed");
+  s.conditional = conditional_setting(j);
   return s;
 }
 
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value) { return x.clamp(0.0, max_value); }
 
-GeneratorImpl::GeneratorImpl(const DcganSettings& s) : architecture(s.architecture), width(s.width) {
+GeneratorImpl::GeneratorImpl(const DcganSettings& s)
+    : architecture(s.architecture), width(s.width), num_classes(s.conditional ? kDigitClasses : 0) {
   const int64_t w = s.width;
-  dense = register_module("dense", nn::Linear(s.latent_dim, 2 * w * 7 * 7));
+  dense = register_module("dense", nn::Linear(s.latent_dim + num_classes, 2 * w * 7 * 7));
   if (architecture == "dcgan") dense_norm = register_module("dense_norm", nn::BatchNorm1d(2 * w * 7 * 7));
   up1 = register_module("up1", make_upsampling(2 * w, w, s.upsampling));  // 7 -> 14
   norm1 = register_module("norm1", nn::BatchNorm2d(w));
@@ -60,11 +64,13 @@ GeneratorImpl::GeneratorImpl(const DcganSettings& s) : architecture(s.architectu
   up2 = register_module("up2", make_upsampling(w, 1, s.upsampling));  // 14 -> 28
 }
 
-torch::Tensor GeneratorImpl::forward(const torch::Tensor& z) {
+torch::Tensor GeneratorImpl::forward(const torch::Tensor& z_in, const torch::Tensor& labels) {
   // The seed's ReLU(max_value=0.2) is kept as written (probably meant as LeakyReLU(0.2)).
   auto activation = [this](const torch::Tensor& x) {
     return architecture == "seed" ? clamped_relu(x) : torch::relu(x);
   };
+  torch::Tensor z = z_in;
+  if (num_classes > 0) z = torch::cat({z, one_hot_labels(labels, num_classes).to(z.device())}, 1);
   torch::Tensor h = dense(z);
   if (dense_norm) h = torch::relu(dense_norm(h));
   h = h.view({-1, 2 * width, 7, 7});
@@ -82,14 +88,23 @@ DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s) : use_norm(s.archit
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(w, w2, k).stride(2).padding(1)));
   if (use_norm) norm2 = register_module("norm2", nn::BatchNorm2d(w2));
   dense = register_module("dense", nn::Linear(w2 * 7 * 7, 1));
+  if (s.conditional) {
+    projection = register_module("projection", nn::Embedding(kDigitClasses, w2 * 7 * 7));
+    // Small initial projections: the conditional term starts near zero, so D begins as the
+    // unconditional discriminator and learns the class evidence on top.
+    torch::NoGradGuard no_grad;
+    projection->weight.normal_(0.0, 0.02);
+  }
 }
 
-torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x) {
+torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x, const torch::Tensor& labels) {
   torch::Tensor h = torch::leaky_relu(conv1(x), 0.2);
   h = conv2(h);
   if (use_norm) h = norm2(h);
-  h = torch::leaky_relu(h, 0.2);
-  return dense(h.flatten(1));
+  h = torch::leaky_relu(h, 0.2).flatten(1);
+  torch::Tensor logits = dense(h);
+  if (projection) logits = logits + (projection(labels.to(h.device())) * h).sum(1, true);
+  return logits;
 }
 
 Dcgan::Dcgan(const DcganSettings& settings, torch::Device device)
@@ -105,14 +120,15 @@ torch::Tensor bce_with_logits(const torch::Tensor& logits, double target) {
   return torch::binary_cross_entropy_with_logits(logits, torch::full_like(logits, target));
 }
 
-LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tensor& z) {
+LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tensor& z,
+                                     const torch::Tensor& labels) {
   // The article draws D's fakes with G.predict_on_batch, i.e. with BatchNorm's running
   // statistics; the DCGAN preset uses the training-mode generator.
   torch::Tensor fake;
   {
     torch::NoGradGuard no_grad;
     if (settings_.fakes_from_eval_generator) generator_->eval();
-    fake = generator_->forward(z);
+    fake = generator_->forward(z, labels);
     generator_->train();
   }
   discriminator_->train();
@@ -120,20 +136,20 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
   if (settings_.architecture == "seed") {
     // The article calls train_on_batch twice: one Adam step on reals, then one on fakes.
     d_optimizer_->zero_grad();
-    real_logits = discriminator_->forward(real);
+    real_logits = discriminator_->forward(real, labels);
     torch::Tensor real_loss = bce_with_logits(real_logits, 1.0);
     real_loss.backward();
     d_optimizer_->step();
     d_optimizer_->zero_grad();
-    fake_logits = discriminator_->forward(fake);
+    fake_logits = discriminator_->forward(fake, labels);
     torch::Tensor fake_loss = bce_with_logits(fake_logits, 0.0);
     fake_loss.backward();
     d_optimizer_->step();
     d_loss = real_loss.detach() + fake_loss.detach();
   } else {
     d_optimizer_->zero_grad();
-    real_logits = discriminator_->forward(real);
-    fake_logits = discriminator_->forward(fake);
+    real_logits = discriminator_->forward(real, labels);
+    fake_logits = discriminator_->forward(fake, labels);
     d_loss = bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0);
     d_loss.backward();
     d_optimizer_->step();
@@ -143,35 +159,40 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
           {"d_fake", torch::sigmoid(fake_logits).mean().item<double>()}};
 }
 
-LossTerms Dcgan::generator_step(const torch::Tensor& z) {
+LossTerms Dcgan::generator_step(const torch::Tensor& z, const torch::Tensor& labels) {
   // G(z) through D, labelled real; only G's optimiser steps, and D's gradients from this
   // phase are cleared so they cannot leak into D's next step.
   generator_->train();
   g_optimizer_->zero_grad();
-  const torch::Tensor g_loss = bce_with_logits(discriminator_->forward(generator_->forward(z)), 1.0);
+  const torch::Tensor g_loss =
+      bce_with_logits(discriminator_->forward(generator_->forward(z, labels), labels), 1.0);
   g_loss.backward();
   g_optimizer_->step();
   d_optimizer_->zero_grad();
   return {{"g_loss", g_loss.item<double>()}};
 }
 
-LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor&) {
+LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   const torch::Tensor real = images * 2 - 1;  // the generator's tanh range
-  // The same z serves both phases, as in the article.
+  // The same z serves both phases, as in the article; a conditional GAN's fakes take the
+  // real batch's labels, so both sides of D see the same class mix.
   const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, real.options());
-  LossTerms terms = discriminator_step(real, z);
-  terms.merge(generator_step(z));
+  const torch::Tensor class_labels = settings_.conditional ? labels : torch::Tensor();
+  LossTerms terms = discriminator_step(real, z, class_labels);
+  terms.merge(generator_step(z, class_labels));
   terms["loss"] = terms["d_loss"] + terms["g_loss"];
   return terms;
 }
 
-LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
+LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor& labels) {
   c10::InferenceMode guard;
   generator_->eval();
   discriminator_->eval();
   const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, images.options());
-  const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1);
-  const torch::Tensor fake_logits = discriminator_->forward(generator_->forward(z));
+  const torch::Tensor class_labels = settings_.conditional ? labels : torch::Tensor();
+  const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1, class_labels);
+  const torch::Tensor fake_logits =
+      discriminator_->forward(generator_->forward(z, class_labels), class_labels);
   const double d_loss = (bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0)).item<double>();
   const double g_loss = bce_with_logits(fake_logits, 1.0).item<double>();
   generator_->train();
@@ -181,21 +202,31 @@ LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
           {"d_fake", torch::sigmoid(fake_logits).mean().item<double>()}};
 }
 
-torch::Tensor Dcgan::generate(const torch::Tensor& z) {
+torch::Tensor Dcgan::generate(const torch::Tensor& z, const torch::Tensor& labels) {
   c10::InferenceMode guard;
   generator_->eval();
-  torch::Tensor images = (generator_->forward(z.to(device_)) + 1) / 2;
+  torch::Tensor images = (generator_->forward(z.to(device_), labels) + 1) / 2;
   generator_->train();
   return images;
 }
 
-torch::Tensor Dcgan::sample(int64_t n, const SampleOptions&) {
-  return generate(torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_)));
+int64_t Dcgan::num_classes() const { return settings_.conditional ? kDigitClasses : 0; }
+
+torch::Tensor Dcgan::sample(int64_t n, const SampleOptions& options) {
+  check_class_request(options, num_classes(), false);
+  const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
+  if (!settings_.conditional) return generate(z);
+  return generate(z, labels_to_sample(n, options, kDigitClasses, device_));
 }
 
 torch::Tensor Dcgan::fixed_noise(int64_t n) const {
   torch::manual_seed(static_cast<uint64_t>(settings_.seed) + 7919);
   return torch::randn({n, settings_.latent_dim});
+}
+
+torch::Tensor Dcgan::fixed_labels(int64_t n) const {
+  if (!settings_.conditional) return {};
+  return torch::arange(n, torch::kLong).remainder(kDigitClasses).to(device_);
 }
 
 void Dcgan::save(torch::serialize::OutputArchive& archive) {
@@ -235,7 +266,7 @@ void Dcgan::write_epoch_figures(const FigureContext& context) {
   // few digits) is visible; kept as .npy so that a resumed run rebuilds the full history.
   const fs::path dir = fs::path(context.images_dir) / "progress";
   fs::create_directories(dir);
-  const torch::Tensor images = generate(fixed_noise(64)).cpu();
+  const torch::Tensor images = generate(fixed_noise(64), fixed_labels(64)).cpu();
   char name[32];
   std::snprintf(name, sizeof name, "epoch-%04lld.npy", static_cast<long long>(context.epoch));
   io::save_npy(io::to_uint8(images), (dir / name).string());
@@ -264,10 +295,13 @@ void Dcgan::write_figures(const FigureContext& context) {
   const torch::Tensor ends = fixed_noise(12).view({6, 2, settings_.latent_dim});
   const torch::Tensor t = torch::linspace(0, 1, 10).view({1, 10, 1});
   const torch::Tensor z = ends.select(1, 0).unsqueeze(1) * (1 - t) + ends.select(1, 1).unsqueeze(1) * t;
-  io::save_image_grid(generate(z.reshape({-1, settings_.latent_dim})).cpu(),
+  // A conditional GAN interpolates within one digit per strip (row r: digit r).
+  const torch::Tensor strip_labels =
+      settings_.conditional ? fixed_labels(6).repeat_interleave(10) : torch::Tensor();
+  io::save_image_grid(generate(z.reshape({-1, settings_.latent_dim}), strip_labels).cpu(),
                       (dir / "interpolation.png").string(), 10, 2);
 
-  if (settings_.latent_dim == 2) {
+  if (settings_.latent_dim == 2 && !settings_.conditional) {
     // The generator's output over the z plane (the article's "latent space" figure).
     constexpr int64_t kSide = 20;
     io::save_png(io::make_grid(generate(latent_plane_grid(kSide)).cpu(), kSide, 0),

@@ -21,6 +21,8 @@ struct DcganSettings {
   double lr = 1e-4;                   ///< Adam learning rate for both networks
   double beta1 = 0.9;                 ///< Adam β1 (Keras default 0.9; DCGAN paper 0.5)
   int64_t seed = 0;
+  bool conditional = false;           ///< class-conditional: one-hot label joins z in G; D
+                                      ///< adds a projection term (Miyato & Koyama 2018)
 };
 
 Json to_json(const DcganSettings& settings);
@@ -34,9 +36,11 @@ torch::Tensor clamped_relu(const torch::Tensor& x, double max_value = 0.2);
 
 struct GeneratorImpl : torch::nn::Module {
   explicit GeneratorImpl(const DcganSettings& settings);
-  torch::Tensor forward(const torch::Tensor& z);  ///< images in [-1, 1], N×1×28×28
+  /// Images in [-1, 1], N×1×28×28. labels: N int64, required iff the settings are conditional.
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels = {});
   std::string architecture;
   int64_t width;
+  int64_t num_classes;
   torch::nn::Linear dense{nullptr};
   torch::nn::BatchNorm1d dense_norm{nullptr};
   torch::nn::Sequential up1{nullptr}, mid{nullptr}, up2{nullptr};
@@ -44,12 +48,16 @@ struct GeneratorImpl : torch::nn::Module {
 };
 TORCH_MODULE(Generator);
 
+/// Conditional: logit = dense(φ(x)) + ⟨embed(y), φ(x)⟩ — the projection discriminator,
+/// which asks "is this a real image of class y" through one inner product per class.
 struct DiscriminatorImpl : torch::nn::Module {
   explicit DiscriminatorImpl(const DcganSettings& settings);
-  torch::Tensor forward(const torch::Tensor& x);  ///< logits N×1
+  /// Logits N×1. labels: N int64, required iff the settings are conditional.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels = {});
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d norm2{nullptr};
   torch::nn::Linear dense{nullptr};
+  torch::nn::Embedding projection{nullptr};
   bool use_norm;
 };
 TORCH_MODULE(Discriminator);
@@ -65,17 +73,24 @@ class Dcgan : public GenerativeModel {
   void write_epoch_figures(const FigureContext& context) override;
   void write_figures(const FigureContext& context) override;
   int64_t parameter_count() const override;
+  int64_t num_classes() const override;
+  std::string sampler_name(const SampleOptions& options) const override { return "generator"; }
 
-  /// The two phases of train_step, public for tests. real in [-1, 1].
-  LossTerms discriminator_step(const torch::Tensor& real, const torch::Tensor& z);
-  LossTerms generator_step(const torch::Tensor& z);
+  /// The two phases of train_step, public for tests. real in [-1, 1]; labels (N int64) are
+  /// those of the real images and of the fakes, used only by a conditional GAN.
+  LossTerms discriminator_step(const torch::Tensor& real, const torch::Tensor& z,
+                               const torch::Tensor& labels = {});
+  LossTerms generator_step(const torch::Tensor& z, const torch::Tensor& labels = {});
 
-  /// Images in [0,1] from given latents, in eval mode (BatchNorm running statistics).
-  torch::Tensor generate(const torch::Tensor& z);
+  /// Images in [0,1] from given latents (and labels, if conditional), in eval mode
+  /// (BatchNorm running statistics).
+  torch::Tensor generate(const torch::Tensor& z, const torch::Tensor& labels = {});
   Generator& generator() { return generator_; }
   Discriminator& discriminator() { return discriminator_; }
   /// The fixed latents of the per-epoch progress figures (derived from the seed).
   torch::Tensor fixed_noise(int64_t n) const;
+  /// Their labels: 0, 1, ..., 9, 0, ... for a conditional GAN, undefined otherwise.
+  torch::Tensor fixed_labels(int64_t n) const;
 
  private:
   DcganSettings settings_;

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/settings.h"
 #include "io/image.h"
+#include "models/conditioning.h"
 #include "training/checkpoint.h"
 
 namespace trilemma {
@@ -67,7 +68,10 @@ Json to_json(const DdpmSettings& s) {
           {"max_steps", s.max_steps},
           {"batch_size", s.batch_size},
           {"lr", s.lr},
-          {"seed", s.seed}};
+          {"seed", s.seed},
+          {"conditional", s.conditional},
+          {"label_dropout", s.label_dropout},
+          {"guidance", s.guidance}};
 }
 
 DdpmSettings ddpm_settings_from_json(const Json& j) {
@@ -100,6 +104,11 @@ DdpmSettings ddpm_settings_from_json(const Json& j) {
   s.batch_size = setting_int(j, "batch_size");
   s.lr = setting_double(j, "lr");
   s.seed = setting_int(j, "seed");
+  // Runs from before conditioning lack the three fields: they were unconditional.
+  s.conditional = conditional_setting(j);
+  if (j.contains("label_dropout")) s.label_dropout = setting_double(j, "label_dropout");
+  if (j.contains("guidance")) s.guidance = setting_double(j, "guidance");
+  s.unet.num_classes = s.conditional ? kDigitClasses : 0;
   return s;
 }
 
@@ -119,6 +128,10 @@ void validate_ddpm_settings(const DdpmSettings& s) {
   require(s.eta >= 0, "--eta: must be >= 0");
   require(s.ddpm_variance == "beta" || s.ddpm_variance == "posterior",
           "--ddpm-variance: expected beta or posterior, got '" + s.ddpm_variance + "'");
+  require(s.label_dropout >= 0 && s.label_dropout < 1, "--label-dropout: must be in [0, 1)");
+  require(std::isfinite(s.guidance) && s.guidance >= 0, "--guidance: must be a finite number >= 0");
+  require(!s.conditional || s.label_dropout > 0 || s.guidance == 1.0,
+          "--label-dropout 0 trains no unconditional model, so guidance needs --guidance 1");
 }
 
 void ema_update(torch::nn::Module& target, const torch::nn::Module& source, double decay) {
@@ -156,7 +169,7 @@ Ddpm::Ddpm(const DdpmSettings& settings, torch::Device device)
   epoch_noise_ = torch::randn({36, 1, kImageSize, kImageSize}, generator).to(device_);
 }
 
-LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor&) {
+LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   net_->train();
   const auto x0 = to_model_space(images.to(device_));
   const int64_t n = x0.size(0);
@@ -164,7 +177,12 @@ LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor&) {
   const auto t = torch::randint(0, settings_.timesteps, {n}, torch::TensorOptions().dtype(torch::kLong));
   const auto noise = torch::randn_like(x0);
   const auto x_t = schedule_.q_sample(x0, t, noise);
-  const auto predicted = net_->forward(x_t, t.to(device_));
+  // Classifier-free guidance trains p(x|y) and p(x) in one network: some labels become
+  // the null class.
+  const torch::Tensor classes =
+      settings_.conditional ? drop_labels(labels.to(device_), settings_.label_dropout, kDigitClasses)
+                            : torch::Tensor();
+  const auto predicted = net_->forward(x_t, t.to(device_), classes);
   const auto loss = torch::mse_loss(predicted, noise);
 
   optimizer_->zero_grad();
@@ -186,14 +204,16 @@ LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor&) {
   return terms;
 }
 
-LossTerms Ddpm::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
+LossTerms Ddpm::eval_loss(const torch::Tensor& images, const torch::Tensor& labels) {
   // The sampling (EMA) network's L_simple on held-out images.
   c10::InferenceMode guard;
   ema_->eval();
   const auto x0 = to_model_space(images.to(device_));
   const auto t = torch::randint(0, settings_.timesteps, {x0.size(0)}, torch::TensorOptions().dtype(torch::kLong));
   const auto noise = torch::randn_like(x0);
-  const auto predicted = ema_->forward(schedule_.q_sample(x0, t, noise), t.to(device_));
+  // A conditional model is scored on its conditional predictions.
+  const torch::Tensor classes = settings_.conditional ? labels.to(device_) : torch::Tensor();
+  const auto predicted = ema_->forward(schedule_.q_sample(x0, t, noise), t.to(device_), classes);
   return {{"loss", torch::mse_loss(predicted, noise).item<double>()}};
 }
 
@@ -219,18 +239,34 @@ diffusion::SamplerSettings Ddpm::sampler_settings(const SampleOptions& options) 
   return s;
 }
 
-diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x,
-                                      const diffusion::SamplerSettings& settings) {
+diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x, const diffusion::SamplerSettings& settings,
+                                      const torch::Tensor& labels, double guidance) {
   c10::InferenceMode guard;
   ema_->eval();
-  diffusion::EpsilonPredictor predict = [this](const torch::Tensor& x_t, const torch::Tensor& t) {
-    return ema_->forward(x_t, t);
+  diffusion::EpsilonPredictor predict = [&](const torch::Tensor& x_t, const torch::Tensor& t) {
+    if (!settings_.conditional) return ema_->forward(x_t, t);
+    if (!labels.defined() || guidance == 0.0) return ema_->forward(x_t, t);  // null class
+    if (guidance == 1.0) return ema_->forward(x_t, t, labels);
+    // Both predictions in one batch of 2N: [conditional; unconditional].
+    const torch::Tensor null_labels = torch::full_like(labels, kDigitClasses);
+    const auto both = ema_->forward(torch::cat({x_t, x_t}), torch::cat({t, t}),
+                                    torch::cat({labels, null_labels})).chunk(2);
+    return guided_epsilon(both[1], both[0], guidance);
   };
   return diffusion::run_sampler(schedule_, predict, x.to(device_), settings);
 }
 
+int64_t Ddpm::num_classes() const { return settings_.conditional ? kDigitClasses : 0; }
+
+double Ddpm::guidance_weight(const SampleOptions& options) const {
+  if (!settings_.conditional) return 1.0;
+  return options.guidance ? *options.guidance : settings_.guidance;
+}
+
 torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
+  check_class_request(options, num_classes(), supports_guidance());
   const auto settings = sampler_settings(options);
+  const double guidance = guidance_weight(options);
   c10::InferenceMode guard;
   std::vector<torch::Tensor> chunks;
   for (int64_t start = 0; start < n; start += kSampleChunk) {
@@ -240,20 +276,27 @@ torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
       chunk_settings.progress_label += " " + std::to_string(start / kSampleChunk + 1) + "/" +
                                        std::to_string((n + kSampleChunk - 1) / kSampleChunk);
     auto noise = torch::randn({count, 1, kImageSize, kImageSize}, torch::TensorOptions().device(device_));
-    chunks.push_back(to_image_space(denoise(noise, chunk_settings).x));
+    const torch::Tensor labels = settings_.conditional
+                                     ? labels_to_sample(count, options, kDigitClasses, device_)
+                                     : torch::Tensor();
+    chunks.push_back(to_image_space(denoise(noise, chunk_settings, labels, guidance).x));
   }
   if (chunks.empty()) return torch::empty({0, 1, kImageSize, kImageSize}, torch::TensorOptions().device(device_));
   return torch::cat(chunks, 0);
 }
 
 int64_t Ddpm::network_evaluations(const SampleOptions& options) const {
-  return diffusion::sampler_nfe(schedule_, sampler_settings(options));
+  // Guidance between the pure cases evaluates the network twice per step (the batch of 2N).
+  const double w = guidance_weight(options);
+  const int64_t per_step = settings_.conditional && w != 0.0 && w != 1.0 ? 2 : 1;
+  return per_step * diffusion::sampler_nfe(schedule_, sampler_settings(options));
 }
 
 std::string Ddpm::sampler_name(const SampleOptions& options) const {
   const auto s = sampler_settings(options);
   std::string name = diffusion::sampler_kind_name(s.kind) + "-" + std::to_string(diffusion::sampler_nfe(schedule_, s));
   if (s.kind == diffusion::SamplerKind::kDdim && s.eta > 0) name += "-eta" + format_number(s.eta);
+  if (settings_.conditional) name += "-w" + format_number(guidance_weight(options));
   return name;
 }
 
@@ -294,7 +337,12 @@ Json Ddpm::info() const {
             {"sqrt_alpha_bar_T", signal},
             {"parameters", parameter_count()},
             {"default_sampler", sampler_name({})},
-            {"ema_decay", settings_.ema_decay}};
+            {"ema_decay", settings_.ema_decay},
+            {"conditional", settings_.conditional}};
+  if (settings_.conditional) {
+    j["label_dropout"] = settings_.label_dropout;
+    j["default_guidance"] = settings_.guidance;
+  }
   if (signal > kSignalWarningThreshold)
     j["warning"] = "sqrt(alpha_bar_T) = " + format_number(signal, 2) + ": x_T keeps " +
                    format_number(100 * signal, 2) +
@@ -311,7 +359,12 @@ void Ddpm::write_epoch_figures(const FigureContext& context) {
   s.clip_x0 = settings_.clip_denoised ? 1.0 : 0.0;
   char name[64];
   std::snprintf(name, sizeof(name), "samples_epoch_%03lld.png", static_cast<long long>(context.epoch));
-  const auto images = to_image_space(denoise(epoch_noise_, s).x).cpu();
+  // A conditional model draws the digits 0..9 in turn, one per column, guided as by default.
+  const torch::Tensor labels =
+      settings_.conditional
+          ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(kDigitClasses).to(device_)
+          : torch::Tensor();
+  const auto images = to_image_space(denoise(epoch_noise_, s, labels, settings_.guidance).x).cpu();
   io::save_image_grid(images, (fs::path(context.images_dir) / name).string(), 6);
 }
 
@@ -352,7 +405,9 @@ void Ddpm::write_figures(const FigureContext& context) {
     // Denoising trajectory: ancestral DDPM over all T steps (the article's Algorithm 2),
     // x_T then 9 evenly spaced snapshots, the last the final sample; one row per sample.
     constexpr int64_t kRows = 4, kSnapshots = 9;
-    auto s = sampler_settings({"ddpm", 0, 0.0, -1, 0.0, false});
+    SampleOptions ancestral;
+    ancestral.sampler = "ddpm";
+    auto s = sampler_settings(ancestral);
     std::vector<int64_t> keep;
     for (int64_t k = 1; k <= kSnapshots; ++k)
       keep.push_back(static_cast<int64_t>(std::llround(static_cast<double>(T) * k / kSnapshots)));
@@ -361,7 +416,10 @@ void Ddpm::write_figures(const FigureContext& context) {
     s.on_step = [&](const diffusion::SamplerSnapshot& snap) {
       if (std::find(keep.begin(), keep.end(), snap.step) != keep.end()) columns.push_back(snap.x.clone());
     };
-    denoise(x_T, s);
+    // A conditional model denoises toward the digits 0..kRows-1, guided as by default.
+    const torch::Tensor labels =
+        settings_.conditional ? torch::arange(kRows, torch::kLong).to(device_) : torch::Tensor();
+    denoise(x_T, s, labels, settings_.guidance);
     // Row-major grid: sample r's snapshots side by side.
     const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kImageSize, kImageSize});
     io::save_image_grid(to_image_space(stacked).cpu(), (dir / "denoising_trajectory.png").string(),
@@ -380,7 +438,9 @@ void Ddpm::write_figures(const FigureContext& context) {
     for (double fraction : {0.1, 0.3, 0.5, 0.7, 0.9}) {
       const int64_t t = std::max<int64_t>(0, static_cast<int64_t>(std::llround(fraction * T)) - 1);
       const auto x_t = schedule_.q_sample(x0, torch::full({rows}, t, torch::kLong), torch::randn_like(x0));
-      auto s = sampler_settings({"ddpm", 0, 0.0, -1, 0.0, false});
+      SampleOptions ancestral;
+      ancestral.sampler = "ddpm";
+      auto s = sampler_settings(ancestral);
       s.start_t = t;
       s.steps = std::min<int64_t>(t + 1, std::max<int64_t>(1, std::llround(kMaxSteps * fraction)));
       columns.push_back(x_t);
@@ -478,6 +538,8 @@ ModelFamily ddpm_family() {
       {"eta", "default DDIM eta (0 = deterministic)"},
       {"ddpm_variance", "DDPM reverse variance: beta or posterior"},
       {"clip_denoised", "clamp predicted x_0 to [-1, 1] while sampling"},
+      {"label_dropout", "conditional: share of labels dropped to the null class while training"},
+      {"guidance", "conditional: default guidance weight (0 unconditional, 1 conditional, >1 guided)"},
   });
   family.preset_settings = [](const std::string& preset) { return to_json(ddpm_preset(preset)); };
   family.validate = [](const Json& json) {

@@ -33,6 +33,12 @@ struct DdpmSettings {
   int64_t batch_size = 128;
   double lr = 1e-3;               ///< Adam learning rate
   int64_t seed = 0;
+  bool conditional = false;       ///< class-conditional U-Net with classifier-free guidance
+  double label_dropout = 0.1;     ///< conditional: share of training labels replaced by the
+                                  ///< null class, which teaches the unconditional model
+                                  ///< (Ho & Salimans 2022 use 0.1 or 0.2)
+  double guidance = 2.0;          ///< conditional: default guidance weight w (0 = unconditional,
+                                  ///< 1 = conditional, > 1 = guided)
 };
 
 Json to_json(const DdpmSettings& settings);
@@ -65,12 +71,21 @@ class Ddpm : public GenerativeModel {
   void write_figures(const FigureContext& context) override;
   int64_t parameter_count() const override;
   Json info() const override;
+  int64_t num_classes() const override;
+  bool supports_guidance() const override { return settings_.conditional; }
+
+  /// The guidance weight `options` resolve to (the run's default when unset); 1 for an
+  /// unconditional model, whose one prediction is "the conditional one".
+  double guidance_weight(const SampleOptions& options) const;
 
   /// The sampler configuration that `options` resolves to (defaults from the settings).
   /// Throws UserError for an unknown sampler, steps > T or a negative η.
   diffusion::SamplerSettings sampler_settings(const SampleOptions& options) const;
-  /// Runs a sampler with the EMA network from x (in the model's [-1, 1] space).
-  diffusion::SampleResult denoise(const torch::Tensor& x, const diffusion::SamplerSettings& settings);
+  /// Runs a sampler with the EMA network from x (in the model's [-1, 1] space). A conditional
+  /// model predicts with classifier-free guidance weight `guidance` for `labels` (N int64),
+  /// or with the null class alone when labels are undefined; an unconditional one ignores both.
+  diffusion::SampleResult denoise(const torch::Tensor& x, const diffusion::SamplerSettings& settings,
+                                  const torch::Tensor& labels = {}, double guidance = 1.0);
 
   const DdpmSettings& settings() const { return settings_; }
   const diffusion::NoiseSchedule& schedule() const { return schedule_; }

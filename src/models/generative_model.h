@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,11 @@ struct SampleOptions {
   std::string sampler;      ///< diffusion: "ddpm", "ddim" or "dpm-solver"; "" = family default
   int64_t steps = 0;        ///< diffusion: number of sampling steps; 0 = family default
   double eta = 0.0;         ///< DDIM stochasticity (0 = deterministic, 1 = DDPM-like)
-  int64_t class_label = -1; ///< conditional models: requested class; -1 = unconditional
-  double guidance = 0.0;    ///< classifier-free guidance weight (conditional diffusion)
+  int64_t class_label = -1; ///< conditional models: the class of every image; -1 = classes
+                            ///< drawn uniformly at random (unconditional models: must be -1)
+  std::optional<double> guidance;  ///< classifier-free guidance weight w of conditional
+                                   ///< diffusion: ε̂_u + w(ε̂_c − ε̂_u), 0 = unconditional,
+                                   ///< 1 = conditional; unset = the run's default
   bool progress = false;    ///< print a progress bar over sampling steps
 };
 
@@ -70,6 +74,11 @@ class GenerativeModel {
   /// Parameter count of the sampling network(s), for reports.
   virtual int64_t parameter_count() const = 0;
 
+  /// Number of classes a conditional model generates on request; 0 = unconditional.
+  virtual int64_t num_classes() const { return 0; }
+  /// Whether SampleOptions::guidance means something to this model (conditional diffusion).
+  virtual bool supports_guidance() const { return false; }
+
   /// Family-specific facts printed by `trilemma info` and stored in reports
   /// (e.g. a diffusion schedule's alpha-bar at T). Optional.
   virtual Json info() const { return Json::object(); }
@@ -89,13 +98,16 @@ inline std::vector<SettingSpec> with_common_settings(std::vector<SettingSpec> ow
               {"max_steps", "stop after this many optimiser steps (0 = no limit)"},
               {"batch_size", "images per optimiser step"},
               {"lr", "Adam learning rate"},
-              {"seed", "random seed (same seed + threads on CPU = identical run)"}});
+              {"seed", "random seed (same seed + threads on CPU = identical run)"},
+              {"conditional", "class-conditional model: sample a digit with `sample --class K`"}});
   return own;
 }
 
 /// A model family: its presets, the documentation of its settings, and a factory.
 /// Settings are JSON objects so that config.json records every hyperparameter verbatim.
-/// Every family's settings hold at least: epochs, max_steps, batch_size, lr, seed.
+/// Every family's settings hold at least: epochs, max_steps, batch_size, lr, seed and
+/// conditional (runs written before conditioning existed lack the last; read it with
+/// conditional_setting in models/conditioning.h).
 struct ModelFamily {
   std::string name;                  ///< "vae", "dcgan", "ddpm"
   std::string summary;               ///< one line for --help

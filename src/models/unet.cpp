@@ -45,6 +45,7 @@ void validate_unet_settings(const UNetSettings& s, int64_t image_size) {
     if (!ok) throw UserError(message);
   };
   require(s.in_channels >= 1, "unet: in_channels must be >= 1");
+  require(s.num_classes >= 0, "unet: num_classes must be >= 0");
   require(s.base_width >= 1, "--base-width: must be >= 1");
   require(!s.channel_mults.empty(), "--channel-mults: needs at least one level");
   for (int64_t m : s.channel_mults) require(m >= 1, "--channel-mults: entries must be >= 1");
@@ -134,6 +135,8 @@ UNetImpl::UNetImpl(const UNetSettings& settings) : settings_(settings) {
   init_conv_ = register_module("init_conv", conv3x3(s.in_channels, s.base_width));
   time_fc1_ = register_module("time_fc1", torch::nn::Linear(s.base_width, time_dim));
   time_fc2_ = register_module("time_fc2", torch::nn::Linear(time_dim, time_dim));
+  if (s.num_classes > 0)
+    class_embedding_ = register_module("class_embedding", torch::nn::Embedding(s.num_classes + 1, time_dim));
 
   std::vector<int64_t> widths;
   for (int64_t m : s.channel_mults) widths.push_back(s.base_width * m);
@@ -190,7 +193,8 @@ UNetImpl::UNetImpl(const UNetSettings& settings) : settings_(settings) {
   zero_init(final_conv_);
 }
 
-torch::Tensor UNetImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in) {
+torch::Tensor UNetImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in,
+                                const torch::Tensor& labels) {
   const auto& s = settings_;
   const int64_t levels = static_cast<int64_t>(s.channel_mults.size());
   const int64_t height = x_in.size(2), width = x_in.size(3);
@@ -206,6 +210,14 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x_in, const torch::Tensor& 
   torch::Tensor t = t_in;
   if (t.dim() == 0) t = t.expand({x.size(0)});
   auto time = time_fc2_(torch::silu(time_fc1_(sinusoidal_embedding(t.to(x.device()), s.base_width))));
+  if (class_embedding_) {
+    // As in Ho & Salimans' guided U-Net: the class joins every block through the time
+    // embedding; an absent label is the null class the network also learnt.
+    const torch::Tensor classes =
+        labels.defined() ? labels.to(x.device(), torch::kLong)
+                         : torch::full({x.size(0)}, s.num_classes, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+    time = time + class_embedding_(classes);
+  }
 
   x = init_conv_(x);
   const auto init_features = x;

@@ -25,6 +25,9 @@ struct UNetSettings {
                                   ///< output) so that 4 levels halve evenly, as the article
                                   ///< does; false runs at the input size (28-14-7 with 3
                                   ///< levels: ~1.3× fewer pixels per level, no wasted border)
+  int64_t num_classes = 0;        ///< > 0: a learnt class embedding, plus one "null" class
+                                  ///< (index num_classes) for classifier-free guidance, is
+                                  ///< added to the time embedding
 };
 
 /// Throws UserError (one line) if the settings cannot build a working network for
@@ -63,15 +66,18 @@ TORCH_MODULE(AttentionBlock);
 
 struct UNetImpl : torch::nn::Module {
   explicit UNetImpl(const UNetSettings& settings);
-  /// x: N×C×H×W; t: N timesteps (int or float) or a scalar for the whole batch.
-  /// Returns N×C×H×W.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t);
+  /// x: N×C×H×W; t: N timesteps (int or float) or a scalar for the whole batch; labels: N
+  /// int64 in 0..num_classes (num_classes = the null class), or undefined for all-null.
+  /// Labels are ignored by an unconditional network. Returns N×C×H×W.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
+                        const torch::Tensor& labels = {});
   const UNetSettings& settings() const { return settings_; }
 
  private:
   UNetSettings settings_;
   torch::nn::Conv2d init_conv_{nullptr};
   torch::nn::Linear time_fc1_{nullptr}, time_fc2_{nullptr};
+  torch::nn::Embedding class_embedding_{nullptr};
   // Per level: num_res_blocks blocks, an attention block or empty, a down/upsampling conv
   // or empty (none after the lowest level, as in the article).
   std::vector<std::vector<ResBlock>> down_blocks_, up_blocks_;

@@ -6,6 +6,7 @@
 #include "core/settings.h"
 #include "io/image.h"
 #include "io/plot.h"
+#include "models/conditioning.h"
 #include "models/layers.h"
 #include "training/checkpoint.h"
 
@@ -15,7 +16,8 @@ namespace nn = torch::nn;
 Json to_json(const VaeSettings& s) {
   return {{"latent_dim", s.latent_dim}, {"channels", s.channels}, {"upsampling", s.upsampling},
           {"kl_weight", s.kl_weight},   {"epochs", s.epochs},     {"max_steps", s.max_steps},
-          {"batch_size", s.batch_size}, {"lr", s.lr},             {"seed", s.seed}};
+          {"batch_size", s.batch_size}, {"lr", s.lr},             {"seed", s.seed},
+          {"conditional", s.conditional}};
 }
 
 VaeSettings vae_settings_from_json(const Json& j) {
@@ -29,26 +31,31 @@ VaeSettings vae_settings_from_json(const Json& j) {
   s.batch_size = setting_int(j, "batch_size");
   s.lr = setting_double(j, "lr");
   s.seed = setting_int(j, "seed");
+  s.conditional = conditional_setting(j);
   return s;
 }
 
-VaeEncoderImpl::VaeEncoderImpl(int64_t latent_dim, int64_t channels) {
+VaeEncoderImpl::VaeEncoderImpl(int64_t latent_dim, int64_t channels, int64_t num_classes)
+    : num_classes(num_classes) {
   // 28 -> 13 -> 6 with 3×3 stride-2 "valid" convolutions, as in the article.
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, channels, 3).stride(2)));
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(channels, channels, 3).stride(2)));
-  dense = register_module("dense", nn::Linear(channels * 6 * 6, 2 * latent_dim));
+  dense = register_module("dense", nn::Linear(channels * 6 * 6 + num_classes, 2 * latent_dim));
 }
 
-std::pair<torch::Tensor, torch::Tensor> VaeEncoderImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = torch::relu(conv2(torch::relu(conv1(x))));
-  torch::Tensor stats = dense(h.flatten(1));
+std::pair<torch::Tensor, torch::Tensor> VaeEncoderImpl::forward(const torch::Tensor& x,
+                                                                const torch::Tensor& labels) {
+  torch::Tensor h = torch::relu(conv2(torch::relu(conv1(x)))).flatten(1);
+  if (num_classes > 0) h = torch::cat({h, one_hot_labels(labels, num_classes).to(h.device())}, 1);
+  torch::Tensor stats = dense(h);
   auto halves = stats.chunk(2, 1);
   return {halves[0], halves[1]};
 }
 
-VaeDecoderImpl::VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling)
-    : channels(channels) {
-  dense = register_module("dense", nn::Linear(latent_dim, channels * 7 * 7));
+VaeDecoderImpl::VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling,
+                               int64_t num_classes)
+    : channels(channels), num_classes(num_classes) {
+  dense = register_module("dense", nn::Linear(latent_dim + num_classes, channels * 7 * 7));
   up1 = register_module("up1", make_upsampling(channels, channels, upsampling));
   up2 = register_module("up2", make_upsampling(channels, channels, upsampling));
   // A stride-1 "same" ConvTranspose equals a conv with a flipped kernel; the plain conv
@@ -58,7 +65,9 @@ VaeDecoderImpl::VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::
                                    : nn::Sequential(nn::Conv2d(nn::Conv2dOptions(channels, 1, 3).padding(1))));
 }
 
-torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z) {
+torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z_in, const torch::Tensor& labels) {
+  torch::Tensor z = z_in;
+  if (num_classes > 0) z = torch::cat({z, one_hot_labels(labels, num_classes).to(z.device())}, 1);
   torch::Tensor h = torch::relu(dense(z)).view({-1, channels, 7, 7});
   return out->forward(torch::relu(up2->forward(torch::relu(up1->forward(h)))));
 }
@@ -83,8 +92,9 @@ VaeLoss vae_loss(const torch::Tensor& logits, const torch::Tensor& target, const
 Vae::Vae(const VaeSettings& settings, torch::Device device)
     : settings_(settings),
       device_(device),
-      encoder_(settings.latent_dim, settings.channels),
-      decoder_(settings.latent_dim, settings.channels, settings.upsampling) {
+      encoder_(settings.latent_dim, settings.channels, settings.conditional ? kDigitClasses : 0),
+      decoder_(settings.latent_dim, settings.channels, settings.upsampling,
+               settings.conditional ? kDigitClasses : 0) {
   encoder_->to(device_);
   decoder_->to(device_);
   std::vector<torch::Tensor> params = encoder_->parameters();
@@ -92,16 +102,18 @@ Vae::Vae(const VaeSettings& settings, torch::Device device)
   optimizer_ = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(settings.lr));
 }
 
-VaeOutput Vae::forward(const torch::Tensor& images) {
-  auto [mu, log_var] = encoder_->forward(images);
+VaeOutput Vae::forward(const torch::Tensor& images, const torch::Tensor& labels) {
+  auto [mu, log_var] = encoder_->forward(images, labels);
   torch::Tensor z = reparameterize(mu, log_var, torch::randn_like(mu));
-  return {decoder_->forward(z), mu, log_var};
+  return {decoder_->forward(z, labels), mu, log_var};
 }
 
-LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor&) {
+int64_t Vae::num_classes() const { return settings_.conditional ? kDigitClasses : 0; }
+
+LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   encoder_->train();
   decoder_->train();
-  VaeOutput out = forward(images);
+  VaeOutput out = forward(images, labels);
   VaeLoss loss = vae_loss(out.reconstruction_logits, images, out.mu, out.log_var, settings_.kl_weight);
   optimizer_->zero_grad();
   loss.total.backward();
@@ -111,26 +123,29 @@ LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor&) {
           {"kl", loss.kl.item<double>()}};
 }
 
-LossTerms Vae::eval_loss(const torch::Tensor& images, const torch::Tensor&) {
+LossTerms Vae::eval_loss(const torch::Tensor& images, const torch::Tensor& labels) {
   torch::NoGradGuard no_grad;
   encoder_->eval();
   decoder_->eval();
-  VaeOutput out = forward(images);
+  VaeOutput out = forward(images, labels);
   VaeLoss loss = vae_loss(out.reconstruction_logits, images, out.mu, out.log_var, settings_.kl_weight);
   return {{"loss", loss.total.item<double>()},
           {"bce", loss.reconstruction.item<double>()},
           {"kl", loss.kl.item<double>()}};
 }
 
-torch::Tensor Vae::decode(const torch::Tensor& z) {
+torch::Tensor Vae::decode(const torch::Tensor& z, const torch::Tensor& labels) {
   c10::InferenceMode guard;
   decoder_->eval();
-  return torch::sigmoid(decoder_->forward(z.to(device_)));
+  return torch::sigmoid(decoder_->forward(z.to(device_), labels));
 }
 
-torch::Tensor Vae::sample(int64_t n, const SampleOptions&) {
+torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
+  check_class_request(options, num_classes(), false);
   c10::InferenceMode guard;
-  return decode(torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_)));
+  const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
+  if (!settings_.conditional) return decode(z);
+  return decode(z, labels_to_sample(n, options, kDigitClasses, device_));
 }
 
 void Vae::save(torch::serialize::OutputArchive& archive) {
@@ -173,22 +188,36 @@ void Vae::write_figures(const FigureContext& context) {
   if (shown > 0) {
     // Reconstructions: inputs above, their decoded posterior means below.
     torch::Tensor inputs = context.test_images.narrow(0, 0, shown).to(device_);
-    torch::Tensor recon = decode(encoder_->forward(inputs).first);
+    torch::Tensor input_labels = context.test_labels.narrow(0, 0, shown).to(device_);
+    torch::Tensor recon = decode(encoder_->forward(inputs, input_labels).first, input_labels);
     io::save_image_grid(torch::cat({inputs.cpu(), recon.cpu()}), (dir / "reconstructions.png").string(),
                         shown, 3);
   }
+  if (settings_.conditional) {
+    // The conditional VAE separates content from style: each column keeps one z, each row
+    // asks for another digit, so a column shows one handwriting style across the digits.
+    constexpr int64_t kStyles = 10;
+    torch::manual_seed(settings_.seed);
+    const torch::Tensor z = torch::randn({kStyles, settings_.latent_dim}).to(device_);
+    const torch::Tensor digits = torch::arange(kDigitClasses, torch::kLong).repeat_interleave(kStyles);
+    io::save_image_grid(decode(z.repeat({kDigitClasses, 1}), digits.to(device_)).cpu(),
+                        (dir / "styles_by_class.png").string(), kStyles);
+  }
   if (settings_.latent_dim != 2) return;
 
-  // The decoder manifold: a 20×20 grid of z at standard-normal quantiles.
-  constexpr int64_t kSide = 20;
-  io::save_png(io::make_grid(decode(latent_plane_grid(kSide)).cpu(), kSide, 0),
-               (dir / "latent_manifold.png").string(), 2);
+  if (!settings_.conditional) {
+    // The decoder manifold: a 20×20 grid of z at standard-normal quantiles.
+    constexpr int64_t kSide = 20;
+    io::save_png(io::make_grid(decode(latent_plane_grid(kSide)).cpu(), kSide, 0),
+                 (dir / "latent_manifold.png").string(), 2);
+  }
 
   // Test-set latent means coloured by digit.
   const int64_t n = std::min<int64_t>(5000, context.test_images.size(0));
   if (n == 0) return;
-  torch::Tensor mu = encoder_->forward(context.test_images.narrow(0, 0, n).to(device_)).first.cpu();
   torch::Tensor labels = context.test_labels.narrow(0, 0, n).cpu();
+  torch::Tensor mu =
+      encoder_->forward(context.test_images.narrow(0, 0, n).to(device_), labels.to(device_)).first.cpu();
   std::vector<io::Series> series(10);
   for (int64_t d = 0; d < 10; ++d) series[d].name = std::to_string(d);
   auto mu_a = mu.accessor<float, 2>();

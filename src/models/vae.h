@@ -14,6 +14,8 @@ struct VaeSettings {
                                           ///< ConvTranspose) or "subpixel" (conv + PixelShuffle,
                                           ///< 3-4x cheaper on CPU, see reference notes)
   double kl_weight = 1.0;        ///< β in BCE + β·KL; 1 is the true ELBO
+  bool conditional = false;      ///< conditional VAE (Sohn et al. 2015): the one-hot label
+                                 ///< joins the encoder's features and the decoder's z
   int64_t epochs = 200;
   int64_t max_steps = 0;         ///< stop after this many optimiser steps (0 = no limit)
   int64_t batch_size = 32;
@@ -31,21 +33,27 @@ struct VaeOutput {
   torch::Tensor log_var;                 ///< N×latent
 };
 
-/// Encoder: two stride-2 valid 3×3 convs with ReLU, then a dense layer to 2·latent.
+/// Encoder: two stride-2 valid 3×3 convs with ReLU, then a dense layer to 2·latent. With
+/// num_classes > 0 the one-hot label is concatenated to the dense layer's input.
 struct VaeEncoderImpl : torch::nn::Module {
-  VaeEncoderImpl(int64_t latent_dim, int64_t channels);
-  /// Returns (mu, log_var).
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
+  VaeEncoderImpl(int64_t latent_dim, int64_t channels, int64_t num_classes = 0);
+  /// Returns (mu, log_var). labels: N int64, required iff num_classes > 0.
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x,
+                                                  const torch::Tensor& labels = {});
+  int64_t num_classes;
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::Linear dense{nullptr};
 };
 TORCH_MODULE(VaeEncoder);
 
 /// Decoder: dense to 64×7×7, two ×2 upsamplings, a 3×3 conv to one channel of logits.
+/// With num_classes > 0 the one-hot label is concatenated to z.
 struct VaeDecoderImpl : torch::nn::Module {
-  VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling);
-  torch::Tensor forward(const torch::Tensor& z);  ///< logits N×1×28×28
-  int64_t channels;
+  VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling,
+                 int64_t num_classes = 0);
+  /// Logits N×1×28×28. labels: N int64, required iff num_classes > 0.
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels = {});
+  int64_t channels, num_classes;
   torch::nn::Linear dense{nullptr};
   torch::nn::Sequential up1{nullptr}, up2{nullptr};
   torch::nn::Sequential out{nullptr};
@@ -77,9 +85,11 @@ class Vae : public GenerativeModel {
   void load(torch::serialize::InputArchive& archive) override;
   void write_figures(const FigureContext& context) override;
   int64_t parameter_count() const override;
+  int64_t num_classes() const override;
 
-  VaeOutput forward(const torch::Tensor& images);
-  torch::Tensor decode(const torch::Tensor& z);  ///< images in [0,1]
+  VaeOutput forward(const torch::Tensor& images, const torch::Tensor& labels);
+  /// Images in [0,1]; labels: N int64 for a conditional VAE, ignored otherwise.
+  torch::Tensor decode(const torch::Tensor& z, const torch::Tensor& labels = {});
   VaeEncoder& encoder() { return encoder_; }
   VaeDecoder& decoder() { return decoder_; }
 

@@ -230,6 +230,66 @@ std::string class_histogram_svg(const std::vector<double>& shares, const std::st
   return svg.str();
 }
 
+std::string guidance_curve_svg(const Json& curve, const std::string& title) {
+  const double width = 460, height = 250, left = 45, right = 45, top = 30, bottom = 210;
+  std::vector<double> ws, fids;
+  for (const auto& point : curve) {
+    ws.push_back(number_at(point, "guidance"));
+    fids.push_back(number_at(point, "fid"));
+  }
+  double w_max = 1.0, fid_max = 1.0;
+  for (double w : ws) if (std::isfinite(w)) w_max = std::max(w_max, w);
+  for (double f : fids) if (std::isfinite(f)) fid_max = std::max(fid_max, f);
+  fid_max *= 1.1;
+  auto x_of = [&](double w) { return left + (width - left - right) * w / w_max; };
+  auto y_of = [&](double v, double max) { return bottom - (bottom - top) * v / max; };
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"10\">\n"
+      << "<text x=\"" << width / 2 << "\" y=\"14\" text-anchor=\"middle\" font-size=\"12\">"
+      << html_escape(title) << "</text>\n"
+      << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << bottom << "\" y2=\"" << bottom
+      << "\" stroke=\"#333\"/>\n"
+      << "<text x=\"" << width / 2 << "\" y=\"" << bottom + 28 << "\" text-anchor=\"middle\">guidance weight w"
+      << "</text>\n<text x=\"" << left - 4 << "\" y=\"" << top - 6 << "\" text-anchor=\"end\">FID</text>\n"
+      << "<text x=\"" << width - right + 4 << "\" y=\"" << top - 6 << "\">share</text>\n";
+  for (int tick = 0; tick <= 4; ++tick) {
+    const double y = y_of(tick / 4.0, 1.0);
+    svg << "<text x=\"" << left - 4 << "\" y=\"" << y + 3 << "\" text-anchor=\"end\">"
+        << format_number(fid_max * tick / 4.0, 1) << "</text><text x=\"" << width - right + 4 << "\" y=\""
+        << y + 3 << "\">" << format_number(tick / 4.0, 2) << "</text>\n";
+  }
+  for (double w : ws)
+    if (std::isfinite(w))
+      svg << "<text x=\"" << x_of(w) << "\" y=\"" << bottom + 13 << "\" text-anchor=\"middle\">"
+          << format_number(w, w == std::floor(w) ? 0 : 1) << "</text>\n";
+  struct Line {
+    const char* key;
+    const char* name;
+    double max;
+  };
+  const Line lines[] = {{"fid", "FID", fid_max},
+                        {"precision", "precision", 1.0},
+                        {"recall", "recall", 1.0},
+                        {"conditional_accuracy", "conditional accuracy", 1.0}};
+  for (size_t l = 0; l < 4; ++l) {
+    std::string points;
+    for (const auto& point : curve) {
+      const double w = number_at(point, "guidance"), v = number_at(point, lines[l].key);
+      if (!std::isfinite(w) || !std::isfinite(v)) continue;
+      char b[64];
+      std::snprintf(b, sizeof b, "%.1f,%.1f ", x_of(w), y_of(v, lines[l].max));
+      points += b;
+    }
+    svg << "<polyline points=\"" << points << "\" fill=\"none\" stroke=\"" << palette(l)
+        << "\" stroke-width=\"2\"/>\n<rect x=\"" << left + 10 + 100 * l << "\" y=\"" << height - 12
+        << "\" width=\"10\" height=\"10\" fill=\"" << palette(l) << "\"/><text x=\"" << left + 24 + 100 * l
+        << "\" y=\"" << height - 3 << "\">" << lines[l].name << "</text>\n";
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
 std::vector<std::string> reading_of_results(const ReportData& data) {
   std::vector<std::string> lines;
   const Json& refs = data.references;
@@ -263,6 +323,26 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
     }
     s << ".";
     lines.push_back(s.str());
+    if (r.contains("conditional")) {
+      const Json& c = r["conditional"];
+      lines.push_back(row.name + ": asked for a digit, it draws one the evaluator reads as that digit " +
+                      percent(number_at(c, "conditional_accuracy"), 1) +
+                      " of the time; mean per-class FID " +
+                      format_number(number_at(c, "mean_per_class_fid"), 2) + ".");
+    }
+    if (r.contains("guidance_curve") && r["guidance_curve"].size() >= 2) {
+      const Json& first = r["guidance_curve"].front();
+      const Json& last = r["guidance_curve"].back();
+      lines.push_back(row.name + ": raising guidance from w = " + format_number(number_at(first, "guidance"), 1) +
+                      " to " + format_number(number_at(last, "guidance"), 1) + " takes FID from " +
+                      format_number(number_at(first, "fid"), 2) + " to " + format_number(number_at(last, "fid"), 2) +
+                      ", precision " + format_number(number_at(first, "precision"), 2) + " → " +
+                      format_number(number_at(last, "precision"), 2) + ", recall " +
+                      format_number(number_at(first, "recall"), 2) + " → " +
+                      format_number(number_at(last, "recall"), 2) + ", conditional accuracy " +
+                      percent(number_at(first, "conditional_accuracy")) + " → " +
+                      percent(number_at(last, "conditional_accuracy")) + ".");
+    }
   }
   if (data.rows.size() >= 2) {
     const auto best = best_rows(data.rows);
@@ -313,6 +393,76 @@ std::string cell(const Json& result, const Column& column) {
   return format_number(column_value(result, column), column.decimals);
 }
 
+bool any_conditional(const ReportData& data) {
+  for (const auto& row : data.rows)
+    if (row.result.contains("conditional")) return true;
+  return false;
+}
+
+// The conditional-generation tables as rows of cells: per model, accuracy and per-class
+// FID; per guided model, one row per guidance weight. The first row is the header.
+using Table = std::vector<std::vector<std::string>>;
+
+Table conditional_table(const ReportData& data) {
+  Table table = {{"Model", "conditional accuracy", "mean per-class FID"}};
+  for (int k = 0; k < 10; ++k) table[0].push_back("FID " + std::to_string(k));
+  for (const auto& row : data.rows) {
+    if (!row.result.contains("conditional")) continue;
+    const Json& c = row.result["conditional"];
+    std::vector<std::string> cells = {row.name, format_number(number_at(c, "conditional_accuracy"), 3),
+                                      format_number(number_at(c, "mean_per_class_fid"), 2)};
+    const Json fids = c.value("per_class_fid", Json::array());
+    for (const auto& f : fids) cells.push_back(f.is_number() ? format_number(f.get<double>(), 1) : "–");
+    table.push_back(cells);
+  }
+  return table;
+}
+
+Table guidance_table(const Json& curve) {
+  Table table = {{"w", "NFE", "FID", "precision", "recall", "coverage", "conditional accuracy", "mean per-class FID"}};
+  for (const auto& p : curve)
+    table.push_back({format_number(number_at(p, "guidance"), 1), format_number(number_at(p, "nfe"), 0),
+                     format_number(number_at(p, "fid"), 2), format_number(number_at(p, "precision"), 3),
+                     format_number(number_at(p, "recall"), 3), format_number(number_at(p, "coverage"), 3),
+                     format_number(number_at(p, "conditional_accuracy"), 3),
+                     format_number(number_at(p, "mean_per_class_fid"), 2)});
+  return table;
+}
+
+void markdown_table(std::ostream& md, const Table& table) {
+  for (size_t r = 0; r < table.size(); ++r) {
+    md << "|";
+    for (const auto& cell_text : table[r]) md << " " << cell_text << " |";
+    md << "\n";
+    if (r == 0) {
+      md << "|---|";
+      for (size_t c = 1; c < table[r].size(); ++c) md << "---:|";
+      md << "\n";
+    }
+  }
+  md << "\n";
+}
+
+void html_table(std::ostream& h, const Table& table) {
+  h << "<table>\n";
+  for (size_t r = 0; r < table.size(); ++r) {
+    h << "<tr>";
+    for (const auto& cell_text : table[r])
+      h << (r == 0 ? "<th>" : "<td>") << html_escape(cell_text) << (r == 0 ? "</th>" : "</td>");
+    h << "</tr>\n";
+  }
+  h << "</table>\n";
+}
+
+const char* const kConditionalNotes =
+    "Each conditional model is asked for every digit equally often (N/10 images each). "
+    "Conditional accuracy: the share of images the evaluator classifies as the digit asked "
+    "for. Per-class FID: the images asked for digit k against the test images of digit k "
+    "(about 1,000 on each side, so biased upwards against the N = 10,000 FID). Guidance "
+    "curve: classifier-free guidance ε̂_u + w(ε̂_c − ε̂_u), w = 0 unconditional, w = 1 "
+    "conditional; each point from its own class-balanced samples (N given in the table), so "
+    "points compare with each other. Guided steps (w ≠ 0, 1) cost two network evaluations.";
+
 }  // namespace
 
 std::string render_markdown(const ReportData& data) {
@@ -346,6 +496,18 @@ std::string render_markdown(const ReportData& data) {
       for (const auto& c : columns) md << " " << (c.corner == "speed" ? "" : cell(ref, c)) << " |";
       md << "\n";
     }
+  }
+  if (any_conditional(data)) {
+    md << "\n## Conditional generation\n\n";
+    markdown_table(md, conditional_table(data));
+    for (const auto& row : data.rows) {
+      if (!row.result.contains("guidance_curve")) continue;
+      md << "Guidance curve of " << row.name << " (N = "
+         << (row.result["guidance_curve"].empty() ? 0 : row.result["guidance_curve"][0].value("n", 0))
+         << " per point):\n\n";
+      markdown_table(md, guidance_table(row.result["guidance_curve"]));
+    }
+    md << kConditionalNotes << "\n";
   }
   md << "\n## Models\n\n";
   for (const auto& row : data.rows) {
@@ -411,6 +573,21 @@ std::string render_html(const ReportData& data) {
        "one-digit reference (0) and the training-set reference (1). Coverage: Naeem et al.'s "
        "coverage. Speed: log10 of images/s at batch 256 over five decades (1/s → 0, 100,000/s → 1)."
        "</p></div>\n";
+  if (any_conditional(data)) {
+    h << "<h2>Conditional generation</h2>\n";
+    html_table(h, conditional_table(data));
+    for (const auto& row : data.rows) {
+      if (!row.result.contains("guidance_curve")) continue;
+      const Json& curve = row.result["guidance_curve"];
+      h << "<h3>Guidance curve: " << html_escape(row.name) << "</h3>\n<div class=\"figs\">"
+        << guidance_curve_svg(curve, row.name + ", N = " +
+                                         std::to_string(curve.empty() ? 0 : curve[0].value("n", 0)) +
+                                         " per point");
+      html_table(h, guidance_table(curve));
+      h << "</div>\n";
+    }
+    h << "<p>" << html_escape(kConditionalNotes) << "</p>\n";
+  }
   h << "<h2>Models</h2>\n";
   for (const auto& row : data.rows) {
     h << "<h3>" << html_escape(row.name) << "</h3>\n<p>" << html_escape(row.run_dir) << "</p>\n"

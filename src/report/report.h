@@ -65,6 +65,11 @@ std::string trilemma_chart_svg(const std::vector<ModelRow>& rows, const Json& re
 /// Inline SVG bar chart of a class histogram (shares), with the uniform 10 % line.
 std::string class_histogram_svg(const std::vector<double>& shares, const std::string& title);
 
+/// Inline SVG of a guidance curve (eval.json's "guidance_curve": points with guidance, fid,
+/// precision, recall, coverage, conditional_accuracy): FID on the left axis, the shares on
+/// a 0–1 right axis, guidance weight along x.
+std::string guidance_curve_svg(const Json& curve, const std::string& title);
+
 /// Sentences that read the table, e.g. "DCGAN covers 7/10 classes; digit 1 takes 31 % of
 /// its samples."
 std::vector<std::string> reading_of_results(const ReportData& data);

@@ -18,8 +18,10 @@
 #include "core/runtime.h"
 #include "core/settings.h"
 #include "data/mnist.h"
+#include "io/image.h"
 #include "io/plot.h"
 #include "io/progress.h"
+#include "models/conditioning.h"
 #include "models/registry.h"
 #include "training/checkpoint.h"
 
@@ -196,6 +198,12 @@ FigureContext make_figure_context(const std::string& run_dir, const data::ImageD
 
 void write_run_figures(GenerativeModel& model, const std::string& run_dir, const FigureContext& context) {
   model.write_figures(context);
+  if (model.num_classes() > 0) {
+    // Every conditional family gets the same figure: row k holds ten samples of class k.
+    torch::manual_seed(0);
+    io::save_image_grid(sample_by_class(model, 10, {}),
+                        (fs::path(context.images_dir) / "samples_by_class.png").string(), 10);
+  }
   plot_loss_curves(run_dir);
 }
 

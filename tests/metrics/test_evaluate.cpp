@@ -71,3 +71,35 @@ TEST(Evaluate, TrainingThroughputIsMedianOfLoggedRates) {
   EXPECT_DOUBLE_EQ(training_images_per_second(log), 200.0);
   EXPECT_DOUBLE_EQ(training_images_per_second(""), 0.0);
 }
+
+TEST(Evaluate, ConditionalAccuracyAndPerClassFrechetDistance) {
+  // Real: 300 features of class 0 and 300 of class 1. Fakes asked for class 0 are exactly
+  // class 0's features (per-class FID 0); fakes asked for class 1 are class 1's features
+  // shifted by (1, 2, 0, ...), so their FID is the squared shift, 5, with equal covariances.
+  torch::manual_seed(7);
+  RealReference real;
+  const auto a = torch::randn({300, 8}, torch::kFloat64).to(torch::kFloat32);
+  const auto b = (torch::randn({300, 8}) * 2 + 1);
+  real.features = torch::cat({a, b});
+  real.stats = feature_statistics(real.features);
+  real.labels = torch::cat({torch::zeros({300}, torch::kLong), torch::ones({300}, torch::kLong)});
+  auto shift = torch::zeros({8});
+  shift[0] = 1.0;
+  shift[1] = 2.0;
+  const auto fakes = torch::cat({a, b + shift});
+  const auto requested = real.labels.clone();
+  // The evaluator reads 150 of the 300 "zeros" as a 1, and every "one" as a 1.
+  auto predicted = torch::ones({600}, torch::kLong);
+  predicted.narrow(0, 0, 150).fill_(0);
+  const auto probabilities = torch::one_hot(predicted, 10).to(torch::kFloat64);
+  const Json c = evaluate_conditional(real, fakes, probabilities, requested, 10);
+  EXPECT_DOUBLE_EQ(c["conditional_accuracy"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(c["per_class_accuracy"][0].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(c["per_class_accuracy"][1].get<double>(), 1.0);
+  EXPECT_TRUE(c["per_class_accuracy"][2].is_null());  // nothing asked for digit 2
+  EXPECT_NEAR(c["per_class_fid"][0].get<double>(), 0.0, 1e-3);
+  EXPECT_NEAR(c["per_class_fid"][1].get<double>(), 5.0, 1e-3);
+  EXPECT_TRUE(c["per_class_fid"][5].is_null());
+  EXPECT_EQ(c["per_class_n"][1].get<int>(), 300);
+  EXPECT_NEAR(c["mean_per_class_fid"].get<double>(), 2.5, 1e-3);
+}

@@ -95,3 +95,42 @@ TEST(Report, CornerScoresUseReferenceScale) {
   EXPECT_NEAR(corner_scores({{"fid", 10.0}}, refs).quality, 0.5, 1e-12);
   EXPECT_NEAR(corner_scores({{"fid", 500.0}}, refs).quality, 0.0, 1e-12);
 }
+
+TEST(Report, ConditionalSectionHasAccuracyPerClassFidAndGuidanceCurve) {
+  ReportData data;
+  data.rows = {make_row("vae", 20.0, 0.5, 1.0, 1000.0, uniform()),
+               make_row("ddpm-cond", 10.0, 0.6, 1.0, 10.0, uniform())};
+  // Only the second row is conditional: the section lists it alone.
+  Json per_class_fid = Json::array();
+  for (int k = 0; k < 10; ++k) per_class_fid.push_back(10.0 + k);
+  data.rows[1].result["conditional"] = {{"conditional_accuracy", 0.934},
+                                        {"mean_per_class_fid", 14.5},
+                                        {"per_class_fid", per_class_fid}};
+  data.rows[1].result["guidance_curve"] = Json::array(
+      {{{"guidance", 0.0}, {"n", 2000}, {"nfe", 20}, {"fid", 12.0}, {"precision", 0.6}, {"recall", 0.8},
+        {"conditional_accuracy", 0.11}},
+       {{"guidance", 5.0}, {"n", 2000}, {"nfe", 40}, {"fid", 30.0}, {"precision", 0.9}, {"recall", 0.4},
+        {"conditional_accuracy", 0.99}}});
+  const std::string md = render_markdown(data);
+  EXPECT_NE(md.find("## Conditional generation"), std::string::npos);
+  EXPECT_NE(md.find("| ddpm-cond | 0.934 | 14.50 | 10.0 |"), std::string::npos) << md;
+  const std::string section = md.substr(md.find("## Conditional generation"));
+  EXPECT_EQ(section.find("| vae |"), std::string::npos);  // vae has a trilemma row only
+  EXPECT_NE(md.find("| 5.0 | 40 | 30.00 | 0.900 | 0.400 |"), std::string::npos) << md;
+  const std::string html = render_html(data);
+  EXPECT_NE(html.find("Guidance curve: ddpm-cond"), std::string::npos);
+  EXPECT_NE(html.find("<polyline"), std::string::npos);
+  const auto lines = reading_of_results(data);
+  bool accuracy_line = false, curve_line = false;
+  for (const auto& line : lines) {
+    accuracy_line |= line.find("ddpm-cond: asked for a digit") != std::string::npos &&
+                     line.find("93.4 %") != std::string::npos;
+    curve_line |= line.find("FID from 12.00 to 30.00") != std::string::npos &&
+                  line.find("recall 0.80 → 0.40") != std::string::npos;
+  }
+  EXPECT_TRUE(accuracy_line);
+  EXPECT_TRUE(curve_line);
+  // Without conditional rows there is no section.
+  data.rows.pop_back();
+  EXPECT_EQ(render_markdown(data).find("Conditional generation"), std::string::npos);
+}
