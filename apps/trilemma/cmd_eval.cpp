@@ -149,9 +149,12 @@ LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const Sampl
     }
     labels.push_back(torch::full({count}, k, torch::kLong));
   }
-  result.timed.images = torch::cat(images);
+  // Shuffled, so that order-dependent statistics (the classifier score's splits) see a
+  // class mix in every split instead of one class at a time.
+  const torch::Tensor order = torch::randperm(n, torch::kLong);
+  result.timed.images = torch::cat(images).index_select(0, order);
+  result.requested = torch::cat(labels).index_select(0, order);
   if (!rates.empty()) result.timed.images_per_s = metrics::median(rates);
-  result.requested = torch::cat(labels);
   return result;
 }
 
