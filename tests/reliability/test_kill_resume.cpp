@@ -4,6 +4,7 @@
 // a checkpoint and exit 130/143.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -88,13 +89,25 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
   if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
   TempDir dir;
   const std::string straight = dir.file("straight"), killed = dir.file("killed");
+  const auto started = fs::file_time_type::clock::now();
   const auto reference = testing::run_cli(new_run(straight));
   ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  // The kill times follow the reference run's phases, read from its files' times: startup
+  // until config.json (~0.5-1.5 s; ~4 s under ASan), then the 60 steps until the last
+  // metrics line (~2 s; ~14 s under ASan, where a step slows more than startup).
+  const auto config_time = fs::last_write_time(straight + "/config.json");
+  const auto ms = [](auto duration) { return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(); };
+  const int64_t startup_ms = std::max<int64_t>(100, ms(config_time - started));
+  const int64_t training_ms = std::max<int64_t>(100, ms(fs::last_write_time(straight + "/metrics.jsonl") - config_time));
 
   const unsigned seed = std::random_device{}();
-  SCOPED_TRACE("kill schedule seed " + std::to_string(seed));
+  SCOPED_TRACE("kill schedule seed " + std::to_string(seed) + ", reference startup " + std::to_string(startup_ms) +
+               " ms, training " + std::to_string(training_ms) + " ms");
   std::mt19937 random(seed);
-  std::uniform_int_distribution<int> delay_ms(600, 2500);  // startup is ~0.5-1.5 s
+  // From halfway through startup to 30% of the way through the steps: some kills land
+  // before training, and no round gets far enough for the run to finish before 4 kills.
+  std::uniform_int_distribution<int64_t> delay_ms(startup_ms / 2, startup_ms + training_ms * 3 / 10);
+  const int64_t write_deadline_ms = std::max<int64_t>(6000, 2 * (startup_ms + training_ms));
   int kills = 0, kills_during_write = 0;
   for (int round = 0; round < 8; ++round) {
     const bool first = !fs::exists(killed);
@@ -103,7 +116,7 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
     // Odd rounds wait for a checkpoint's temporary file and kill right then; even rounds
     // kill after a random delay.
     const bool at_write = round % 2 == 1;
-    const auto deadline = start + std::chrono::milliseconds(at_write ? 6000 : delay_ms(random));
+    const auto deadline = start + std::chrono::milliseconds(at_write ? write_deadline_ms : delay_ms(random));
     bool saw_temp = false;
     while (!process.finished() && std::chrono::steady_clock::now() < deadline) {
       if (at_write && fs::exists(killed) && has_temp_checkpoint_file(killed)) {

@@ -6,6 +6,20 @@
 
 namespace trilemma::testing {
 
+/// Whether this build runs under AddressSanitizer (-DTRILEMMA_SANITIZE=ON), whose
+/// allocator replaces glibc's malloc and which cannot run under `ulimit -v`.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+
 /// A fresh directory under the system temp dir, removed when the object dies.
 class TempDir {
  public:
