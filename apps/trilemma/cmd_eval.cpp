@@ -17,7 +17,7 @@
 #include "core/runtime.h"
 #include "io/image.h"
 #include "io/npy.h"
-#include "io/progress.h"
+#include "metrics/eval_sampling.h"
 #include "metrics/evaluate.h"
 #include "metrics/speed.h"
 #include "models/conditioning.h"
@@ -29,9 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// The throughput batch of the protocol: large enough that per-call overhead vanishes on
-// CPU, small enough that a diffusion U-Net's activations fit comfortably.
-constexpr int64_t kThroughputBatch = 256;
+using metrics::LabelledSamples;
+using metrics::TimedSamples;
 
 struct EvalFlags {
   std::string run_dir;
@@ -79,85 +78,6 @@ std::string now_iso8601() {
   return buffer;
 }
 
-/// Samples n images in batches of kThroughputBatch, timing each full batch: the batch-256
-/// throughput comes for free from the images the evaluation needs anyway (the first batch
-/// is the warm-up and is not counted when there are others).
-struct TimedSamples {
-  torch::Tensor images;
-  double images_per_s = 0.0;
-  int64_t timed_batches = 0;
-};
-
-TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions& options,
-                          const std::string& label = "sampling") {
-  SampleOptions quiet = options;
-  quiet.progress = false;
-  io::ProgressBar bar(label, n, 10);
-  std::vector<torch::Tensor> parts;
-  std::vector<double> batch_seconds;
-  for (int64_t done = 0; done < n; done += kThroughputBatch) {
-    const int64_t size = std::min(kThroughputBatch, n - done);
-    const auto start = Clock::now();
-    parts.push_back(model.sample(size, quiet).to(torch::kCPU, torch::kFloat32));
-    if (size == kThroughputBatch) batch_seconds.push_back(seconds_since(start));
-    bar.update(done + size);
-  }
-  bar.finish();
-  TimedSamples result;
-  result.images = torch::cat(parts);
-  if (batch_seconds.size() >= 2) batch_seconds.erase(batch_seconds.begin());
-  if (batch_seconds.size() < 2) {
-    // Too few full batches among the samples (small --n): time extra ones.
-    metrics::TimingOptions timing;
-    timing.warmup = 1;
-    timing.repeats = 3;
-    const auto t = metrics::time_median([&] { model.sample(kThroughputBatch, quiet).cpu(); }, timing);
-    batch_seconds = t.seconds;
-  }
-  result.timed_batches = static_cast<int64_t>(batch_seconds.size());
-  result.images_per_s = kThroughputBatch / metrics::median(batch_seconds);
-  return result;
-}
-
-/// The images a conditional model is evaluated on: every class in turn, N/K images each
-/// (the first N mod K classes one more), with the labels they were asked for. Throughput
-/// is the median over the classes' timed batches, as for an unconditional model.
-struct LabelledSamples {
-  TimedSamples timed;
-  torch::Tensor requested;  ///< N int64
-};
-
-LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const SampleOptions& options, bool timed) {
-  const int64_t classes = model.num_classes();
-  std::vector<torch::Tensor> images, labels;
-  std::vector<double> rates;
-  LabelledSamples result;
-  SampleOptions request = options;
-  request.progress = false;
-  for (int64_t k = 0; k < classes; ++k) {
-    const int64_t count = n / classes + (k < n % classes ? 1 : 0);
-    if (count == 0) continue;
-    request.class_label = k;
-    const std::string label = "sampling class " + std::to_string(k);
-    if (timed) {
-      TimedSamples part = sample_timed(model, count, request, label);
-      rates.push_back(part.images_per_s);
-      result.timed.timed_batches += part.timed_batches;
-      images.push_back(part.images);
-    } else {
-      images.push_back(model.sample(count, request).to(torch::kCPU, torch::kFloat32));
-    }
-    labels.push_back(torch::full({count}, k, torch::kLong));
-  }
-  // Shuffled, so that order-dependent statistics (the classifier score's splits) see a
-  // class mix in every split instead of one class at a time.
-  const torch::Tensor order = torch::randperm(n, torch::kLong);
-  result.timed.images = torch::cat(images).index_select(0, order);
-  result.requested = torch::cat(labels).index_select(0, order);
-  if (!rates.empty()) result.timed.images_per_s = metrics::median(rates);
-  return result;
-}
-
 /// For conditional diffusion: quality, coverage and conditional accuracy at several
 /// guidance weights, each from curve_n class-balanced samples (FID at small N is biased
 /// upwards, so the points compare with each other, not with the N = 10,000 row).
@@ -172,7 +92,7 @@ Json guidance_curve(GenerativeModel& model, Evaluator& evaluator, const metrics:
     torch::manual_seed(flags.seed);
     const auto start = Clock::now();
     std::cout << "guidance w = " << w << ": sampling " << flags.curve_n << " images" << std::endl;
-    const LabelledSamples samples = sample_each_class(model, flags.curve_n, options, false);
+    const LabelledSamples samples = metrics::sample_each_class(model, flags.curve_n, options, false);
     const double seconds = seconds_since(start);
     const Json r = metrics::evaluate_images(evaluator, real, samples.timed.images, curve_protocol,
                                             samples.requested, model.num_classes());
@@ -240,8 +160,8 @@ Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalP
   // numbers and its overall ones come from the same images.
   const int64_t classes = run.model->num_classes();
   const LabelledSamples labelled =
-      classes > 0 ? sample_each_class(*run.model, flags.n, flags.sampling, true)
-                  : LabelledSamples{sample_timed(*run.model, flags.n, flags.sampling), torch::Tensor()};
+      classes > 0 ? metrics::sample_each_class(*run.model, flags.n, flags.sampling, true)
+                  : LabelledSamples{metrics::sample_timed(*run.model, flags.n, flags.sampling), torch::Tensor()};
   const TimedSamples& samples = labelled.timed;
   const double sampling_seconds = seconds_since(sample_start);
 
