@@ -21,20 +21,17 @@ std::string format_duration(double seconds) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, int64_t total, int64_t plain_every)
+ProgressBar::ProgressBar(std::string label, int64_t total, int64_t plain_every, int64_t first)
     : label_(std::move(label)),
       total_(total),
       plain_every_(plain_every > 0 ? plain_every : 1),
+      first_(first),
       is_tty_(isatty(STDOUT_FILENO) != 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
 void ProgressBar::update(int64_t done, const std::string& status) {
   const auto now = std::chrono::steady_clock::now();
-  if (start_done_ < 0) {
-    start_done_ = done > 0 ? done - 1 : 0;  // a resumed run starts mid-way
-    start_ = now;
-  }
   const bool last = done >= total_;
   if (is_tty_) {
     if (!last && now - last_draw_ < std::chrono::milliseconds(100)) return;
@@ -43,7 +40,7 @@ void ProgressBar::update(int64_t done, const std::string& status) {
   }
   last_draw_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const double rate = elapsed > 0 ? (done - start_done_) / elapsed : 0;
+  const double rate = elapsed > 0 ? (done - first_) / elapsed : 0;
   const double eta = rate > 0 ? (total_ - done) / rate : -1;
   const double fraction = total_ > 0 ? static_cast<double>(done) / total_ : 1;
   if (is_tty_) {

@@ -9,7 +9,9 @@ namespace trilemma::io {
 /// stdout is not a terminal it prints a plain line every `plain_every` updates instead.
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total, int64_t plain_every = 100);
+  /// `first` is the position work starts from (a resumed training run's step); the rate
+  /// and the final "done in" count from construction.
+  ProgressBar(std::string label, int64_t total, int64_t plain_every = 100, int64_t first = 0);
   /// Sets the position to `done` and shows `status` (e.g. "loss 0.123").
   void update(int64_t done, const std::string& status = "");
   /// Completes the line.
@@ -19,7 +21,7 @@ class ProgressBar {
   std::string label_;
   int64_t total_;
   int64_t plain_every_;
-  int64_t start_done_ = -1;
+  int64_t first_;
   bool is_tty_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;

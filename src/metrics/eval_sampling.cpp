@@ -9,41 +9,62 @@
 
 namespace trilemma::metrics {
 
-TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions& options,
-                          const std::string& label) {
-  using Clock = std::chrono::steady_clock;
-  SampleOptions quiet = options;
-  quiet.progress = false;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// n images in batches of kThroughputBatch; the seconds of each full batch but the first
+/// (the warm-up, dropped when there are others) go to `batch_seconds`.
+torch::Tensor draw_timed(GenerativeModel& model, int64_t n, const SampleOptions& options,
+                         const std::string& label, std::vector<double>& batch_seconds) {
   io::ProgressBar bar(label, n, 10);
   std::vector<torch::Tensor> parts;
-  std::vector<double> batch_seconds;
+  std::vector<double> seconds;
   for (int64_t done = 0; done < n; done += kThroughputBatch) {
     const int64_t size = std::min(kThroughputBatch, n - done);
     const auto start = Clock::now();
-    parts.push_back(model.sample(size, quiet).to(torch::kCPU, torch::kFloat32));
+    parts.push_back(model.sample(size, options).to(torch::kCPU, torch::kFloat32));
     if (size == kThroughputBatch)
-      batch_seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+      seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
     bar.update(done + size);
   }
   bar.finish();
-  TimedSamples result;
-  result.images = torch::cat(parts);
-  if (batch_seconds.size() >= 2) batch_seconds.erase(batch_seconds.begin());
+  if (seconds.size() >= 2) seconds.erase(seconds.begin());
+  batch_seconds.insert(batch_seconds.end(), seconds.begin(), seconds.end());
+  return torch::cat(parts);
+}
+
+/// Throughput from the timed batches; with fewer than two (a small N), a warm-up and three
+/// extra batches are timed first, with `options` (for a conditional model: random classes).
+void finish_timing(GenerativeModel& model, const SampleOptions& options, std::vector<double> batch_seconds,
+                   TimedSamples& result) {
   if (batch_seconds.size() < 2) {
     TimingOptions timing;
     timing.warmup = 1;
     timing.repeats = 3;
-    batch_seconds = time_median([&] { model.sample(kThroughputBatch, quiet).cpu(); }, timing).seconds;
+    batch_seconds = time_median([&] { model.sample(kThroughputBatch, options).cpu(); }, timing).seconds;
   }
   result.timed_batches = static_cast<int64_t>(batch_seconds.size());
   result.images_per_s = kThroughputBatch / median(batch_seconds);
+}
+
+}  // namespace
+
+TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions& options,
+                          const std::string& label) {
+  SampleOptions quiet = options;
+  quiet.progress = false;
+  std::vector<double> batch_seconds;
+  TimedSamples result;
+  result.images = draw_timed(model, n, quiet, label, batch_seconds);
+  finish_timing(model, quiet, batch_seconds, result);
   return result;
 }
 
 LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const SampleOptions& options, bool timed) {
   const int64_t classes = model.num_classes();
   std::vector<torch::Tensor> images, labels;
-  std::vector<double> rates;
+  std::vector<double> batch_seconds;  // pooled over the classes
   LabelledSamples result;
   SampleOptions request = options;
   request.progress = false;
@@ -51,20 +72,17 @@ LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const Sampl
     const int64_t count = n / classes + (k < n % classes ? 1 : 0);
     if (count == 0) continue;
     request.class_label = k;
-    if (timed) {
-      TimedSamples part = sample_timed(model, count, request, "sampling class " + std::to_string(k));
-      rates.push_back(part.images_per_s);
-      result.timed.timed_batches += part.timed_batches;
-      images.push_back(part.images);
-    } else {
-      images.push_back(model.sample(count, request).to(torch::kCPU, torch::kFloat32));
-    }
+    images.push_back(timed ? draw_timed(model, count, request, "sampling class " + std::to_string(k), batch_seconds)
+                           : model.sample(count, request).to(torch::kCPU, torch::kFloat32));
     labels.push_back(torch::full({count}, k, torch::kLong));
   }
   const torch::Tensor order = torch::randperm(n, torch::kLong);
   result.timed.images = torch::cat(images).index_select(0, order);
   result.requested = torch::cat(labels).index_select(0, order);
-  if (!rates.empty()) result.timed.images_per_s = median(rates);
+  if (timed) {
+    request.class_label = -1;
+    finish_timing(model, request, batch_seconds, result.timed);
+  }
   return result;
 }
 

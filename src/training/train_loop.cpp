@@ -343,7 +343,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
             << ": " << total_steps << " steps of batch " << batch << ", " << steps_per_epoch
             << " steps per epoch\n";
   StopSignals signals;
-  io::ProgressBar progress("train", total_steps, options.log_every);
+  io::ProgressBar progress("train", total_steps, options.log_every, step);
   LossTerms interval_sums;
   int64_t interval_steps = 0;
   auto interval_start = std::chrono::steady_clock::now();

@@ -86,12 +86,26 @@ TEST(EvalSampling, TimedSamplingUsesBatchesOf256AndTimesExtraOnesWhenTooFew) {
   EXPECT_GT(s.images_per_s, 0.0);
 }
 
-TEST(EvalSampling, TimedConditionalSamplingAddsUpEachClassesBatches) {
+TEST(EvalSampling, TimedConditionalSamplingPoolsTheClassesBatches) {
   torch::manual_seed(5);
   LabelEchoModel model(2);
   const LabelledSamples s = sample_each_class(model, 2 * 1024, SampleOptions{}, true);
-  // Each class: four full batches, the first one dropped as warm-up.
+  // Each class: four full batches, the first one dropped as warm-up; no extra batches.
   EXPECT_EQ(s.timed.timed_batches, 6);
+  EXPECT_EQ(model.batch_sizes, (std::vector<int64_t>(8, 256)));
   EXPECT_GT(s.timed.images_per_s, 0.0);
   EXPECT_TRUE(torch::equal(class_read_back(s.timed.images), s.requested));
+}
+
+TEST(EvalSampling, SmallClassesAreTimedWithExtraBatchesOnlyOnce) {
+  // N = 2000 gives each of 10 classes 200 images, no full batch: one warm-up and three
+  // timed batches of random classes follow, not four per class (which would cost 5x the
+  // images evaluated).
+  LabelEchoModel model(10);
+  const LabelledSamples s = sample_each_class(model, 2000, SampleOptions{}, true);
+  std::vector<int64_t> expected(10, 200);
+  for (int i = 0; i < 4; ++i) expected.push_back(256);
+  EXPECT_EQ(model.batch_sizes, expected);
+  EXPECT_EQ(model.requests.back(), -1);
+  EXPECT_EQ(s.timed.timed_batches, 3);
 }
