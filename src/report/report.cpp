@@ -231,7 +231,7 @@ std::string class_histogram_svg(const std::vector<double>& shares, const std::st
 }
 
 std::string guidance_curve_svg(const Json& curve, const std::string& title) {
-  const double width = 460, height = 250, left = 45, right = 45, top = 30, bottom = 210;
+  const double width = 460, height = 266, left = 45, right = 45, top = 30, bottom = 210;  // legend below the w label
   std::vector<double> ws, fids;
   for (const auto& point : curve) {
     ws.push_back(number_at(point, "guidance"));
@@ -457,8 +457,8 @@ void html_table(std::ostream& h, const Table& table) {
 const char* const kConditionalNotes =
     "Each conditional model is asked for every digit equally often (N/10 images each). "
     "Conditional accuracy: the share of images the evaluator classifies as the digit asked "
-    "for. Per-class FID: the images asked for digit k against the test images of digit k "
-    "(about 1,000 on each side, so biased upwards against the N = 10,000 FID). Guidance "
+    "for. Per-class FID: the N/10 images asked for digit k against the ~1,000 test images of "
+    "digit k (biased upwards at small N, so it compares only at equal N). Guidance "
     "curve: classifier-free guidance ε̂_u + w(ε̂_c − ε̂_u), w = 0 unconditional, w = 1 "
     "conditional; each point from its own class-balanced samples (N given in the table), so "
     "points compare with each other. Guided steps (w ≠ 0, 1) cost two network evaluations.";
