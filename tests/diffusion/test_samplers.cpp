@@ -130,7 +130,7 @@ TEST(DiffusionSampler, DdimDeterministicFollowsItsClosedForm) {
     const double gap = std::abs(1.0 - m.variance_ratio);
     EXPECT_LT(gap, previous_gap);  // converges as K grows
     previous_gap = gap;
-    if (steps >= 250) EXPECT_NEAR(m.variance_ratio, 1.0, 0.05);
+    if (steps >= 250) { EXPECT_NEAR(m.variance_ratio, 1.0, 0.05); }
   }
 }
 
@@ -165,7 +165,7 @@ TEST(DiffusionSampler, LogSnrTimestepsAreDistinctAndSpanTheRange) {
     const auto ts = logsnr_timesteps(schedule, 999, steps);
     ASSERT_EQ(static_cast<int64_t>(ts.size()), steps);
     EXPECT_EQ(ts.front(), 999);
-    if (steps > 1) EXPECT_EQ(ts.back(), 0);
+    if (steps > 1) { EXPECT_EQ(ts.back(), 0); }
     for (size_t i = 1; i < ts.size(); ++i) ASSERT_LT(ts[i], ts[i - 1]) << steps;
   }
 }

@@ -46,7 +46,7 @@ TEST(OpProfile, AttributesTimeToOutermostOperators) {
   EXPECT_NE(std::find(names.begin(), names.end(), "aten::relu"), names.end());
   // The inner aten::convolution is nested inside aten::conv2d: it holds no time of its own.
   for (const auto& op : profile.ops)
-    if (op.name == "aten::convolution") EXPECT_EQ(op.calls, 0);
+    if (op.name == "aten::convolution") { EXPECT_EQ(op.calls, 0); }
   EXPECT_EQ(profile.flops, 2LL * 8 * 16 * 16 * 8 * 9);
 }
 
