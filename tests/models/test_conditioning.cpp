@@ -247,15 +247,18 @@ TEST(Conditioning, ShortConditionalVaeTrainingDrawsTheRequestedDigits) {
   };
   const double before = accuracy();
   torch::manual_seed(2);
-  for (int64_t step = 0; step < 200; ++step) {
+  // 400 steps, not 200: at 200 the accuracy is still climbing steeply and two evaluators
+  // (each 99 % on real digits) read the blurry samples as 0.378 and 0.18; at 400 they
+  // agree (0.786, 0.762 measured).
+  for (int64_t step = 0; step < 400; ++step) {
     const int64_t start = step * 128;
     vae.train_step(train.images.narrow(0, start, 128), train.labels.narrow(0, start, 128));
   }
   const double after = accuracy();
-  std::cout << "conditional accuracy before " << before << ", after 200 steps " << after << "\n";
+  std::cout << "conditional accuracy before " << before << ", after 400 steps " << after << "\n";
   // Chance is 0.1: an untrained decoder draws the same blur for every label.
   EXPECT_LT(before, 0.3);
-  EXPECT_GT(after, 0.25);  // 0.378 measured; binomial sd at n = 500 is 0.022
+  EXPECT_GT(after, 0.5);  // binomial sd at n = 500 is about 0.02
 }
 
 }  // namespace
