@@ -4,7 +4,6 @@
 // jitter. So: warm-up calls that are discarded, then the median of repeats.
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <vector>
 
 #include "models/generative_model.h"
@@ -27,17 +26,6 @@ Timing time_median(const std::function<void()>& fn, const TimingOptions& options
 
 /// Median of a list of durations (the middle value, or the mean of the two middle ones).
 double median(std::vector<double> values);
-
-/// The speed corner of the trilemma for one model and sampler.
-struct SpeedResult {
-  int64_t nfe = 0;                     ///< network evaluations per image
-  double ms_per_image_batch1 = 0.0;    ///< latency: one image per call, median
-  double images_per_s_batch256 = 0.0;  ///< throughput: 256 per call, median
-  int64_t batch1_repeats = 0;
-  int64_t batch256_repeats = 0;
-  std::string device;                  ///< e.g. "cpu (2 threads)"
-  int threads = 0;
-};
 
 /// ms/image at batch 1 by time_median over model.sample(1, options).
 double sampling_latency_ms(GenerativeModel& model, const SampleOptions& options,
