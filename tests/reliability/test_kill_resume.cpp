@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <random>
 #include <thread>
@@ -52,6 +53,18 @@ std::map<int64_t, double> losses_by_step(const std::string& run_dir) {
     losses[step] = json.at("loss").get<double>();
   }
   return losses;
+}
+
+// The highest step in metrics.jsonl so far (0 when none); skips a line still being written.
+int64_t last_logged_step(const std::string& run_dir) {
+  int64_t last = 0;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const Json json = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (json.is_object()) last = std::max(last, json.value("step", int64_t{0}));
+  }
+  return last;
 }
 
 bool has_temp_checkpoint_file(const std::string& run_dir) {
@@ -104,18 +117,27 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
   SCOPED_TRACE("kill schedule seed " + std::to_string(seed) + ", reference startup " + std::to_string(startup_ms) +
                " ms, training " + std::to_string(training_ms) + " ms");
   std::mt19937 random(seed);
-  // From halfway through startup to 30% of the way through the steps: some kills land
-  // before training, and no round gets far enough for the run to finish before 4 kills.
+  // Even rounds kill at a random moment from halfway through startup to 30% of the way
+  // through the steps, or once the round has logged a random 1-10 new steps, whichever
+  // comes first: the step bound keeps a round whose startup is quicker than the
+  // reference's (a loaded machine slows some processes 3x) from finishing the run.
   std::uniform_int_distribution<int64_t> delay_ms(startup_ms / 2, startup_ms + training_ms * 3 / 10);
+  std::uniform_int_distribution<int64_t> new_steps(1, 10);
+  // Odd rounds run with every checkpoint write held open half-written (the preloaded
+  // library) and kill as soon as a temporary checkpoint file appears.
+  std::string stall_writes = "LD_PRELOAD='" + std::string(TRILEMMA_SLOW_CHECKPOINT_WRITES) + "'";
+  if (testing::kAddressSanitizer)  // ASan wants its runtime first among the preloads
+    stall_writes += " ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\"";
   const int64_t write_deadline_ms = std::max<int64_t>(6000, 2 * (startup_ms + training_ms));
   int kills = 0, kills_during_write = 0;
   for (int round = 0; round < 8; ++round) {
     const bool first = !fs::exists(killed);
-    CliProcess process(first ? new_run(killed) : resume_run(killed), dir.file("out-" + std::to_string(round)));
-    const auto start = std::chrono::steady_clock::now();
-    // Odd rounds wait for a checkpoint's temporary file and kill right then; even rounds
-    // kill after a random delay.
     const bool at_write = round % 2 == 1;
+    const int64_t resumed_from = first ? 0 : newest_checkpoint(killed).step;
+    const int64_t kill_at_step = resumed_from + new_steps(random);
+    CliProcess process(first ? new_run(killed) : resume_run(killed), dir.file("out-" + std::to_string(round)),
+                       at_write ? stall_writes : "");
+    const auto start = std::chrono::steady_clock::now();
     const auto deadline = start + std::chrono::milliseconds(at_write ? write_deadline_ms : delay_ms(random));
     bool saw_temp = false;
     while (!process.finished() && std::chrono::steady_clock::now() < deadline) {
@@ -123,7 +145,8 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
         saw_temp = true;
         break;
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(at_write ? 200 : 5000));
+      if (!at_write && last_logged_step(killed) >= kill_at_step) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(at_write ? 200 : 2000));
     }
     if (process.finished()) break;  // it completed before the kill
     process.send(SIGKILL);
@@ -131,6 +154,7 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
     ++kills;
     if (saw_temp && has_temp_checkpoint_file(killed)) ++kills_during_write;
   }
+  std::cout << "[   INFO   ] " << kills << " kills, " << kills_during_write << " inside a checkpoint write\n";
   EXPECT_GE(kills, 4);
   EXPECT_GE(kills_during_write, 1) << "no kill landed inside a checkpoint write";
 
