@@ -128,7 +128,7 @@ void add_compare_command(CLI::App& app, Context& context) {
     // The reference rows use the same extractor and protocol as the runs.
     const torch::Device device = resolve_device(context.device);
     const std::string data_dir = data::resolve_data_dir(context.data_dir);
-    Evaluator evaluator = load_or_train_evaluator(data_dir, device, std::cout);
+    Evaluator evaluator = load_evaluator(device);
     metrics::EvalProtocol protocol;
     if (first_protocol.is_object()) {
       protocol.n = first_protocol.value("n", protocol.n);

@@ -150,7 +150,7 @@ Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalP
             << run.config.preset << ", step " << run.step << ", sampler " << sampler << ") at N = "
             << flags.n << "\n";
 
-  Evaluator evaluator = load_or_train_evaluator(data_dir, device, std::cout);
+  Evaluator evaluator = load_evaluator(device);
   const auto test = data::load_mnist(data_dir, data::Split::kTest);
   const auto real = metrics::make_real_reference(evaluator, test);
 
@@ -233,7 +233,7 @@ Json evaluate_samples_file(const EvalFlags& flags, const Context& context,
               << " images; the protocol's N is " << protocol.n
               << " and FID is comparable only at equal N\n";
   protocol.n = images.size(0);
-  Evaluator evaluator = load_or_train_evaluator(data_dir, device, std::cout);
+  Evaluator evaluator = load_evaluator(device);
   const auto test = data::load_mnist(data_dir, data::Split::kTest);
   const auto real = metrics::make_real_reference(evaluator, test);
   const auto eval_start = Clock::now();

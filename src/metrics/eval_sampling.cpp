@@ -34,6 +34,15 @@ torch::Tensor draw_timed(GenerativeModel& model, int64_t n, const SampleOptions&
   return torch::cat(parts);
 }
 
+/// n images in batches of kThroughputBatch, untimed: one call per batch bounds the memory
+/// a large class (e.g. a guidance curve's --curve-n 20000) would take in one model call.
+torch::Tensor draw_untimed(GenerativeModel& model, int64_t n, const SampleOptions& options) {
+  std::vector<torch::Tensor> parts;
+  for (int64_t done = 0; done < n; done += kThroughputBatch)
+    parts.push_back(model.sample(std::min(kThroughputBatch, n - done), options).to(torch::kCPU, torch::kFloat32));
+  return torch::cat(parts);
+}
+
 /// Throughput from the timed batches; with fewer than two (a small N), a warm-up and three
 /// extra batches are timed first, with `options` (for a conditional model: random classes).
 void finish_timing(GenerativeModel& model, const SampleOptions& options, std::vector<double> batch_seconds,
@@ -73,7 +82,7 @@ LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const Sampl
     if (count == 0) continue;
     request.class_label = k;
     images.push_back(timed ? draw_timed(model, count, request, "sampling class " + std::to_string(k), batch_seconds)
-                           : model.sample(count, request).to(torch::kCPU, torch::kFloat32));
+                           : draw_untimed(model, count, request));
     labels.push_back(torch::full({count}, k, torch::kLong));
   }
   const torch::Tensor order = torch::randperm(n, torch::kLong);

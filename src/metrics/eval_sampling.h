@@ -34,8 +34,9 @@ struct LabelledSamples {
 
 /// For a conditional model: N/K images of each of its K classes (the first N mod K classes
 /// one more), shuffled together with their labels so that order-dependent statistics (the
-/// classifier score's splits) see a class mix in every split. `timed` times the full
-/// batches of all classes together (extra batches, once, only if fewer than two).
+/// classifier score's splits) see a class mix in every split. Drawn in batches of
+/// kThroughputBatch either way; `timed` times the full batches of all classes together
+/// (extra batches, once, only if fewer than two).
 LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const SampleOptions& options,
                                   bool timed);
 

@@ -100,13 +100,11 @@ RealReference make_real_reference(Evaluator& evaluator, const data::ImageDataset
 namespace {
 
 Json extractor_json(const Evaluator& evaluator) {
-  char crc[16];
-  std::snprintf(crc, sizeof crc, "%08x", evaluator.crc32);
   return {{"name", kEvaluatorVersion},
           {"feature_dim", kClassifierFeatureDim},
           {"layer", "penultimate dense layer, after BatchNorm and ReLU"},
           {"test_accuracy", evaluator.test_accuracy},
-          {"crc32", crc},
+          {"crc32", crc32_hex(evaluator.crc32)},
           {"description", evaluator.describe()}};
 }
 

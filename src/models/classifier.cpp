@@ -1,25 +1,17 @@
 #include "models/classifier.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <iomanip>
-#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/files.h"
-#include "core/runtime.h"
+#include "models/builtin_evaluator.h"
 #include "training/checkpoint.h"
 
 namespace trilemma {
-namespace fs = std::filesystem;
-using Json = nlohmann::json;
 
 namespace {
 
@@ -44,64 +36,6 @@ torch::Tensor random_shift(const torch::Tensor& images, int64_t s) {
   const auto cols = dx + torch::arange(w, opts).view({1, 1, w});
   const auto batch = torch::arange(n, opts).view({n, 1, 1});
   return padded.select(1, 0).index({batch, rows, cols}).unsqueeze(1);
-}
-
-/// An exclusive lock on <data_dir>/evaluator-v1.lock for the object's lifetime, so that
-/// concurrent processes (e.g. tests run in parallel) train the evaluator once. Without a
-/// writable directory there is nothing to save either, and no lock is taken.
-class DirectoryLock {
- public:
-  explicit DirectoryLock(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
-    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~DirectoryLock() {
-    if (fd_ >= 0) {
-      ::flock(fd_, LOCK_UN);
-      ::close(fd_);
-    }
-  }
-  DirectoryLock(const DirectoryLock&) = delete;
-  DirectoryLock& operator=(const DirectoryLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
-/// Loads the cached evaluator, or returns the reason it cannot be used.
-std::string try_load(const std::string& data_dir, Evaluator& evaluator) {
-  const std::string pt = evaluator_path(data_dir), manifest_path = evaluator_manifest_path(data_dir);
-  if (!fs::exists(pt) || !fs::exists(manifest_path)) return "not found";
-  Json manifest;
-  try {
-    manifest = Json::parse(read_file(manifest_path));
-    if (manifest.at("version").get<std::string>() != kEvaluatorVersion) return "other version";
-    if (manifest.at("feature_dim").get<int64_t>() != kClassifierFeatureDim)
-      return "other feature dimension";
-    const std::string bytes = read_file(pt);
-    if (static_cast<int64_t>(bytes.size()) != manifest.at("bytes").get<int64_t>())
-      return "size mismatch (truncated?)";
-    const uint32_t crc = crc32_of(bytes);
-    if (crc != manifest.at("crc32").get<uint32_t>()) return "checksum mismatch (corrupt)";
-    MnistClassifier net;
-    torch::serialize::InputArchive archive;
-    archive.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
-    training::load_module_checked(*net, archive);
-    net->to(evaluator.device);
-    net->eval();
-    evaluator.net = net;
-    evaluator.path = pt;
-    evaluator.crc32 = crc;
-    evaluator.test_accuracy = manifest.at("test_accuracy").get<double>();
-    evaluator.train_seconds = manifest.value("train_seconds", 0.0);
-    return "";
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    return "unreadable (" + what.substr(0, what.find('\n')) + ")";
-  }
 }
 
 }  // namespace
@@ -204,75 +138,40 @@ ClassifierTrainResult train_classifier(MnistClassifier& net, const data::ImageDa
   return result;
 }
 
-std::string evaluator_path(const std::string& data_dir) {
-  return (fs::path(data_dir) / (std::string(kEvaluatorVersion) + ".pt")).string();
-}
-
-std::string evaluator_manifest_path(const std::string& data_dir) {
-  return (fs::path(data_dir) / (std::string(kEvaluatorVersion) + ".json")).string();
-}
-
 std::string Evaluator::describe() const {
   std::ostringstream s;
   s << kEvaluatorVersion << " (MNIST CNN, " << kClassifierFeatureDim
     << "-d penultimate ReLU features, test accuracy " << std::fixed << std::setprecision(2)
-    << 100.0 * test_accuracy << " %, crc32 " << std::hex << std::setw(8) << std::setfill('0')
-    << crc32 << ")";
+    << 100.0 * test_accuracy << " %, crc32 " << crc32_hex(crc32) << ")";
   return s.str();
 }
 
-Evaluator load_or_train_evaluator(const std::string& data_dir, torch::Device device,
-                                  std::ostream& log) {
+Evaluator evaluator_from_bytes(const std::string& bytes, uint32_t expected_crc32, double test_accuracy,
+                               const std::string& name, torch::Device device) {
+  const uint32_t crc = crc32_of(bytes);
+  if (crc != expected_crc32)
+    throw UserError(name + ": checksum " + crc32_hex(crc) + ", expected " + crc32_hex(expected_crc32) + " (corrupt)");
   Evaluator evaluator;
-  evaluator.device = device;
-  DirectoryLock lock((fs::path(data_dir) / (std::string(kEvaluatorVersion) + ".lock")).string());
-  const std::string reason = try_load(data_dir, evaluator);
-  if (reason.empty()) return evaluator;
-
-  log << "evaluator " << evaluator_path(data_dir) << ": " << reason
-      << "; training it (once, a few minutes)" << std::endl;
-  const auto train = data::load_mnist(data_dir, data::Split::kTrain);
-  const auto test = data::load_mnist(data_dir, data::Split::kTest);
-  MnistClassifier net;
-  const ClassifierSettings settings;
-  const auto result = train_classifier(net, train, test, settings, device, log);
-  log << "evaluator trained in " << std::fixed << std::setprecision(1) << result.seconds
-      << " s on " << result.threads << " threads: test accuracy " << std::setprecision(2)
-      << 100.0 * result.test_accuracy << " %" << std::defaultfloat << std::setprecision(6)
-      << std::endl;
-
-  net->to(torch::kCPU);
-  torch::serialize::OutputArchive archive;
-  net->save(archive);
-  std::ostringstream stream;
-  archive.save_to(stream);
-  const std::string bytes = stream.str();
-  net->to(device);
-  evaluator.net = net;
-  evaluator.path = evaluator_path(data_dir);
-  evaluator.crc32 = crc32_of(bytes);
-  evaluator.test_accuracy = result.test_accuracy;
-  evaluator.train_seconds = result.seconds;
-  evaluator.trained_now = true;
-  const Json manifest = {{"version", kEvaluatorVersion},
-                         {"feature_dim", kClassifierFeatureDim},
-                         {"bytes", static_cast<int64_t>(bytes.size())},
-                         {"crc32", evaluator.crc32},
-                         {"test_accuracy", result.test_accuracy},
-                         {"train_seconds", result.seconds},
-                         {"threads", result.threads},
-                         {"epochs", settings.epochs},
-                         {"seed", settings.seed},
-                         {"torch_version", torch_version()}};
+  evaluator.net = MnistClassifier();
   try {
-    // The weights first, the manifest last: a crash in between leaves no valid manifest
-    // for the new weights, so the next run retrains rather than trusting them.
-    write_file_atomic(evaluator.path, bytes);
-    write_file_atomic(evaluator_manifest_path(data_dir), manifest.dump(2) + "\n");
-  } catch (const UserError& e) {
-    log << "warning: could not cache the evaluator: " << e.what() << std::endl;
+    torch::serialize::InputArchive archive;
+    archive.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
+    training::load_module_checked(*evaluator.net, archive);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what();
+    throw UserError(name + ": unreadable (" + what.substr(0, what.find('\n')) + ")");
   }
+  evaluator.net->to(device);
+  evaluator.net->eval();
+  evaluator.device = device;
+  evaluator.crc32 = crc;
+  evaluator.test_accuracy = test_accuracy;
   return evaluator;
+}
+
+Evaluator load_evaluator(torch::Device device) {
+  return evaluator_from_bytes(builtin_evaluator_bytes(), kEvaluatorCrc32, kEvaluatorTestAccuracy,
+                              std::string("built-in ") + kEvaluatorVersion, device);
 }
 
 EvaluatorOutputs run_evaluator(Evaluator& evaluator, const torch::Tensor& images,

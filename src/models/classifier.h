@@ -1,5 +1,6 @@
 #pragma once
-// The evaluator network: an MNIST classifier trained by trilemma itself, whose
+// The evaluator network: an MNIST classifier trained by trilemma itself and shipped with
+// it (assets/evaluator-v1.pt, compiled into the library), whose
 // penultimate activations (kClassifierFeatureDim = 128 values after ReLU) are the
 // embedding for the Fréchet distance, KID and PRDC, and whose posteriors feed the
 // classifier score and class histograms. Inception-v3 features, made for ImageNet photos,
@@ -16,10 +17,13 @@
 
 namespace trilemma {
 
-/// Name of the cached evaluator; bump it whenever the architecture or training changes so
-/// that an old file is never mistaken for the new one.
+/// Name of the built-in evaluator; bump it with a new file (and its checksum below).
 constexpr const char* kEvaluatorVersion = "evaluator-v1";
 constexpr int64_t kClassifierFeatureDim = 128;
+/// CRC-32 of assets/evaluator-v1.pt, checked when it is loaded, and its MNIST test accuracy
+/// (Classifier.BuiltInEvaluatorReaches99Percent measures it again).
+constexpr uint32_t kEvaluatorCrc32 = 0x2ae6b3a4;
+constexpr double kEvaluatorTestAccuracy = 0.995;
 
 /// Training recipe of the evaluator (fixed: the evaluator must be the same for everyone).
 struct ClassifierSettings {
@@ -65,9 +69,9 @@ struct ClassifierTrainResult {
   int threads = 0;
 };
 
-/// Trains from the settings' seed on `train`, reports accuracy on `test`, with LibTorch's
-/// current thread count: callers set it first (the CLI's --threads defaults to every core,
-/// and Debian's LibTorch starts at 1 thread, so tests call configure_threads(0)).
+/// The recipe that made the built-in evaluator (and will make one for another dataset):
+/// trains `net` from the settings' seed on `train`, reports accuracy on `test`, with
+/// LibTorch's current thread count. Seed before constructing `net` for a repeatable run.
 ClassifierTrainResult train_classifier(MnistClassifier& net, const data::ImageDataset& train,
                                        const data::ImageDataset& test,
                                        const ClassifierSettings& settings, torch::Device device,
@@ -77,25 +81,21 @@ ClassifierTrainResult train_classifier(MnistClassifier& net, const data::ImageDa
 struct Evaluator {
   MnistClassifier net{nullptr};
   torch::Device device = torch::kCPU;
-  std::string path;            ///< the .pt file
-  double test_accuracy = 0.0;  ///< as recorded when trained
-  double train_seconds = 0.0;
-  uint32_t crc32 = 0;          ///< checksum of the .pt file: identifies the extractor
-  bool trained_now = false;
+  double test_accuracy = 0.0;  ///< on MNIST's test set
+  uint32_t crc32 = 0;          ///< checksum of the weights file: identifies the extractor
   /// Identification for reports and eval.json.
   std::string describe() const;
 };
 
-/// <data_dir>/evaluator-v1.pt and its manifest <data_dir>/evaluator-v1.json.
-std::string evaluator_path(const std::string& data_dir);
-std::string evaluator_manifest_path(const std::string& data_dir);
+/// The built-in evaluator, on `device`. It is a file, not retrained per machine, because
+/// training is not bit-reproducible across CPUs and thread counts (two machines' evaluators
+/// moved the same samples' FID by ~2), and every number trilemma prints is measured with it.
+Evaluator load_evaluator(torch::Device device);
 
-/// Loads the cached evaluator from data_dir; when it is missing, stale or corrupt (size or
-/// CRC mismatch, unreadable archive) trains a new one on data_dir's MNIST, prints its test
-/// accuracy to `log` and saves it there (a warning only if the directory is read-only).
-/// Concurrent callers serialise on a lock file, so only one of them trains.
-Evaluator load_or_train_evaluator(const std::string& data_dir, torch::Device device,
-                                  std::ostream& log);
+/// An evaluator from the bytes of a saved MnistClassifier, checked against `expected_crc32`;
+/// throws UserError naming `name` when they do not match or do not load.
+Evaluator evaluator_from_bytes(const std::string& bytes, uint32_t expected_crc32, double test_accuracy,
+                               const std::string& name, torch::Device device);
 
 /// Evaluation-mode outputs over a set of images, in batches, on the evaluator's device.
 struct EvaluatorOutputs {

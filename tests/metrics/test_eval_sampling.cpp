@@ -75,6 +75,14 @@ TEST(EvalSampling, FewerImagesThanClassesAsksOnlyTheFirstClasses) {
   EXPECT_TRUE(torch::equal(std::get<0>(torch::sort(s.requested)), torch::arange(4)));
 }
 
+TEST(EvalSampling, UntimedClassesAreDrawnInBatchesOf256) {
+  LabelEchoModel model(2);
+  const LabelledSamples s = sample_each_class(model, 1200, SampleOptions{}, false);
+  EXPECT_EQ(model.batch_sizes, (std::vector<int64_t>{256, 256, 88, 256, 256, 88}));
+  EXPECT_EQ(model.requests, (std::vector<int64_t>{0, 0, 0, 1, 1, 1}));
+  EXPECT_TRUE(torch::equal(class_read_back(s.timed.images), s.requested));
+}
+
 TEST(EvalSampling, TimedSamplingUsesBatchesOf256AndTimesExtraOnesWhenTooFew) {
   LabelEchoModel model(0);
   const TimedSamples s = sample_timed(model, 600, SampleOptions{});

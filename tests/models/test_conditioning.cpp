@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
@@ -222,13 +221,8 @@ TEST(Conditioning, ConditionalGeneratorsUseTheLabel) {
 TEST(Conditioning, ShortConditionalVaeTrainingDrawsTheRequestedDigits) {
   const std::string dir = trilemma::testing::mnist_dir();
   if (dir.empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
-  // Training the evaluator here would run concurrently with Classifier.* training it under
-  // `ctest -j2` and double both (measured: 600 s timeouts on a loaded machine); that test
-  // owns the training, this one uses its cache.
-  if (!std::filesystem::exists(evaluator_path(dir)))
-    GTEST_SKIP() << "no cached evaluator yet (Classifier.CachedEvaluatorReaches99Percent trains it)";
   torch::set_num_threads(2);
-  Evaluator evaluator = load_or_train_evaluator(dir, torch::kCPU, std::cout);
+  Evaluator evaluator = load_evaluator(torch::kCPU);
   const data::ImageDataset train = data::load_mnist(dir, data::Split::kTrain);
   VaeSettings s = vae_preset("quick");
   s.conditional = true;
