@@ -67,10 +67,16 @@ int64_t last_logged_step(const std::string& run_dir) {
   return last;
 }
 
-bool has_temp_checkpoint_file(const std::string& run_dir) {
+// Any temporary checkpoint file, or (pid > 0) one that process `pid` is writing: a file
+// left by an earlier killed round is not this round's write.
+bool has_temp_checkpoint_file(const std::string& run_dir, int pid = -1) {
+  const std::string marker = ".tmp-" + (pid > 0 ? std::to_string(pid) : std::string());
   std::error_code error;
-  for (const auto& entry : fs::directory_iterator(run_dir + "/checkpoints", error))
-    if (entry.path().filename().string().find(".tmp-") != std::string::npos) return true;
+  for (const auto& entry : fs::directory_iterator(run_dir + "/checkpoints", error)) {
+    const std::string name = entry.path().filename().string();
+    const size_t at = name.find(marker);
+    if (at != std::string::npos && (pid <= 0 || at + marker.size() == name.size())) return true;
+  }
   return false;
 }
 
@@ -141,7 +147,7 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
     const auto deadline = start + std::chrono::milliseconds(at_write ? write_deadline_ms : delay_ms(random));
     bool saw_temp = false;
     while (!process.finished() && std::chrono::steady_clock::now() < deadline) {
-      if (at_write && fs::exists(killed) && has_temp_checkpoint_file(killed)) {
+      if (at_write && fs::exists(killed) && has_temp_checkpoint_file(killed, process.pid())) {
         saw_temp = true;
         break;
       }
@@ -152,7 +158,7 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
     process.send(SIGKILL);
     EXPECT_EQ(process.wait(), 128 + SIGKILL);
     ++kills;
-    if (saw_temp && has_temp_checkpoint_file(killed)) ++kills_during_write;
+    if (saw_temp && has_temp_checkpoint_file(killed, process.pid())) ++kills_during_write;
   }
   std::cout << "[   INFO   ] " << kills << " kills, " << kills_during_write << " inside a checkpoint write\n";
   EXPECT_GE(kills, 4);
