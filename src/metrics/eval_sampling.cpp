@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <vector>
 
 #include "io/progress.h"
@@ -13,11 +14,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// n images in batches of kThroughputBatch; the seconds of each full batch but the first
-/// (the warm-up, dropped when there are others) go to `batch_seconds`.
-torch::Tensor draw_timed(GenerativeModel& model, int64_t n, const SampleOptions& options,
-                         const std::string& label, std::vector<double>& batch_seconds) {
-  io::ProgressBar bar(label, n, 10);
+/// n images in batches of kThroughputBatch: one model call per batch bounds the memory of a
+/// large class (e.g. a guidance curve's --curve-n 20000). With `batch_seconds`, a progress
+/// bar named `label` is shown and the seconds of each full batch but the first (the
+/// warm-up, dropped when there are others) go there.
+torch::Tensor draw_in_batches(GenerativeModel& model, int64_t n, const SampleOptions& options,
+                              const std::string& label, std::vector<double>* batch_seconds) {
+  std::optional<io::ProgressBar> bar;
+  if (batch_seconds) bar.emplace(label, n, 10);
   std::vector<torch::Tensor> parts;
   std::vector<double> seconds;
   for (int64_t done = 0; done < n; done += kThroughputBatch) {
@@ -26,20 +30,13 @@ torch::Tensor draw_timed(GenerativeModel& model, int64_t n, const SampleOptions&
     parts.push_back(model.sample(size, options).to(torch::kCPU, torch::kFloat32));
     if (size == kThroughputBatch)
       seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-    bar.update(done + size);
+    if (bar) bar->update(done + size);
   }
-  bar.finish();
-  if (seconds.size() >= 2) seconds.erase(seconds.begin());
-  batch_seconds.insert(batch_seconds.end(), seconds.begin(), seconds.end());
-  return torch::cat(parts);
-}
-
-/// n images in batches of kThroughputBatch, untimed: one call per batch bounds the memory
-/// a large class (e.g. a guidance curve's --curve-n 20000) would take in one model call.
-torch::Tensor draw_untimed(GenerativeModel& model, int64_t n, const SampleOptions& options) {
-  std::vector<torch::Tensor> parts;
-  for (int64_t done = 0; done < n; done += kThroughputBatch)
-    parts.push_back(model.sample(std::min(kThroughputBatch, n - done), options).to(torch::kCPU, torch::kFloat32));
+  if (batch_seconds) {
+    bar->finish();
+    if (seconds.size() >= 2) seconds.erase(seconds.begin());
+    batch_seconds->insert(batch_seconds->end(), seconds.begin(), seconds.end());
+  }
   return torch::cat(parts);
 }
 
@@ -65,7 +62,7 @@ TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions
   quiet.progress = false;
   std::vector<double> batch_seconds;
   TimedSamples result;
-  result.images = draw_timed(model, n, quiet, label, batch_seconds);
+  result.images = draw_in_batches(model, n, quiet, label, &batch_seconds);
   finish_timing(model, quiet, batch_seconds, result);
   return result;
 }
@@ -81,8 +78,8 @@ LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const Sampl
     const int64_t count = n / classes + (k < n % classes ? 1 : 0);
     if (count == 0) continue;
     request.class_label = k;
-    images.push_back(timed ? draw_timed(model, count, request, "sampling class " + std::to_string(k), batch_seconds)
-                           : draw_untimed(model, count, request));
+    images.push_back(draw_in_batches(model, count, request, "sampling class " + std::to_string(k),
+                                     timed ? &batch_seconds : nullptr));
     labels.push_back(torch::full({count}, k, torch::kLong));
   }
   const torch::Tensor order = torch::randperm(n, torch::kLong);

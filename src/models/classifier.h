@@ -64,9 +64,7 @@ double classifier_accuracy(MnistClassifier& net, const data::ImageDataset& datas
 
 struct ClassifierTrainResult {
   double test_accuracy = 0.0;
-  double seconds = 0.0;
   int64_t steps = 0;
-  int threads = 0;
 };
 
 /// The recipe that made the built-in evaluator (and will make one for another dataset):

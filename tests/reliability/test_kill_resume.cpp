@@ -28,7 +28,7 @@ using testing::CliProcess;
 using testing::TempDir;
 
 // A VAE small enough that 60 steps take a couple of seconds on one thread; a checkpoint
-// after every step, so that a random kill often lands inside a checkpoint write.
+// after every step, so that every round has checkpoint writes for a kill to land in.
 constexpr int64_t kSteps = 60;
 const std::string kTrainFlags = "--log-every 1 --checkpoint-minutes 0 --keep 2";
 
