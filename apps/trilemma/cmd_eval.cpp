@@ -21,6 +21,7 @@
 #include "metrics/evaluate.h"
 #include "metrics/speed.h"
 #include "models/conditioning.h"
+#include "models/sampling_options.h"
 #include "training/run_dir.h"
 
 namespace trilemma::cli {
@@ -41,6 +42,8 @@ struct EvalFlags {
   bool no_speed = false;
   SampleOptions sampling;
   double guidance = 0.0;                 ///< --guidance, copied into sampling when given
+  double eta = 0.0;                      ///< --eta, copied into sampling when given
+  std::vector<std::string> sampler_options;  ///< sampler, steps, eta: those given
   std::string guidance_curve = "0,1,2,3,5";
   int64_t curve_n = 2000;
 };
@@ -143,6 +146,7 @@ Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalP
   const torch::Device device = resolve_device(context.device);
   const std::string data_dir = data::resolve_data_dir(context.data_dir);
   training::LoadedRun run = training::load_run(flags.run_dir, device);
+  check_sampling_options(*run.model, run.config.model, flags.sampler_options);
   check_class_request(flags.sampling, run.model->num_classes(), run.model->supports_guidance());
   if (run.model->supports_guidance()) parse_guidance_list(flags.guidance_curve);  // fail early
   const std::string sampler = run.model->sampler_name(flags.sampling);
@@ -192,7 +196,7 @@ Json evaluate_run(const EvalFlags& flags, const Context& context, metrics::EvalP
   result["sampler"] = sampler;
   result["sample_options"] = {{"sampler", flags.sampling.sampler},
                               {"steps", flags.sampling.steps},
-                              {"eta", flags.sampling.eta}};
+                              {"eta", flags.sampling.eta.value_or(0.0)}};
   if (flags.sampling.guidance) result["sample_options"]["guidance"] = *flags.sampling.guidance;
   if (classes > 0) result["sample_options"]["classes"] = "balanced: N/" + std::to_string(classes) + " per class";
   result["run"] = {{"dir", run.dir},
@@ -266,8 +270,9 @@ void add_eval_command(CLI::App& app, Context& context) {
   sub->add_option("--sampler", flags->sampling.sampler, "diffusion sampler: ddpm, ddim or dpm-solver");
   sub->add_option("--steps", flags->sampling.steps, "diffusion sampling steps (default: the run's)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  sub->add_option("--eta", flags->sampling.eta, "DDIM noise: 0 deterministic, 1 DDPM-like")
-      ->check(CLI::Range(0.0, 1.0));
+  CLI::Option* eta_option =
+      sub->add_option("--eta", flags->eta, "DDIM noise: 0 deterministic, 1 DDPM-like (default: the run's)")
+          ->check(CLI::Range(0.0, 1.0));
   CLI::Option* guidance_option = sub->add_option(
       "--guidance", flags->guidance,
       "conditional diffusion: guidance weight of the main evaluation (default: the run's)");
@@ -278,10 +283,17 @@ void add_eval_command(CLI::App& app, Context& context) {
       ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
       ->capture_default_str();
   sub->add_flag("--no-latency", flags->no_speed, "skip the batch-1 latency measurement");
-  sub->callback([&context, flags, guidance_option]() {
+  sub->callback([&context, flags, sub, guidance_option, eta_option]() {
     if (flags->run_dir.empty() == flags->samples.empty())
       throw UserError("eval: give either RUN_DIR or --samples FILE.npy (exactly one)");
+    if (!flags->samples.empty())
+      for (const char* run_only : {"--sampler", "--steps", "--eta", "--guidance", "--guidance-curve", "--curve-n",
+                                   "--no-latency"})
+        if (sub->count(run_only) > 0)
+          throw UserError(std::string(run_only) + ": applies to evaluating a run, not --samples (the samples are drawn already)");
     if (guidance_option->count() > 0) flags->sampling.guidance = flags->guidance;
+    if (eta_option->count() > 0) flags->sampling.eta = flags->eta;
+    flags->sampler_options = given_sampler_options(*sub);
     apply_runtime(context);
     metrics::EvalProtocol protocol;
     protocol.n = flags->n;

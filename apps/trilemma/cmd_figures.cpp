@@ -6,7 +6,7 @@
 #include "core/runtime.h"
 #include "data/mnist.h"
 #include "training/run_dir.h"
-#include "training/train_loop.h"
+#include "training/figures.h"
 
 namespace trilemma::cli {
 
@@ -21,9 +21,8 @@ void add_figures_command(CLI::App& app, Context& context) {
     training::LoadedRun run = training::load_run(*run_dir, device);
     const data::ImageDataset test =
         data::load_mnist(data::resolve_data_dir(context.data_dir), data::Split::kTest);
-    const FigureContext figures = training::make_figure_context(run.dir, test, device, run.epoch);
-    training::write_run_figures(*run.model, run.dir, figures);
-    std::cout << "figures in " << figures.images_dir << "\n";
+    training::write_run_figures(*run.model, run.dir, training::make_figure_inputs(test, device, run.epoch));
+    std::cout << "figures in " << training::images_dir(run.dir) << "\n";
   });
 }
 

@@ -9,7 +9,9 @@
 #include "core/runtime.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "io/progress.h"
 #include "models/conditioning.h"
+#include "models/sampling_options.h"
 #include "training/run_dir.h"
 
 namespace trilemma::cli {
@@ -24,6 +26,7 @@ struct SampleFlags {
   std::string grid;
   bool per_class = false;
   double guidance = 0.0;
+  double eta = 0.0;
   SampleOptions sampling;
 };
 
@@ -62,7 +65,7 @@ void add_sample_command(CLI::App& app, Context& context) {
   sub->add_option("--grid", flags->grid, "write a PNG grid (at most 400 images) (default: RUN_DIR/images/samples-<sampler>.png)");
   sub->add_option("--sampler", flags->sampling.sampler, "diffusion sampler: ddpm, ddim or dpm-solver");
   sub->add_option("--steps", flags->sampling.steps, "diffusion sampling steps (default: the run's setting)")->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  sub->add_option("--eta", flags->sampling.eta, "DDIM noise: 0 deterministic, 1 DDPM-like")->check(CLI::Range(0.0, 1.0));
+  CLI::Option* eta_option = sub->add_option("--eta", flags->eta, "DDIM noise: 0 deterministic, 1 DDPM-like (default: the run's)")->check(CLI::Range(0.0, 1.0));
   CLI::Option* class_option =
       sub->add_option("--class", flags->sampling.class_label, "conditional runs: draw this class (digit 0-9)")
           ->check(CLI::NonNegativeNumber);
@@ -73,15 +76,17 @@ void add_sample_command(CLI::App& app, Context& context) {
       "--guidance", flags->guidance,
       "conditional diffusion: classifier-free guidance weight (0 unconditional, 1 conditional, >1 "
       "sharper; default: the run's)");
-  sub->callback([&context, flags, guidance_option]() {
+  sub->callback([&context, flags, sub, guidance_option, eta_option]() {
     apply_runtime(context);
     if (guidance_option->count() > 0) flags->sampling.guidance = flags->guidance;
+    if (eta_option->count() > 0) flags->sampling.eta = flags->eta;
     const torch::Device device = resolve_device(context.device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
+    check_sampling_options(*run.model, run.config.model, given_sampler_options(*sub));
     check_class_request(flags->sampling, run.model->num_classes(), run.model->supports_guidance());
     if (flags->per_class && run.model->num_classes() == 0)
       throw UserError("--per-class: this run is unconditional (train with --conditional true)");
-    flags->sampling.progress = true;
+    flags->sampling.progress = io::progress_printer();
     const std::string sampler = run.model->sampler_name(flags->sampling);
     const int64_t rows = flags->per_class ? run.model->num_classes() : 1;
     const int64_t total = flags->n * rows;
@@ -134,7 +139,7 @@ void add_info_command(CLI::App& app, Context& context) {
   sub->add_option("run_dir", *run_dir, "run directory")->required();
   sub->callback([&context, run_dir]() {
     apply_runtime(context);
-    training::LoadedRun run = training::load_run(*run_dir, torch::kCPU);
+    training::LoadedRun run = training::load_run(*run_dir, resolve_device(context.device));
     std::cout << "run:        " << run.dir << "\nmodel:      " << run.config.model << " (preset "
               << run.config.preset << ")\ncheckpoint: " << run.checkpoint << " (step " << run.step
               << ", epoch " << run.epoch << ")\nparameters: " << run.model->parameter_count()

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/runtime.h"
 #include "core/settings.h"
+#include "core/settings_table.h"
 #include "data/mnist.h"
 #include "models/registry.h"
 #include "training/train_loop.h"
@@ -22,36 +23,42 @@ std::string default_run_dir(const std::string& model) {
   return "runs/" + model + "-" + stamp;
 }
 
-// "--latent-dim" help: the field's text plus its value in each preset.
-std::string setting_help(const ModelFamily& family, const SettingSpec& spec) {
-  std::string help = spec.help + " [";
-  for (size_t i = 0; i < family.presets.size(); ++i) {
-    const Json value = family.preset_settings(family.presets[i])[spec.name];
-    help += (i ? ", " : "") + family.presets[i] + ": " +
-            (value.is_string() ? value.get<std::string>() : value.dump());
-  }
+std::string value_text(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_array() && value.empty()) return "none";
+  return value.dump();
+}
+
+// "--latent-dim" help: the field's text, its valid values and its value in each preset.
+std::string setting_help(const ModelFamily& family, const SettingField& field) {
+  std::string help = field.help + " (" + field.range + ") [";
+  for (size_t i = 0; i < family.presets.size(); ++i)
+    help += (i ? ", " : "") + family.presets[i] + ": " + value_text(family.preset_settings(family.presets[i])[field.name]);
   return help + "]";
 }
 
 struct TrainFlags {
   std::string run_dir;
   std::string resume;
-  int keep = 3;
-  int64_t log_every = 50;
-  double checkpoint_minutes = 10;
+  std::map<std::string, std::string> run_options;  ///< text of each run option given
   int64_t resume_epochs = -1;
   int64_t resume_max_steps = -1;
 
-  /// What a new and a resumed run share: threads applied, data, device, checkpointing.
-  training::TrainOptions options(const Context& context, const std::string& dir) const {
+  /// What a new and a resumed run share: threads applied, data, device, run options.
+  training::TrainOptions options(const Context& context, const std::string& dir, const CLI::App& train) const {
     apply_runtime(context);
     training::TrainOptions options;
     options.run_dir = dir;
     options.data_dir = data::resolve_data_dir(context.data_dir);
     options.device = resolve_device(context.device);
-    options.keep_checkpoints = keep;
-    options.log_every = log_every;
-    options.checkpoint_minutes = checkpoint_minutes;
+    const auto& table = training::run_options_table();
+    for (const SettingField& field : table.fields())
+      if (train.count(flag_name(field.name)) > 0)
+        table.set_from_text(options.run_options, field.name, run_options.at(field.name));
+    // Range-check what was given now; the rest is the run's recorded or default values.
+    Json checked = table.to_json(training::RunOptions{});
+    checked.update(options.run_options);
+    table.check(table.from_json(checked));
     return options;
   }
 };
@@ -70,17 +77,23 @@ void add_train_command(CLI::App& app, Context& context) {
   train->fallthrough();
   train->require_subcommand(0, 1);
   train->add_option("--resume", flags->resume, "continue the run in RUN_DIR from its newest good checkpoint");
-  train->add_option("--keep", flags->keep, "keep the newest K checkpoints")->check(CLI::Range(1, 1000));
-  train->add_option("--log-every", flags->log_every, "steps between metrics.jsonl lines")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  train->add_option("--checkpoint-minutes", flags->checkpoint_minutes,
-                    "also checkpoint this often within an epoch (0: after every step)")
-      ->check(CLI::Range(0.0, 1e6));
+  // Run options: recorded in config.json and kept by --resume unless given again.
+  const training::RunOptions defaults;
+  for (const SettingField& field : training::run_options_table().fields())
+    train->add_option(flag_name(field.name), flags->run_options[field.name],
+                      field.help + " (" + field.range + "; default " +
+                          value_text(training::run_options_table().to_json(defaults)[field.name]) +
+                          ", or the run's own on --resume)")
+        ->type_name("VALUE");
 
-  train->add_option("--epochs", flags->resume_epochs, "with --resume: new total number of epochs")
-      ->check(CLI::NonNegativeNumber);
-  train->add_option("--max-steps", flags->resume_max_steps, "with --resume: new total step limit (0 = none)")
-      ->check(CLI::NonNegativeNumber);
+  // With --resume, the run's new length; before a model name (`train --epochs 3 vae`) they
+  // are that model's settings, as after it.
+  CLI::Option* epochs_option =
+      train->add_option("--epochs", flags->resume_epochs, "with --resume: new total number of epochs")
+          ->check(CLI::NonNegativeNumber);
+  CLI::Option* max_steps_option =
+      train->add_option("--max-steps", flags->resume_max_steps, "with --resume: new total step limit (0 = none)")
+          ->check(CLI::NonNegativeNumber);
 
   // The resume path: no model subcommand, everything comes from the run's config.json.
   train->callback([&context, flags, train]() {
@@ -90,7 +103,7 @@ void add_train_command(CLI::App& app, Context& context) {
       for (const auto& f : model_families()) names.push_back(f.name);
       throw UserError("train: name a model (" + join(names) + ") or --resume RUN_DIR");
     }
-    training::TrainOptions options = flags->options(context, flags->resume);
+    training::TrainOptions options = flags->options(context, flags->resume, *train);
     options.resume = true;
     options.resume_epochs = flags->resume_epochs;
     options.resume_max_steps = flags->resume_max_steps;
@@ -104,27 +117,34 @@ void add_train_command(CLI::App& app, Context& context) {
     auto values = std::make_shared<std::map<std::string, std::string>>();
     sub->add_option("--preset", *preset, "named settings: " + join(family.presets))->capture_default_str();
     sub->add_option("--run-dir", flags->run_dir, "run directory (default: runs/" + family.name + "-<time>)");
-    for (const SettingSpec& spec : family.settings) {
+    for (const SettingField& field : family.settings) {
       CLI::Option* option =
-          sub->add_option(flag_name(spec.name), (*values)[spec.name], setting_help(family, spec))
+          sub->add_option(flag_name(field.name), (*values)[field.name], setting_help(family, field))
               ->type_name("VALUE");
       // A boolean setting also works as a bare switch: `--conditional` = `--conditional true`.
-      if (family.preset_settings(family.presets.front())[spec.name].is_boolean())
-        option->expected(0, 1)->default_str("true");
+      if (field.type == "boolean") option->expected(0, 1)->default_str("true");
     }
-    sub->callback([&context, &family, flags, preset, values, sub]() {
+    sub->callback([&context, &family, flags, preset, values, sub, train, epochs_option, max_steps_option]() {
       if (!flags->resume.empty())
         throw UserError("--resume continues an existing run: use `trilemma train --resume RUN_DIR` without a model");
       training::RunConfig config;
       config.model = family.name;
       config.preset = *preset;
       config.settings = family.preset_settings(*preset);
-      for (const SettingSpec& spec : family.settings)
-        if (sub->count(flag_name(spec.name)) > 0)
-          override_setting(config.settings, spec.name, values->at(spec.name));
-      family.validate(config.settings);
-      const training::TrainOptions options =
-          flags->options(context, flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir);
+      for (const SettingField& field : family.settings)
+        if (sub->count(flag_name(field.name)) > 0)
+          family.set_setting(config.settings, field.name, values->at(field.name));
+      const std::pair<CLI::Option*, std::string> given_before[] = {{epochs_option, "epochs"},
+                                                                   {max_steps_option, "max_steps"}};
+      for (const auto& [option, name] : given_before) {
+        if (option->count() == 0) continue;
+        if (sub->count(flag_name(name)) > 0)
+          throw UserError(flag_name(name) + ": given twice (before and after the model name)");
+        family.set_setting(config.settings, name, option->as<std::string>());
+      }
+      config.settings = family.validate(config.settings);
+      const training::TrainOptions options = flags->options(
+          context, flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir, *train);
       std::cout << "run directory: " << options.run_dir << "\n";
       context.exit_code = training::train_run(config, options);
     });

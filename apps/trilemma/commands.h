@@ -3,6 +3,7 @@
 // add_*_command function listed in main.cpp.
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 namespace trilemma::cli {
 
@@ -16,6 +17,10 @@ struct Context {
 
 /// Applies --threads and returns the resolved device (throws UserError on a bad one).
 void apply_runtime(const Context& context);
+
+/// The sampler options (sampler, steps, eta) given to a `sample` or `eval` command, for
+/// check_sampling_options.
+std::vector<std::string> given_sampler_options(const CLI::App& command);
 
 void add_train_command(CLI::App& app, Context& context);
 void add_sample_command(CLI::App& app, Context& context);

@@ -14,6 +14,13 @@ void trilemma::cli::apply_runtime(const Context& context) {
   configure_threads(context.threads);
 }
 
+std::vector<std::string> trilemma::cli::given_sampler_options(const CLI::App& command) {
+  std::vector<std::string> given;
+  for (const char* option : {"sampler", "steps", "eta"})
+    if (command.count(std::string("--") + option) > 0) given.push_back(option);
+  return given;
+}
+
 int main(int argc, char** argv) {
   using namespace trilemma;
   CLI::App app{

@@ -6,15 +6,10 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/settings_table.h"
 
 namespace trilemma {
 namespace {
-
-const Json& field(const Json& settings, const std::string& key) {
-  auto it = settings.find(key);
-  if (it == settings.end()) throw UserError("settings: missing field '" + key + "'");
-  return *it;
-}
 
 bool parse_int(const std::string& text, int64_t& out) {
   if (text.empty()) return false;
@@ -36,6 +31,13 @@ bool parse_double(const std::string& text, double& out) {
   return true;
 }
 
+// Shortest text that reads back as the same number: 0.1 rather than 0.100000.
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
 }  // namespace
 
 std::string flag_name(const std::string& key) {
@@ -45,60 +47,52 @@ std::string flag_name(const std::string& key) {
   return flag;
 }
 
-int64_t setting_int(const Json& settings, const std::string& key) {
-  const Json& v = field(settings, key);
-  if (!v.is_number_integer()) throw UserError("settings: '" + key + "' must be an integer");
-  return v.get<int64_t>();
+namespace settings_detail {
+
+std::string integer_range(int64_t min, int64_t max) {
+  if (max == std::numeric_limits<int64_t>::max()) return ">= " + std::to_string(min);
+  return "between " + std::to_string(min) + " and " + std::to_string(max);
 }
 
-double setting_double(const Json& settings, const std::string& key) {
-  const Json& v = field(settings, key);
-  if (!v.is_number()) throw UserError("settings: '" + key + "' must be a number");
-  return v.get<double>();
+std::string interval_range(const Interval& r) {
+  if (std::isinf(r.max)) return std::string("a finite number ") + (r.min_open ? "> " : ">= ") + number_text(r.min);
+  return std::string("in ") + (r.min_open ? "(" : "[") + number_text(r.min) + ", " + number_text(r.max) +
+         (r.max_open ? ")" : "]");
 }
 
-bool setting_bool(const Json& settings, const std::string& key) {
-  const Json& v = field(settings, key);
-  if (!v.is_boolean()) throw UserError("settings: '" + key + "' must be true or false");
-  return v.get<bool>();
+bool in_interval(double v, const Interval& r) {
+  if (!std::isfinite(v)) return false;
+  const bool above = r.min_open ? v > r.min : v >= r.min;
+  const bool below = r.max_open ? v < r.max : v <= r.max;
+  return above && below;
 }
 
-std::string setting_string(const Json& settings, const std::string& key) {
-  const Json& v = field(settings, key);
-  if (!v.is_string()) throw UserError("settings: '" + key + "' must be a string");
-  return v.get<std::string>();
-}
-
-std::vector<int64_t> setting_int_list(const Json& settings, const std::string& key) {
-  const Json& v = field(settings, key);
-  std::vector<int64_t> out;
-  if (!v.is_array()) throw UserError("settings: '" + key + "' must be a list of integers");
-  for (const auto& e : v) {
-    if (!e.is_number_integer()) throw UserError("settings: '" + key + "' must be a list of integers");
-    out.push_back(e.get<int64_t>());
-  }
+std::string choices_range(const std::vector<std::string>& choices) {
+  std::string out;
+  for (size_t i = 0; i < choices.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
   return out;
 }
 
-void override_setting(Json& settings, const std::string& key, const std::string& text) {
-  auto it = settings.find(key);
-  const std::string flag = flag_name(key);
-  if (it == settings.end()) throw UserError(flag + ": not a setting of this model");
-  Json& v = *it;
-  if (v.is_boolean()) {
-    if (text == "true" || text == "1" || text == "on") v = true;
-    else if (text == "false" || text == "0" || text == "off") v = false;
-    else throw UserError(flag + ": expected true or false, got '" + text + "'");
-  } else if (v.is_number_integer()) {
+Json parse_text(const std::string& type, const std::string& flag, const std::string& text) {
+  if (type == "boolean") {
+    if (text == "true" || text == "1" || text == "on") return true;
+    if (text == "false" || text == "0" || text == "off") return false;
+    throw UserError(flag + ": expected true or false, got '" + text + "'");
+  }
+  if (type == "integer") {
     int64_t parsed;
     if (!parse_int(text, parsed)) throw UserError(flag + ": expected an integer, got '" + text + "'");
-    v = parsed;
-  } else if (v.is_number()) {
+    return parsed;
+  }
+  if (type == "number") {
     double parsed;
     if (!parse_double(text, parsed)) throw UserError(flag + ": expected a number, got '" + text + "'");
-    v = parsed;
-  } else if (v.is_array()) {
+    return parsed;
+  }
+  if (type == "integer list" || type == "integer list or none") {
     Json list = Json::array();
+    if (type == "integer list or none" && (text == "none" || text == "-1")) return list;
     std::stringstream stream(text);
     std::string item;
     while (std::getline(stream, item, ',')) {
@@ -108,26 +102,56 @@ void override_setting(Json& settings, const std::string& key, const std::string&
       list.push_back(parsed);
     }
     if (list.empty()) throw UserError(flag + ": expected comma-separated integers, got ''");
-    v = list;
-  } else {
-    v = text;
+    return list;
   }
+  return text;  // a choice: its value is checked against the choices by the table's check
 }
 
-void validate_common_settings(const Json& s) {
-  auto require = [](bool ok, const std::string& message) {
-    if (!ok) throw UserError(message);
-  };
-  require(setting_int(s, "epochs") >= 0, "--epochs: must be >= 0");
-  require(setting_int(s, "max_steps") >= 0, "--max-steps: must be >= 0 (0 = no limit)");
-  const int64_t batch = setting_int(s, "batch_size");
-  require(batch >= 1 && batch <= 65536, "--batch-size: must be between 1 and 65536, got " +
-                                            std::to_string(batch));
-  const double lr = setting_double(s, "lr");
-  require(lr > 0 && lr < 10, "--lr: must be in (0, 10), got " + std::to_string(lr));
-  require(setting_int(s, "seed") >= 0, "--seed: must be >= 0");
-  require(setting_int(s, "epochs") > 0 || setting_int(s, "max_steps") > 0,
-          "--epochs and --max-steps: at least one must be positive");
+void require_type(const std::string& type, const std::string& key, const Json& v) {
+  bool ok = false;
+  std::string expected;
+  if (type == "boolean") ok = v.is_boolean(), expected = "true or false";
+  else if (type == "integer") ok = v.is_number_integer(), expected = "an integer";
+  else if (type == "number") ok = v.is_number(), expected = "a number";
+  else if (type == "choice") ok = v.is_string(), expected = "a string";
+  else {
+    ok = v.is_array();
+    for (const auto& e : v) ok = ok && e.is_number_integer();
+    expected = "a list of integers";
+  }
+  if (!ok) throw UserError("settings: '" + key + "' must be " + expected);
+}
+
+}  // namespace settings_detail
+
+const SettingsTable<CommonSettings>& common_settings_table() {
+  constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
+  static const SettingsTable<CommonSettings> table =
+      SettingsTable<CommonSettings>()
+          .integer("epochs", [](CommonSettings& s) -> int64_t& { return s.epochs; }, 0, kUnbounded,
+                   "passes over the 60,000 training images")
+          .integer("max_steps", [](CommonSettings& s) -> int64_t& { return s.max_steps; }, 0, kUnbounded,
+                   "stop after this many optimiser steps (0 = no limit)")
+          .integer("batch_size", [](CommonSettings& s) -> int64_t& { return s.batch_size; }, 1, 65536,
+                   "images per optimiser step")
+          .number("lr", [](CommonSettings& s) -> double& { return s.lr; }, Interval::open(0, 10),
+                  "Adam learning rate")
+          .integer("seed", [](CommonSettings& s) -> int64_t& { return s.seed; }, 0, kUnbounded,
+                   "random seed (same seed + threads on CPU = identical run)")
+          .boolean("conditional", [](CommonSettings& s) -> bool& { return s.conditional; },
+                   "class-conditional model: sample a digit with `sample --class K`")
+          .absent_in_older_runs();
+  return table;
+}
+
+CommonSettings common_settings_from_json(const Json& settings) {
+  return common_settings_table().read_fields(settings);
+}
+
+void check_common_settings(const CommonSettings& s) {
+  common_settings_table().check(s);
+  if (s.epochs <= 0 && s.max_steps <= 0)
+    throw UserError("--epochs and --max-steps: at least one must be positive");
 }
 
 }  // namespace trilemma

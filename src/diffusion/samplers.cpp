@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "core/error.h"
-#include "io/progress.h"
 
 namespace trilemma::diffusion {
 namespace {
@@ -34,23 +33,19 @@ torch::Tensor maybe_clip(const torch::Tensor& x0, double clip) {
   return clip > 0 ? x0.clamp(-clip, clip) : x0;
 }
 
-// Shared step loop: progress bar, snapshots, NFE. `step(k, t, t_prev, x)` returns the new
+// Shared step loop: snapshots (through which callers also show progress), NFE. `step(k, t, t_prev, x)` returns the new
 // state and the x_0 prediction it used.
 template <typename StepFn>
 SampleResult run_steps(const std::vector<int64_t>& timesteps, torch::Tensor x,
                        const SamplerSettings& settings, StepFn step) {
   const int64_t steps = static_cast<int64_t>(timesteps.size());
-  std::unique_ptr<io::ProgressBar> bar;
-  if (settings.progress) bar = std::make_unique<io::ProgressBar>(settings.progress_label, steps);
   for (int64_t k = 0; k < steps; ++k) {
     const int64_t t = timesteps[k];
     const int64_t t_prev = k + 1 < steps ? timesteps[k + 1] : -1;
     auto [next, x0_pred] = step(k, t, t_prev, x);
     x = next;
-    if (bar) bar->update(k + 1, "t=" + std::to_string(t));
     if (settings.on_step) settings.on_step(SamplerSnapshot{k + 1, steps, t_prev, x, x0_pred});
   }
-  if (bar) bar->finish();
   return SampleResult{x, steps};
 }
 

@@ -43,9 +43,7 @@ struct SamplerSettings {
   DdpmVariance ddpm_variance = DdpmVariance::kBeta;  ///< DDPM: σ_t² = β_t or β̃_t
   double clip_x0 = 0.0;     ///< > 0: clamp predicted x_0 to [-clip_x0, clip_x0] (images)
   int64_t start_t = -1;     ///< index of the input state; -1 = T-1 (start from pure noise)
-  bool progress = false;    ///< show a progress bar over steps
-  std::string progress_label = "sampling";
-  SnapshotCallback on_step; ///< called after every step when set
+  SnapshotCallback on_step; ///< called after every step when set (snapshots, progress)
 };
 
 struct SampleResult {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 
 namespace trilemma::io {
 namespace {
@@ -64,6 +65,25 @@ void ProgressBar::finish(const std::string& status) {
   if (is_tty_) std::printf("\r%s done in %s %s\x1b[K\n", label_.c_str(), format_duration(elapsed).c_str(), status.c_str());
   else std::printf("%s done in %s %s\n", label_.c_str(), format_duration(elapsed).c_str(), status.c_str());
   std::fflush(stdout);
+}
+
+std::function<void(const std::string&, int64_t, int64_t)> progress_printer() {
+  struct State {
+    std::unique_ptr<ProgressBar> bar;
+    std::string label;
+  };
+  auto state = std::make_shared<State>();
+  return [state](const std::string& label, int64_t done, int64_t total) {
+    if (!state->bar || label != state->label || done <= 1) {
+      state->bar = std::make_unique<ProgressBar>(label, total);
+      state->label = label;
+    }
+    state->bar->update(done);
+    if (done >= total) {
+      state->bar->finish();
+      state->bar.reset();
+    }
+  };
 }
 
 }  // namespace trilemma::io

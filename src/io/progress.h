@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace trilemma::io {
@@ -26,5 +27,9 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;
 };
+
+/// A callback that shows steps of named passes (a model's SamplingProgress): a new bar
+/// whenever the label changes or a pass starts over, finished at its last step.
+std::function<void(const std::string& label, int64_t done, int64_t total)> progress_printer();
 
 }  // namespace trilemma::io

@@ -59,7 +59,7 @@ void finish_timing(GenerativeModel& model, const SampleOptions& options, std::ve
 TimedSamples sample_timed(GenerativeModel& model, int64_t n, const SampleOptions& options,
                           const std::string& label) {
   SampleOptions quiet = options;
-  quiet.progress = false;
+  quiet.progress = nullptr;
   std::vector<double> batch_seconds;
   TimedSamples result;
   result.images = draw_in_batches(model, n, quiet, label, &batch_seconds);
@@ -73,7 +73,7 @@ LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const Sampl
   std::vector<double> batch_seconds;  // pooled over the classes
   LabelledSamples result;
   SampleOptions request = options;
-  request.progress = false;
+  request.progress = nullptr;
   for (int64_t k = 0; k < classes; ++k) {
     const int64_t count = n / classes + (k < n % classes ? 1 : 0);
     if (count == 0) continue;

@@ -32,7 +32,7 @@ Timing time_median(const std::function<void()>& fn, const TimingOptions& options
 double sampling_latency_ms(GenerativeModel& model, const SampleOptions& options,
                            const TimingOptions& timing_options, int64_t* repeats_done) {
   SampleOptions quiet = options;
-  quiet.progress = false;
+  quiet.progress = nullptr;
   // .cpu() waits for an asynchronous device (CUDA) to finish, so the clock sees the work.
   const auto timing = time_median([&] { model.sample(1, quiet).cpu(); }, timing_options);
   if (repeats_done) *repeats_done = static_cast<int64_t>(timing.seconds.size());

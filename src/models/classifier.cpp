@@ -8,8 +8,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/module_io.h"
 #include "models/builtin_evaluator.h"
-#include "training/checkpoint.h"
 
 namespace trilemma {
 
@@ -154,7 +154,7 @@ Evaluator evaluator_from_bytes(const std::string& bytes, uint32_t expected_crc32
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
-    training::load_module_checked(*evaluator.net, archive);
+    load_module_checked(*evaluator.net, archive);
   } catch (const c10::Error& e) {
     const std::string what = e.what();
     throw UserError(name + ": unreadable (" + what.substr(0, what.find('\n')) + ")");

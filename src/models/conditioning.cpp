@@ -3,13 +3,8 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/settings.h"
 
 namespace trilemma {
-
-bool conditional_setting(const Json& settings) {
-  return settings.contains("conditional") ? setting_bool(settings, "conditional") : false;
-}
 
 void check_class_request(const SampleOptions& options, int64_t num_classes, bool supports_guidance) {
   if (options.class_label != -1) {

@@ -12,9 +12,6 @@ namespace trilemma {
 /// MNIST's ten digits: the classes of every conditional model.
 constexpr int64_t kDigitClasses = 10;
 
-/// settings["conditional"], or false for runs written before conditioning existed.
-bool conditional_setting(const Json& settings);
-
 /// Throws UserError (one line) when `options` asks a model for something it cannot do: a
 /// class from an unconditional model, a class outside 0..num_classes-1, or a guidance
 /// weight from a model without guidance (or a negative or non-finite one).

@@ -1,56 +1,41 @@
 #include "models/dcgan.h"
 
-#include <filesystem>
-
 #include "core/error.h"
-#include "core/settings.h"
-#include "io/gif.h"
-#include "io/image.h"
-#include "io/npy.h"
+#include "core/module_io.h"
 #include "models/conditioning.h"
 #include "models/layers.h"
-#include "training/checkpoint.h"
 
 namespace trilemma {
 namespace nn = torch::nn;
-namespace fs = std::filesystem;
 
-Json to_json(const DcganSettings& s) {
-  return {{"architecture", s.architecture},
-          {"latent_dim", s.latent_dim},
-          {"width", s.width},
-          {"upsampling", s.upsampling},
-          {"fakes_from_eval_generator", s.fakes_from_eval_generator},
-          {"epochs", s.epochs},
-          {"max_steps", s.max_steps},
-          {"batch_size", s.batch_size},
-          {"lr", s.lr},
-          {"beta1", s.beta1},
-          {"seed", s.seed},
-          {"conditional", s.conditional}};
+const SettingsTable<DcganSettings>& dcgan_settings_table() {
+  using S = DcganSettings;
+  static const SettingsTable<S> table =
+      SettingsTable<S>()
+          .choice("architecture", [](S& s) -> std::string& { return s.architecture; }, {"seed", "dcgan"},
+                  "seed (the article's networks, clamp activation) or dcgan (paper guidelines)")
+          .integer("latent_dim", [](S& s) -> int64_t& { return s.latent_dim; }, 1, 4096,
+                   "size of z ~ N(0, I) (2 adds the latent-plane figure)")
+          .integer("width", [](S& s) -> int64_t& { return s.width; }, 1, 1024, "channels of the conv layers")
+          .choice("upsampling", [](S& s) -> std::string& { return s.upsampling; }, {"transposed", "subpixel"},
+                  "generator upsampling: transposed or subpixel (faster on CPU)")
+          .boolean("fakes_from_eval_generator", [](S& s) -> bool& { return s.fakes_from_eval_generator; },
+                   "draw D's fakes with BatchNorm running statistics (the article's quirk)")
+          .number("beta1", [](S& s) -> double& { return s.beta1; }, Interval::closed_open(0, 1),
+                  "Adam beta1 of both networks' optimisers")
+          .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; });
+  return table;
 }
 
-DcganSettings dcgan_settings_from_json(const Json& j) {
-  DcganSettings s;
-  s.architecture = setting_string(j, "architecture");
-  s.latent_dim = setting_int(j, "latent_dim");
-  s.width = setting_int(j, "width");
-  s.upsampling = setting_string(j, "upsampling");
-  s.fakes_from_eval_generator = setting_bool(j, "fakes_from_eval_generator");
-  s.epochs = setting_int(j, "epochs");
-  s.max_steps = setting_int(j, "max_steps");
-  s.batch_size = setting_int(j, "batch_size");
-  s.lr = setting_double(j, "lr");
-  s.beta1 = setting_double(j, "beta1");
-  s.seed = setting_int(j, "seed");
-  s.conditional = conditional_setting(j);
-  return s;
+void check_dcgan_settings(const DcganSettings& s) {
+  dcgan_settings_table().check(s);
+  check_common_settings(s.common);
 }
 
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value) { return x.clamp(0.0, max_value); }
 
 GeneratorImpl::GeneratorImpl(const DcganSettings& s)
-    : architecture(s.architecture), width(s.width), num_classes(s.conditional ? kDigitClasses : 0) {
+    : architecture(s.architecture), width(s.width), num_classes(s.common.conditional ? kDigitClasses : 0) {
   const int64_t w = s.width;
   dense = register_module("dense", nn::Linear(s.latent_dim + num_classes, 2 * w * 7 * 7));
   if (architecture == "dcgan") dense_norm = register_module("dense_norm", nn::BatchNorm1d(2 * w * 7 * 7));
@@ -88,7 +73,7 @@ DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s) : use_norm(s.archit
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(w, w2, k).stride(2).padding(1)));
   if (use_norm) norm2 = register_module("norm2", nn::BatchNorm2d(w2));
   dense = register_module("dense", nn::Linear(w2 * 7 * 7, 1));
-  if (s.conditional) {
+  if (s.common.conditional) {
     projection = register_module("projection", nn::Embedding(kDigitClasses, w2 * 7 * 7));
     // Small initial projections: the conditional term starts near zero, so D begins as the
     // unconditional discriminator and learns the class evidence on top.
@@ -111,7 +96,7 @@ Dcgan::Dcgan(const DcganSettings& settings, torch::Device device)
     : settings_(settings), device_(device), generator_(settings), discriminator_(settings) {
   generator_->to(device_);
   discriminator_->to(device_);
-  auto options = torch::optim::AdamOptions(settings.lr).betas(std::make_tuple(settings.beta1, 0.999));
+  auto options = torch::optim::AdamOptions(settings.common.lr).betas(std::make_tuple(settings.beta1, 0.999));
   g_optimizer_ = std::make_unique<torch::optim::Adam>(generator_->parameters(), options);
   d_optimizer_ = std::make_unique<torch::optim::Adam>(discriminator_->parameters(), options);
 }
@@ -177,7 +162,7 @@ LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor& la
   // The same z serves both phases, as in the article; a conditional GAN's fakes take the
   // real batch's labels, so both sides of D see the same class mix.
   const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, real.options());
-  const torch::Tensor class_labels = settings_.conditional ? labels : torch::Tensor();
+  const torch::Tensor class_labels = settings_.common.conditional ? labels : torch::Tensor();
   LossTerms terms = discriminator_step(real, z, class_labels);
   terms.merge(generator_step(z, class_labels));
   terms["loss"] = terms["d_loss"] + terms["g_loss"];
@@ -189,7 +174,7 @@ LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor& lab
   generator_->eval();
   discriminator_->eval();
   const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, images.options());
-  const torch::Tensor class_labels = settings_.conditional ? labels : torch::Tensor();
+  const torch::Tensor class_labels = settings_.common.conditional ? labels : torch::Tensor();
   const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1, class_labels);
   const torch::Tensor fake_logits =
       discriminator_->forward(generator_->forward(z, class_labels), class_labels);
@@ -210,22 +195,22 @@ torch::Tensor Dcgan::generate(const torch::Tensor& z, const torch::Tensor& label
   return images;
 }
 
-int64_t Dcgan::num_classes() const { return settings_.conditional ? kDigitClasses : 0; }
+int64_t Dcgan::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
 
 torch::Tensor Dcgan::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
-  if (!settings_.conditional) return generate(z);
+  if (!settings_.common.conditional) return generate(z);
   return generate(z, labels_to_sample(n, options, kDigitClasses, device_));
 }
 
 torch::Tensor Dcgan::fixed_noise(int64_t n) const {
-  torch::manual_seed(static_cast<uint64_t>(settings_.seed) + 7919);
+  torch::manual_seed(static_cast<uint64_t>(settings_.common.seed) + 7919);
   return torch::randn({n, settings_.latent_dim});
 }
 
 torch::Tensor Dcgan::fixed_labels(int64_t n) const {
-  if (!settings_.conditional) return {};
+  if (!settings_.common.conditional) return {};
   return torch::arange(n, torch::kLong).remainder(kDigitClasses).to(device_);
 }
 
@@ -247,8 +232,8 @@ void Dcgan::load(torch::serialize::InputArchive& archive) {
   archive.read("discriminator", d);
   archive.read("g_optimizer", g_opt);
   archive.read("d_optimizer", d_opt);
-  training::load_module_checked(*generator_, g);
-  training::load_module_checked(*discriminator_, d);
+  load_module_checked(*generator_, g);
+  load_module_checked(*discriminator_, d);
   g_optimizer_->load(g_opt);
   d_optimizer_->load(d_opt);
   generator_->to(device_);
@@ -261,35 +246,21 @@ int64_t Dcgan::parameter_count() const {
   return count;
 }
 
-void Dcgan::write_epoch_figures(const FigureContext& context) {
+std::vector<Figure> Dcgan::epoch_figures(const FigureInputs& inputs) {
   // The same 64 latents after every epoch, so the evolution (and any early collapse onto a
-  // few digits) is visible; kept as .npy so that a resumed run rebuilds the full history.
-  const fs::path dir = fs::path(context.images_dir) / "progress";
-  fs::create_directories(dir);
-  const torch::Tensor images = generate(fixed_noise(64), fixed_labels(64)).cpu();
-  char name[32];
-  std::snprintf(name, sizeof name, "epoch-%04lld.npy", static_cast<long long>(context.epoch));
-  io::save_npy(io::to_uint8(images), (dir / name).string());
-
-  std::vector<fs::path> epochs;
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.path().extension() == ".npy") epochs.push_back(entry.path());
-  std::sort(epochs.begin(), epochs.end());
-  std::vector<torch::Tensor> rows, frames;
-  for (const fs::path& path : epochs) {
-    const torch::Tensor epoch_images = io::load_npy(path.string()).to(torch::kFloat32).div(255).unsqueeze(1);
-    rows.push_back(epoch_images.narrow(0, 0, 16));
-    frames.push_back(io::make_grid(epoch_images, 8));
-  }
-  // One row of 16 fixed-noise samples per epoch, oldest at the top.
-  io::save_image_grid(torch::cat(rows), (fs::path(context.images_dir) / "progress.png").string(), 16, 2);
-  io::save_gif(frames, (fs::path(context.images_dir) / "progress.gif").string(), 60);
+  // few digits) is visible: one row of 16 per epoch in progress.png, and an animation.
+  Figure progress;
+  progress.kind = Figure::Kind::kEpochHistory;
+  progress.name = "progress";
+  progress.images = generate(fixed_noise(64), fixed_labels(64)).cpu();
+  progress.columns = 16;
+  return {progress};
 }
 
-void Dcgan::write_figures(const FigureContext& context) {
-  const fs::path dir = context.images_dir;
-  torch::manual_seed(settings_.seed);
-  io::save_image_grid(sample(100, {}).cpu(), (dir / "samples.png").string(), 10);
+std::vector<Figure> Dcgan::figures(const FigureInputs& inputs) {
+  std::vector<Figure> out;
+  torch::manual_seed(settings_.common.seed);
+  out.push_back(Figure::grid("samples", sample(100, {}).cpu(), 10));
 
   // Interpolation strips: 6 pairs of latents, 10 linear steps each.
   const torch::Tensor ends = fixed_noise(12).view({6, 2, settings_.latent_dim});
@@ -297,16 +268,15 @@ void Dcgan::write_figures(const FigureContext& context) {
   const torch::Tensor z = ends.select(1, 0).unsqueeze(1) * (1 - t) + ends.select(1, 1).unsqueeze(1) * t;
   // A conditional GAN interpolates within one digit per strip (row r: digit r).
   const torch::Tensor strip_labels =
-      settings_.conditional ? fixed_labels(6).repeat_interleave(10) : torch::Tensor();
-  io::save_image_grid(generate(z.reshape({-1, settings_.latent_dim}), strip_labels).cpu(),
-                      (dir / "interpolation.png").string(), 10, 2);
+      settings_.common.conditional ? fixed_labels(6).repeat_interleave(10) : torch::Tensor();
+  out.push_back(Figure::grid("interpolation", generate(z.reshape({-1, settings_.latent_dim}), strip_labels).cpu(), 10));
 
-  if (settings_.latent_dim == 2 && !settings_.conditional) {
+  if (settings_.latent_dim == 2 && !settings_.common.conditional) {
     // The generator's output over the z plane (the article's "latent space" figure).
     constexpr int64_t kSide = 20;
-    io::save_png(io::make_grid(generate(latent_plane_grid(kSide)).cpu(), kSide, 0),
-                 (dir / "latent_manifold.png").string(), 2);
+    out.push_back(Figure::grid("latent_manifold", generate(latent_plane_grid(kSide)).cpu(), kSide, 2, 0));
   }
+  return out;
 }
 
 DcganSettings dcgan_preset(const std::string& name) {
@@ -317,10 +287,10 @@ DcganSettings dcgan_preset(const std::string& name) {
     // Adam(2e-4, β1 = 0.5), batch 128; fakes from the training-mode generator.
     s.architecture = "dcgan";
     s.fakes_from_eval_generator = false;
-    s.lr = 2e-4;
+    s.common.lr = 2e-4;
     s.beta1 = 0.5;
-    s.batch_size = 128;
-    s.epochs = 20;
+    s.common.batch_size = 128;
+    s.common.epochs = 20;
   }
   if (name == "dcgan") return s;
   if (name == "quick") {
@@ -328,41 +298,17 @@ DcganSettings dcgan_preset(const std::string& name) {
     // narrower networks and sub-pixel upsampling.
     s.width = 32;
     s.upsampling = "subpixel";
-    s.batch_size = 64;
-    s.epochs = 3;
+    s.common.batch_size = 64;
+    s.common.epochs = 3;
     return s;
   }
   throw UserError("unknown dcgan preset '" + name + "' (known: quick, dcgan, seed)");
 }
 
 ModelFamily dcgan_family() {
-  ModelFamily family;
-  family.name = "dcgan";
-  family.summary = "generative adversarial network with DCGAN networks (the article's GAN)";
-  family.presets = {"quick", "dcgan", "seed"};
-  family.settings = with_common_settings({
-      {"architecture", "seed (the article's networks, clamp activation) or dcgan (paper guidelines)"},
-      {"latent_dim", "size of z ~ N(0, I) (2 adds the latent-plane figure)"},
-      {"width", "channels of the conv layers"},
-      {"upsampling", "generator upsampling: transposed or subpixel (faster on CPU)"},
-      {"fakes_from_eval_generator", "draw D's fakes with BatchNorm running statistics (the article's quirk)"},
-      {"beta1", "Adam beta1 of both networks' optimisers"},
-  });
-  family.preset_settings = [](const std::string& preset) { return to_json(dcgan_preset(preset)); };
-  family.validate = [](const Json& json) {
-    validate_common_settings(json);
-    const DcganSettings s = dcgan_settings_from_json(json);
-    if (s.architecture != "seed" && s.architecture != "dcgan")
-      throw UserError("--architecture: expected seed or dcgan, got '" + s.architecture + "'");
-    if (s.latent_dim < 1 || s.latent_dim > 4096) throw UserError("--latent-dim: must be in 1..4096");
-    if (s.width < 1 || s.width > 1024) throw UserError("--width: must be in 1..1024");
-    if (!(s.beta1 >= 0 && s.beta1 < 1)) throw UserError("--beta1: must be in [0, 1)");
-    check_upsampling_kind(s.upsampling);
-  };
-  family.create = [](const Json& json, torch::Device device) -> std::unique_ptr<GenerativeModel> {
-    return std::make_unique<Dcgan>(dcgan_settings_from_json(json), device);
-  };
-  return family;
+  return make_model_family<Dcgan>("dcgan", "generative adversarial network with DCGAN networks (the article's GAN)",
+                                  {"quick", "dcgan", "seed"}, dcgan_settings_table(), dcgan_preset,
+                                  check_dcgan_settings);
 }
 
 }  // namespace trilemma

@@ -15,18 +15,16 @@ struct DcganSettings {
   std::string upsampling = "transposed";  ///< "transposed" or "subpixel" (see models/layers.h)
   bool fakes_from_eval_generator = true;  ///< the article's quirk: D's fakes come from
                                           ///< G.predict_on_batch (BatchNorm running statistics)
-  int64_t epochs = 100;
-  int64_t max_steps = 0;
-  int64_t batch_size = 32;
-  double lr = 1e-4;                   ///< Adam learning rate for both networks
   double beta1 = 0.9;                 ///< Adam β1 (Keras default 0.9; DCGAN paper 0.5)
-  int64_t seed = 0;
-  bool conditional = false;           ///< class-conditional: one-hot label joins z in G; D
-                                      ///< adds a projection term (Miyato & Koyama 2018)
+  /// lr: Adam's for both networks; conditional: the one-hot label joins z in G and D adds
+  /// a projection term (Miyato & Koyama 2018).
+  CommonSettings common{/*epochs=*/100, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
 };
 
-Json to_json(const DcganSettings& settings);
-DcganSettings dcgan_settings_from_json(const Json& json);
+/// The DCGAN's settings table: config.json, flags, --help and range checks.
+const SettingsTable<DcganSettings>& dcgan_settings_table();
+/// Throws UserError (one line) for a value out of range.
+void check_dcgan_settings(const DcganSettings& settings);
 
 /// Binary cross-entropy on logits against a constant target: stable for any logit.
 torch::Tensor bce_with_logits(const torch::Tensor& logits, double target);
@@ -70,8 +68,8 @@ class Dcgan : public GenerativeModel {
   torch::Tensor sample(int64_t n, const SampleOptions& options) override;
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
-  void write_epoch_figures(const FigureContext& context) override;
-  void write_figures(const FigureContext& context) override;
+  std::vector<Figure> epoch_figures(const FigureInputs& inputs) override;
+  std::vector<Figure> figures(const FigureInputs& inputs) override;
   int64_t parameter_count() const override;
   int64_t num_classes() const override;
   std::string sampler_name(const SampleOptions& options) const override { return "generator"; }

@@ -5,14 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "core/error.h"
-#include "core/settings.h"
-#include "io/image.h"
+#include "core/module_io.h"
 #include "models/conditioning.h"
-#include "training/checkpoint.h"
 
 namespace trilemma {
 namespace {
@@ -24,12 +22,6 @@ constexpr int64_t kSampleChunk = 256;
 // Above this √ᾱ_T the forward process does not reach noise, yet sampling starts from
 // N(0, I): `trilemma info` warns (the article's T = 200 linear schedule has 0.36).
 constexpr double kSignalWarningThreshold = 0.05;
-
-Json int_list(const std::vector<int64_t>& values) {
-  Json list = Json::array();
-  for (int64_t v : values) list.push_back(v);
-  return list;
-}
 
 // Training and sampling run in [-1, 1] (Ho et al. 2020, section 3.3); the interface is [0, 1].
 torch::Tensor to_model_space(const torch::Tensor& images) { return images * 2.0 - 1.0; }
@@ -44,93 +36,70 @@ std::string format_number(double value, int precision = 3) {
 
 }  // namespace
 
-Json to_json(const DdpmSettings& s) {
-  return {{"timesteps", s.timesteps},
-          {"schedule", s.schedule},
-          {"base_width", s.unet.base_width},
-          {"channel_mults", int_list(s.unet.channel_mults)},
-          {"attention_levels", int_list(s.unet.attention_levels)},
-          {"middle_attention", s.unet.middle_attention},
-          {"attention_heads", s.unet.attention_heads},
-          {"num_res_blocks", s.unet.num_res_blocks},
-          {"dropout", s.unet.dropout},
-          {"groups", s.unet.groups},
-          {"pad_to_32", s.unet.pad_to_32},
-          {"ema_decay", s.ema_decay},
-          {"grad_clip", s.grad_clip},
-          {"warmup_steps", s.warmup_steps},
-          {"sampler", s.sampler},
-          {"sample_steps", s.sample_steps},
-          {"eta", s.eta},
-          {"ddpm_variance", s.ddpm_variance},
-          {"clip_denoised", s.clip_denoised},
-          {"epochs", s.epochs},
-          {"max_steps", s.max_steps},
-          {"batch_size", s.batch_size},
-          {"lr", s.lr},
-          {"seed", s.seed},
-          {"conditional", s.conditional},
-          {"label_dropout", s.label_dropout},
-          {"guidance", s.guidance}};
-}
-
-DdpmSettings ddpm_settings_from_json(const Json& j) {
-  DdpmSettings s;
-  s.timesteps = setting_int(j, "timesteps");
-  s.schedule = setting_string(j, "schedule");
-  s.unet.base_width = setting_int(j, "base_width");
-  s.unet.channel_mults = setting_int_list(j, "channel_mults");
-  // An empty list is valid here (no attention), but the override parser cannot produce it;
-  // accept a single -1 from the command line as "none".
-  s.unet.attention_levels.clear();
-  for (int64_t level : setting_int_list(j, "attention_levels"))
-    if (level != -1) s.unet.attention_levels.push_back(level);
-  s.unet.middle_attention = setting_bool(j, "middle_attention");
-  s.unet.attention_heads = setting_int(j, "attention_heads");
-  s.unet.num_res_blocks = setting_int(j, "num_res_blocks");
-  s.unet.dropout = setting_double(j, "dropout");
-  s.unet.groups = setting_int(j, "groups");
-  s.unet.pad_to_32 = setting_bool(j, "pad_to_32");
-  s.ema_decay = setting_double(j, "ema_decay");
-  s.grad_clip = setting_double(j, "grad_clip");
-  s.warmup_steps = setting_int(j, "warmup_steps");
-  s.sampler = setting_string(j, "sampler");
-  s.sample_steps = setting_int(j, "sample_steps");
-  s.eta = setting_double(j, "eta");
-  s.ddpm_variance = setting_string(j, "ddpm_variance");
-  s.clip_denoised = setting_bool(j, "clip_denoised");
-  s.epochs = setting_int(j, "epochs");
-  s.max_steps = setting_int(j, "max_steps");
-  s.batch_size = setting_int(j, "batch_size");
-  s.lr = setting_double(j, "lr");
-  s.seed = setting_int(j, "seed");
-  // Runs from before conditioning lack the three fields: they were unconditional.
-  s.conditional = conditional_setting(j);
-  if (j.contains("label_dropout")) s.label_dropout = setting_double(j, "label_dropout");
-  if (j.contains("guidance")) s.guidance = setting_double(j, "guidance");
-  s.unet.num_classes = s.conditional ? kDigitClasses : 0;
-  return s;
+const SettingsTable<DdpmSettings>& ddpm_settings_table() {
+  using S = DdpmSettings;
+  constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
+  static const SettingsTable<S> table =
+      SettingsTable<S>()
+          .integer("timesteps", [](S& s) -> int64_t& { return s.timesteps; }, 1, 100000,
+                   "T, forward-process steps")
+          .choice("schedule", [](S& s) -> std::string& { return s.schedule; }, {"linear", "linear-scaled", "cosine"},
+                  "noise schedule: linear (the article), linear-scaled (rescaled to T) or cosine")
+          .integer("base_width", [](S& s) -> int64_t& { return s.unet.base_width; }, 1, 1024,
+                   "U-Net channels at full resolution")
+          .integer_list("channel_mults", [](S& s) -> std::vector<int64_t>& { return s.unet.channel_mults; }, 1, 16,
+                        false, "width multiplier per U-Net level, e.g. 1,2,2 (one level each)")
+          .integer_list("attention_levels", [](S& s) -> std::vector<int64_t>& { return s.unet.attention_levels; },
+                        0, 15, true, "levels with self-attention, 0 = full resolution (none = no attention)")
+          .boolean("middle_attention", [](S& s) -> bool& { return s.unet.middle_attention; },
+                   "self-attention in the U-Net's middle block")
+          .integer("attention_heads", [](S& s) -> int64_t& { return s.unet.attention_heads; }, 1, 64,
+                   "heads of every attention block")
+          .integer("num_res_blocks", [](S& s) -> int64_t& { return s.unet.num_res_blocks; }, 1, 16,
+                   "ResNet blocks per level and direction")
+          .number("dropout", [](S& s) -> double& { return s.unet.dropout; }, Interval::closed_open(0, 1),
+                  "dropout inside ResNet blocks")
+          .integer("groups", [](S& s) -> int64_t& { return s.unet.groups; }, 1, 1024,
+                   "GroupNorm groups (divides base_width)")
+          .boolean("pad_to_32", [](S& s) -> bool& { return s.unet.pad_to_32; },
+                   "pad 28x28 inputs to 32x32 inside the U-Net (needed for 4 levels)")
+          .number("ema_decay", [](S& s) -> double& { return s.ema_decay; }, Interval::closed_open(0, 1),
+                  "EMA decay of the sampling weights (0 = none)")
+          .number("grad_clip", [](S& s) -> double& { return s.grad_clip; }, Interval::at_least(0),
+                  "max gradient norm (0 = none)")
+          .integer("warmup_steps", [](S& s) -> int64_t& { return s.warmup_steps; }, 0, kUnbounded,
+                   "linear learning-rate warm-up steps")
+          .choice("sampler", [](S& s) -> std::string& { return s.sampler; }, {"ddpm", "ddim", "dpm-solver"},
+                  "default sampler: ddpm, ddim or dpm-solver")
+          .integer("sample_steps", [](S& s) -> int64_t& { return s.sample_steps; }, 1, 100000,
+                   "default steps of ddim and dpm-solver (ddpm uses T)")
+          .number("eta", [](S& s) -> double& { return s.eta; }, Interval::closed(0, 1),
+                  "default DDIM eta (0 = deterministic, 1 = DDPM-like)")
+          .choice("ddpm_variance", [](S& s) -> std::string& { return s.ddpm_variance; }, {"beta", "posterior"},
+                  "DDPM reverse variance: beta or posterior")
+          .boolean("clip_denoised", [](S& s) -> bool& { return s.clip_denoised; },
+                   "clamp predicted x_0 to [-1, 1] while sampling")
+          .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; })
+          .number("label_dropout", [](S& s) -> double& { return s.label_dropout; }, Interval::closed_open(0, 1),
+                  "conditional: share of labels dropped to the null class while training")
+          .absent_in_older_runs()
+          .number("guidance", [](S& s) -> double& { return s.guidance; }, Interval::at_least(0),
+                  "conditional: default guidance weight (0 unconditional, 1 conditional, >1 guided)")
+          .absent_in_older_runs();
+  return table;
 }
 
 void validate_ddpm_settings(const DdpmSettings& s) {
   auto require = [](bool ok, const std::string& message) {
     if (!ok) throw UserError(message);
   };
-  require(s.timesteps >= 1 && s.timesteps <= 100000, "--timesteps: must be in 1..100000");
+  ddpm_settings_table().check(s);
+  check_common_settings(s.common);
   diffusion::make_noise_schedule(s.schedule, s.timesteps);  // throws for a bad name or T
   validate_unet_settings(s.unet, kImageSize);
-  require(s.ema_decay >= 0 && s.ema_decay < 1, "--ema-decay: must be in [0, 1)");
-  require(s.grad_clip >= 0 && std::isfinite(s.grad_clip), "--grad-clip: must be >= 0 (0 = off)");
-  require(s.warmup_steps >= 0, "--warmup-steps: must be >= 0");
-  diffusion::parse_sampler_kind(s.sampler);
-  require(s.sample_steps >= 1 && s.sample_steps <= s.timesteps,
+  require(s.sample_steps <= s.timesteps,
           "--sample-steps: must be in 1..timesteps (" + std::to_string(s.timesteps) + ")");
-  require(s.eta >= 0, "--eta: must be >= 0");
-  require(s.ddpm_variance == "beta" || s.ddpm_variance == "posterior",
-          "--ddpm-variance: expected beta or posterior, got '" + s.ddpm_variance + "'");
-  require(s.label_dropout >= 0 && s.label_dropout < 1, "--label-dropout: must be in [0, 1)");
-  require(std::isfinite(s.guidance) && s.guidance >= 0, "--guidance: must be a finite number >= 0");
-  require(!s.conditional || s.label_dropout > 0 || s.guidance == 1.0,
+  require(!s.common.conditional || s.label_dropout > 0 || s.guidance == 1.0,
           "--label-dropout 0 trains no unconditional model, so guidance needs --guidance 1");
 }
 
@@ -156,6 +125,8 @@ Ddpm::Ddpm(const DdpmSettings& settings, torch::Device device)
       device_(device),
       schedule_(diffusion::make_noise_schedule(settings.schedule, settings.timesteps)) {
   validate_ddpm_settings(settings_);
+  // A conditional U-Net embeds the digits plus the null class of classifier-free guidance.
+  settings_.unet.num_classes = settings_.common.conditional ? kDigitClasses : 0;
   net_ = UNet(settings_.unet);
   ema_ = UNet(settings_.unet);
   net_->to(device_);
@@ -163,9 +134,9 @@ Ddpm::Ddpm(const DdpmSettings& settings, torch::Device device)
   ema_update(*ema_, *net_, 0.0);  // start the average at the initial weights
   for (auto& p : ema_->parameters()) p.set_requires_grad(false);
   optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(),
-                                                    torch::optim::AdamOptions(settings_.lr));
+                                                    torch::optim::AdamOptions(settings_.common.lr));
   // A private generator, so that drawing the fixed noise leaves the global stream alone.
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(settings_.seed) + 1);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(settings_.common.seed) + 1);
   epoch_noise_ = torch::randn({36, 1, kImageSize, kImageSize}, generator).to(device_);
 }
 
@@ -180,7 +151,7 @@ LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& lab
   // Classifier-free guidance trains p(x|y) and p(x) in one network: some labels become
   // the null class.
   const torch::Tensor classes =
-      settings_.conditional ? drop_labels(labels.to(device_), settings_.label_dropout, kDigitClasses)
+      settings_.common.conditional ? drop_labels(labels.to(device_), settings_.label_dropout, kDigitClasses)
                             : torch::Tensor();
   const auto predicted = net_->forward(x_t, t.to(device_), classes);
   const auto loss = torch::mse_loss(predicted, noise);
@@ -193,7 +164,7 @@ LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& lab
   if (settings_.warmup_steps > 0) {
     const double scale = std::min(1.0, static_cast<double>(steps_done_ + 1) / settings_.warmup_steps);
     for (auto& group : optimizer_->param_groups())
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(settings_.lr * scale);
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(settings_.common.lr * scale);
   }
   optimizer_->step();
   ema_update(*ema_, *net_, ema_decay_at(settings_.ema_decay, steps_done_));
@@ -212,7 +183,7 @@ LossTerms Ddpm::eval_loss(const torch::Tensor& images, const torch::Tensor& labe
   const auto t = torch::randint(0, settings_.timesteps, {x0.size(0)}, torch::TensorOptions().dtype(torch::kLong));
   const auto noise = torch::randn_like(x0);
   // A conditional model is scored on its conditional predictions.
-  const torch::Tensor classes = settings_.conditional ? labels.to(device_) : torch::Tensor();
+  const torch::Tensor classes = settings_.common.conditional ? labels.to(device_) : torch::Tensor();
   const auto predicted = ema_->forward(schedule_.q_sample(x0, t, noise), t.to(device_), classes);
   return {{"loss", torch::mse_loss(predicted, noise).item<double>()}};
 }
@@ -229,22 +200,22 @@ diffusion::SamplerSettings Ddpm::sampler_settings(const SampleOptions& options) 
   // the configured step count.
   if (options.steps > 0) s.steps = options.steps;
   else s.steps = s.kind == diffusion::SamplerKind::kDdpm ? settings_.timesteps : settings_.sample_steps;
-  if (options.eta < 0) throw UserError("--eta: must be >= 0");
-  s.eta = options.sampler.empty() && options.eta == 0.0 ? settings_.eta : options.eta;
+  if (options.eta && !(*options.eta >= 0)) throw UserError("--eta: must be >= 0");
+  s.eta = options.eta ? *options.eta : settings_.eta;
   s.ddpm_variance = settings_.ddpm_variance == "posterior" ? diffusion::DdpmVariance::kPosterior
                                                             : diffusion::DdpmVariance::kBeta;
   s.clip_x0 = settings_.clip_denoised ? 1.0 : 0.0;
-  s.progress = options.progress;
-  s.progress_label = "sampling " + diffusion::sampler_kind_name(s.kind);
   return s;
 }
+
+std::vector<std::string> Ddpm::sampling_options() const { return {"sampler", "steps", "eta"}; }
 
 diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x, const diffusion::SamplerSettings& settings,
                                       const torch::Tensor& labels, double guidance) {
   c10::InferenceMode guard;
   ema_->eval();
   diffusion::EpsilonPredictor predict = [&](const torch::Tensor& x_t, const torch::Tensor& t) {
-    if (!settings_.conditional) return ema_->forward(x_t, t);
+    if (!settings_.common.conditional) return ema_->forward(x_t, t);
     if (!labels.defined() || guidance == 0.0) return ema_->forward(x_t, t);  // null class
     if (guidance == 1.0) return ema_->forward(x_t, t, labels);
     // Both predictions in one batch of 2N: [conditional; unconditional].
@@ -256,10 +227,10 @@ diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x, const diffusion::S
   return diffusion::run_sampler(schedule_, predict, x.to(device_), settings);
 }
 
-int64_t Ddpm::num_classes() const { return settings_.conditional ? kDigitClasses : 0; }
+int64_t Ddpm::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
 
 double Ddpm::guidance_weight(const SampleOptions& options) const {
-  if (!settings_.conditional) return 1.0;
+  if (!settings_.common.conditional) return 1.0;
   return options.guidance ? *options.guidance : settings_.guidance;
 }
 
@@ -272,11 +243,17 @@ torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
   for (int64_t start = 0; start < n; start += kSampleChunk) {
     const int64_t count = std::min(kSampleChunk, n - start);
     auto chunk_settings = settings;
-    if (n > kSampleChunk)
-      chunk_settings.progress_label += " " + std::to_string(start / kSampleChunk + 1) + "/" +
-                                       std::to_string((n + kSampleChunk - 1) / kSampleChunk);
+    if (options.progress) {
+      std::string label = "sampling " + diffusion::sampler_kind_name(settings.kind);
+      if (n > kSampleChunk)
+        label += " " + std::to_string(start / kSampleChunk + 1) + "/" +
+                 std::to_string((n + kSampleChunk - 1) / kSampleChunk);
+      chunk_settings.on_step = [&options, label](const diffusion::SamplerSnapshot& snap) {
+        options.progress(label, snap.step, snap.steps);
+      };
+    }
     auto noise = torch::randn({count, 1, kImageSize, kImageSize}, torch::TensorOptions().device(device_));
-    const torch::Tensor labels = settings_.conditional
+    const torch::Tensor labels = settings_.common.conditional
                                      ? labels_to_sample(count, options, kDigitClasses, device_)
                                      : torch::Tensor();
     chunks.push_back(to_image_space(denoise(noise, chunk_settings, labels, guidance).x));
@@ -288,7 +265,7 @@ torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
 int64_t Ddpm::network_evaluations(const SampleOptions& options) const {
   // Guidance between the pure cases evaluates the network twice per step (the batch of 2N).
   const double w = guidance_weight(options);
-  const int64_t per_step = settings_.conditional && w != 0.0 && w != 1.0 ? 2 : 1;
+  const int64_t per_step = settings_.common.conditional && w != 0.0 && w != 1.0 ? 2 : 1;
   return per_step * diffusion::sampler_nfe(schedule_, sampler_settings(options));
 }
 
@@ -296,7 +273,7 @@ std::string Ddpm::sampler_name(const SampleOptions& options) const {
   const auto s = sampler_settings(options);
   std::string name = diffusion::sampler_kind_name(s.kind) + "-" + std::to_string(diffusion::sampler_nfe(schedule_, s));
   if (s.kind == diffusion::SamplerKind::kDdim && s.eta > 0) name += "-eta" + format_number(s.eta);
-  if (settings_.conditional) name += "-w" + format_number(guidance_weight(options));
+  if (settings_.common.conditional) name += "-w" + format_number(guidance_weight(options));
   return name;
 }
 
@@ -316,8 +293,8 @@ void Ddpm::load(torch::serialize::InputArchive& archive) {
   archive.read("network", net);
   archive.read("ema", ema);
   archive.read("optimizer", optimizer);
-  training::load_module_checked(*net_, net);
-  training::load_module_checked(*ema_, ema);
+  load_module_checked(*net_, net);
+  load_module_checked(*ema_, ema);
   optimizer_->load(optimizer);
   torch::Tensor steps;
   archive.read("steps_done", steps);
@@ -338,8 +315,8 @@ Json Ddpm::info() const {
             {"parameters", parameter_count()},
             {"default_sampler", sampler_name({})},
             {"ema_decay", settings_.ema_decay},
-            {"conditional", settings_.conditional}};
-  if (settings_.conditional) {
+            {"conditional", settings_.common.conditional}};
+  if (settings_.common.conditional) {
     j["label_dropout"] = settings_.label_dropout;
     j["default_guidance"] = settings_.guidance;
   }
@@ -351,32 +328,30 @@ Json Ddpm::info() const {
   return j;
 }
 
-void Ddpm::write_epoch_figures(const FigureContext& context) {
-  namespace fs = std::filesystem;
+std::vector<Figure> Ddpm::epoch_figures(const FigureInputs& inputs) {
   diffusion::SamplerSettings s;
   s.kind = diffusion::SamplerKind::kDdim;  // deterministic: the same x_T gives comparable grids
   s.steps = std::min<int64_t>(10, settings_.timesteps);
   s.clip_x0 = settings_.clip_denoised ? 1.0 : 0.0;
   char name[64];
-  std::snprintf(name, sizeof(name), "samples_epoch_%03lld.png", static_cast<long long>(context.epoch));
+  std::snprintf(name, sizeof(name), "samples_epoch_%03lld", static_cast<long long>(inputs.epoch));
   // A conditional model draws the digits 0..9 in turn, one per column, guided as by default.
   const torch::Tensor labels =
-      settings_.conditional
+      settings_.common.conditional
           ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(kDigitClasses).to(device_)
           : torch::Tensor();
   const auto images = to_image_space(denoise(epoch_noise_, s, labels, settings_.guidance).x).cpu();
-  io::save_image_grid(images, (fs::path(context.images_dir) / name).string(), 6);
+  return {Figure::grid(name, images, 6)};
 }
 
-void Ddpm::write_figures(const FigureContext& context) {
-  namespace fs = std::filesystem;
-  const fs::path dir = context.images_dir;
+std::vector<Figure> Ddpm::figures(const FigureInputs& inputs) {
+  std::vector<Figure> out;
   const int64_t T = settings_.timesteps;
-  torch::manual_seed(settings_.seed);  // figures are reproducible for a given checkpoint
+  torch::manual_seed(settings_.common.seed);  // figures are reproducible for a given checkpoint
   c10::InferenceMode guard;
 
   // Sample grid with the default sampler.
-  io::save_image_grid(sample(100, {}).cpu(), (dir / "samples.png").string(), 10);
+  out.push_back(Figure::grid("samples", sample(100, {}).cpu(), 10));
 
   // Evenly spaced timestep indices 0 = x_0 (clean) ... T-1, `count` of them.
   auto spaced = [&](int64_t count) {
@@ -386,19 +361,19 @@ void Ddpm::write_figures(const FigureContext& context) {
     return out;
   };
 
-  const bool have_test = context.test_images.defined() && context.test_images.size(0) > 0;
+  const bool have_test = inputs.test_images.defined() && inputs.test_images.size(0) > 0;
   if (have_test) {
     // Forward process: one x_0 noised to increasing t with one shared ε, so the strip shows
     // only the schedule (the article's forward-diffusion figure); the first tile is x_0.
-    const auto x0 = to_model_space(context.test_images.narrow(0, 0, 1).to(device_));
+    const auto x0 = to_model_space(inputs.test_images.narrow(0, 0, 1).to(device_));
     const auto noise = torch::randn_like(x0);
     std::vector<torch::Tensor> tiles = {x0};
     for (int64_t t : spaced(10)) {
       if (t == 0 && T > 1) continue;
       tiles.push_back(schedule_.q_sample(x0, torch::tensor({t}), noise));
     }
-    io::save_image_grid(to_image_space(torch::cat(tiles, 0)).cpu(), (dir / "forward_process.png").string(),
-                        static_cast<int64_t>(tiles.size()), 3);
+    out.push_back(Figure::grid("forward_process", to_image_space(torch::cat(tiles, 0)).cpu(),
+                               static_cast<int64_t>(tiles.size()), 3));
   }
 
   {
@@ -418,12 +393,12 @@ void Ddpm::write_figures(const FigureContext& context) {
     };
     // A conditional model denoises toward the digits 0..kRows-1, guided as by default.
     const torch::Tensor labels =
-        settings_.conditional ? torch::arange(kRows, torch::kLong).to(device_) : torch::Tensor();
+        settings_.common.conditional ? torch::arange(kRows, torch::kLong).to(device_) : torch::Tensor();
     denoise(x_T, s, labels, settings_.guidance);
     // Row-major grid: sample r's snapshots side by side.
     const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kImageSize, kImageSize});
-    io::save_image_grid(to_image_space(stacked).cpu(), (dir / "denoising_trajectory.png").string(),
-                        static_cast<int64_t>(columns.size()), 3);
+    out.push_back(Figure::grid("denoising_trajectory", to_image_space(stacked).cpu(),
+                               static_cast<int64_t>(columns.size()), 3));
   }
 
   if (have_test) {
@@ -432,8 +407,8 @@ void Ddpm::write_figures(const FigureContext& context) {
     // then (x_t, reconstruction) pairs for increasing t.
     constexpr int64_t kRows = 8;
     constexpr int64_t kMaxSteps = 100;
-    const int64_t rows = std::min<int64_t>(kRows, context.test_images.size(0));
-    const auto x0 = to_model_space(context.test_images.narrow(0, 0, rows).to(device_));
+    const int64_t rows = std::min<int64_t>(kRows, inputs.test_images.size(0));
+    const auto x0 = to_model_space(inputs.test_images.narrow(0, 0, rows).to(device_));
     std::vector<torch::Tensor> columns = {x0};
     for (double fraction : {0.1, 0.3, 0.5, 0.7, 0.9}) {
       const int64_t t = std::max<int64_t>(0, static_cast<int64_t>(std::llround(fraction * T)) - 1);
@@ -447,9 +422,10 @@ void Ddpm::write_figures(const FigureContext& context) {
       columns.push_back(denoise(x_t, s).x);
     }
     const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kImageSize, kImageSize});
-    io::save_image_grid(to_image_space(stacked).cpu(), (dir / "reconstruction.png").string(),
-                        static_cast<int64_t>(columns.size()), 3);
+    out.push_back(Figure::grid("reconstruction", to_image_space(stacked).cpu(),
+                               static_cast<int64_t>(columns.size()), 3));
   }
+  return out;
 }
 
 DdpmSettings ddpm_preset(const std::string& name) {
@@ -470,9 +446,9 @@ DdpmSettings ddpm_preset(const std::string& name) {
     s.warmup_steps = 100;
     // Sized to the issue's ~10 minute budget, not to convergence: 1200 steps of 64 images
     // (1.3 epochs) at the ~165 images/s measured on an idle 2-core CPU (see README).
-    s.epochs = 2;
-    s.max_steps = 1200;
-    s.batch_size = 64;
+    s.common.epochs = 2;
+    s.common.max_steps = 1200;
+    s.common.batch_size = 64;
     return s;
   }
   if (name == "seed") {
@@ -489,9 +465,9 @@ DdpmSettings ddpm_preset(const std::string& name) {
     s.sampler = "ddpm";  // Algorithm 2 with σ_t² = β_t, as the article's denoise_x
     s.sample_steps = 200;
     s.clip_denoised = false;
-    s.epochs = 10;
-    s.batch_size = 64;
-    s.lr = 1e-4;
+    s.common.epochs = 10;
+    s.common.batch_size = 64;
+    s.common.lr = 1e-4;
     return s;
   }
   if (name == "full") {
@@ -506,50 +482,17 @@ DdpmSettings ddpm_preset(const std::string& name) {
     s.ema_decay = 0.9995;
     s.warmup_steps = 1000;
     s.sample_steps = 50;
-    s.epochs = 40;
-    s.lr = 2e-4;
+    s.common.epochs = 40;
+    s.common.lr = 2e-4;
     return s;
   }
   throw UserError("unknown ddpm preset '" + name + "' (known: quick, seed, full)");
 }
 
 ModelFamily ddpm_family() {
-  ModelFamily family;
-  family.name = "ddpm";
-  family.summary = "denoising diffusion (Ho et al. 2020) with a U-Net; DDPM, DDIM and DPM-Solver++ sampling";
-  family.presets = {"quick", "seed", "full"};
-  family.settings = with_common_settings({
-      {"timesteps", "T, forward-process steps"},
-      {"schedule", "noise schedule: linear (the article), linear-scaled (rescaled to T) or cosine"},
-      {"base_width", "U-Net channels at full resolution"},
-      {"channel_mults", "width multiplier per U-Net level, e.g. 1,2,2 (one level each)"},
-      {"attention_levels", "levels with self-attention, 0 = full resolution (-1 = none)"},
-      {"middle_attention", "self-attention in the U-Net's middle block"},
-      {"attention_heads", "heads of every attention block"},
-      {"num_res_blocks", "ResNet blocks per level and direction"},
-      {"dropout", "dropout inside ResNet blocks"},
-      {"groups", "GroupNorm groups (divides base_width)"},
-      {"pad_to_32", "pad 28x28 inputs to 32x32 inside the U-Net (needed for 4 levels)"},
-      {"ema_decay", "EMA decay of the sampling weights (0 = none)"},
-      {"grad_clip", "max gradient norm (0 = none)"},
-      {"warmup_steps", "linear learning-rate warm-up steps"},
-      {"sampler", "default sampler: ddpm, ddim or dpm-solver"},
-      {"sample_steps", "default steps of ddim and dpm-solver (ddpm uses T)"},
-      {"eta", "default DDIM eta (0 = deterministic)"},
-      {"ddpm_variance", "DDPM reverse variance: beta or posterior"},
-      {"clip_denoised", "clamp predicted x_0 to [-1, 1] while sampling"},
-      {"label_dropout", "conditional: share of labels dropped to the null class while training"},
-      {"guidance", "conditional: default guidance weight (0 unconditional, 1 conditional, >1 guided)"},
-  });
-  family.preset_settings = [](const std::string& preset) { return to_json(ddpm_preset(preset)); };
-  family.validate = [](const Json& json) {
-    validate_common_settings(json);
-    validate_ddpm_settings(ddpm_settings_from_json(json));
-  };
-  family.create = [](const Json& json, torch::Device device) -> std::unique_ptr<GenerativeModel> {
-    return std::make_unique<Ddpm>(ddpm_settings_from_json(json), device);
-  };
-  return family;
+  return make_model_family<Ddpm>(
+      "ddpm", "denoising diffusion (Ho et al. 2020) with a U-Net; DDPM, DDIM and DPM-Solver++ sampling",
+      {"quick", "seed", "full"}, ddpm_settings_table(), ddpm_preset, validate_ddpm_settings);
 }
 
 }  // namespace trilemma

@@ -28,12 +28,8 @@ struct DdpmSettings {
   std::string ddpm_variance = "beta";  ///< DDPM reverse variance: "beta" (β_t) or
                                        ///< "posterior" (β̃_t)
   bool clip_denoised = true;      ///< clamp predicted x_0 to [-1, 1] while sampling
-  int64_t epochs = 2;
-  int64_t max_steps = 0;          ///< stop after this many optimiser steps (0 = no limit)
-  int64_t batch_size = 128;
-  double lr = 1e-3;               ///< Adam learning rate
-  int64_t seed = 0;
-  bool conditional = false;       ///< class-conditional U-Net with classifier-free guidance
+  /// conditional: a class-conditional U-Net with classifier-free guidance.
+  CommonSettings common{/*epochs=*/2, /*max_steps=*/0, /*batch_size=*/128, /*lr=*/1e-3};
   double label_dropout = 0.1;     ///< conditional: share of training labels replaced by the
                                   ///< null class, which teaches the unconditional model
                                   ///< (Ho & Salimans 2022 use 0.1 or 0.2)
@@ -41,8 +37,8 @@ struct DdpmSettings {
                                   ///< 1 = conditional, > 1 = guided)
 };
 
-Json to_json(const DdpmSettings& settings);
-DdpmSettings ddpm_settings_from_json(const Json& json);
+/// The DDPM's settings table: config.json, flags, --help and range checks.
+const SettingsTable<DdpmSettings>& ddpm_settings_table();
 /// Throws UserError (one line) for invalid values or combinations.
 void validate_ddpm_settings(const DdpmSettings& settings);
 
@@ -67,12 +63,13 @@ class Ddpm : public GenerativeModel {
   std::string sampler_name(const SampleOptions& options) const override;
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
-  void write_epoch_figures(const FigureContext& context) override;
-  void write_figures(const FigureContext& context) override;
+  std::vector<Figure> epoch_figures(const FigureInputs& inputs) override;
+  std::vector<Figure> figures(const FigureInputs& inputs) override;
   int64_t parameter_count() const override;
   Json info() const override;
   int64_t num_classes() const override;
-  bool supports_guidance() const override { return settings_.conditional; }
+  bool supports_guidance() const override { return settings_.common.conditional; }
+  std::vector<std::string> sampling_options() const override;
 
   /// The guidance weight `options` resolve to (the run's default when unset); 1 for an
   /// unconditional model, whose one prediction is "the conditional one".

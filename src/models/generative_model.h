@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/settings_table.h"
+
 namespace trilemma {
 
 using Json = nlohmann::json;
@@ -20,28 +22,71 @@ using Json = nlohmann::json;
 /// Named loss terms of one step, e.g. {"loss", "bce", "kl"}; written to metrics.jsonl.
 using LossTerms = std::map<std::string, double>;
 
-/// How to draw samples. Fields a family does not use are ignored by it.
+/// Reports sampling progress: `label` names the pass (e.g. "sampling ddim 2/40"), `done`
+/// of `total` steps are finished. The CLI draws a progress bar with it; models only call it.
+using SamplingProgress = std::function<void(const std::string& label, int64_t done, int64_t total)>;
+
+/// How to draw samples. A family uses the fields it declares in sampling_options(); the
+/// CLI refuses a flag for a field the run's family does not use.
 struct SampleOptions {
   std::string sampler;      ///< diffusion: "ddpm", "ddim" or "dpm-solver"; "" = family default
   int64_t steps = 0;        ///< diffusion: number of sampling steps; 0 = family default
-  double eta = 0.0;         ///< DDIM stochasticity (0 = deterministic, 1 = DDPM-like)
+  std::optional<double> eta;  ///< DDIM stochasticity (0 = deterministic, 1 = DDPM-like);
+                              ///< unset = the run's default
   int64_t class_label = -1; ///< conditional models: the class of every image; -1 = classes
                             ///< drawn uniformly at random (unconditional models: must be -1)
   std::optional<double> guidance;  ///< classifier-free guidance weight w of conditional
                                    ///< diffusion: ε̂_u + w(ε̂_c − ε̂_u), 0 = unconditional,
                                    ///< 1 = conditional; unset = the run's default
-  bool progress = false;    ///< print a progress bar over sampling steps
+  SamplingProgress progress;  ///< called as sampling steps finish, when set
 };
 
-/// Where and with what a family writes its figures (PNG files under run_dir/images).
-struct FigureContext {
-  std::string images_dir;         ///< existing directory for PNGs
+/// What a model draws its figures from.
+struct FigureInputs {
   torch::Tensor test_images;      ///< N×1×28×28 in [0,1], on the model's device
   torch::Tensor test_labels;      ///< N, int64
   int64_t epoch = 0;              ///< epochs completed so far
 };
 
-/// A trained or training generative model of 28×28 grey images in [0,1].
+/// Points of one named series (one class of a scatter plot).
+struct FigureSeries {
+  std::string name;
+  std::vector<double> x, y;
+};
+
+/// A figure a model computes; training/figures.h writes it under the run's images/.
+struct Figure {
+  enum class Kind {
+    kGrid,          ///< images tiled into NAME.png
+    kScatter,       ///< series plotted as points into NAME.png
+    kEpochHistory,  ///< this epoch's images, kept with every earlier epoch's: NAME.png
+                    ///< stacks the first `columns` of each epoch as a row, NAME.gif
+                    ///< animates the epochs
+  };
+  Kind kind = Kind::kGrid;
+  std::string name;              ///< file name without its extension
+  torch::Tensor images;          ///< kGrid, kEpochHistory: N×1×H×W in [0,1]
+  int64_t columns = 0;           ///< tiles per row (0 = a square grid)
+  int64_t padding = 2;           ///< pixels between tiles
+  int scale = 2;                 ///< PNG pixels per image pixel
+  std::vector<FigureSeries> series;      ///< kScatter
+  std::string title, x_label, y_label;   ///< kScatter
+  int width = 800, height = 700;         ///< kScatter: plot size in pixels
+
+  static Figure grid(std::string name, torch::Tensor images, int64_t columns = 0, int scale = 2,
+                     int64_t padding = 2) {
+    Figure f;
+    f.name = std::move(name);
+    f.images = std::move(images);
+    f.columns = columns;
+    f.scale = scale;
+    f.padding = padding;
+    return f;
+  }
+};
+
+/// A trained or training generative model of 28×28 grey images in [0,1]. Models compute
+/// and return; the training code, the CLI and the report write files.
 class GenerativeModel {
  public:
   virtual ~GenerativeModel() = default;
@@ -66,10 +111,10 @@ class GenerativeModel {
   virtual void save(torch::serialize::OutputArchive& archive) = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 
-  /// Figures written after each epoch (e.g. a GAN's fixed-noise grid). Optional.
-  virtual void write_epoch_figures(const FigureContext& context) {}
-  /// Figures written at the end of training and by `trilemma figures`.
-  virtual void write_figures(const FigureContext& context) {}
+  /// Figures drawn after each epoch (e.g. a GAN's fixed-noise grid). Optional.
+  virtual std::vector<Figure> epoch_figures(const FigureInputs& inputs) { return {}; }
+  /// Figures drawn at the end of training and by `trilemma figures`.
+  virtual std::vector<Figure> figures(const FigureInputs& inputs) { return {}; }
 
   /// Parameter count of the sampling network(s), for reports.
   virtual int64_t parameter_count() const = 0;
@@ -78,47 +123,61 @@ class GenerativeModel {
   virtual int64_t num_classes() const { return 0; }
   /// Whether SampleOptions::guidance means something to this model (conditional diffusion).
   virtual bool supports_guidance() const { return false; }
+  /// The sampler options this model uses, by flag name ("sampler", "steps", "eta"); a flag
+  /// for any other is refused (models/sampling_options.h). The class and guidance are
+  /// governed by num_classes() and supports_guidance().
+  virtual std::vector<std::string> sampling_options() const { return {}; }
 
   /// Family-specific facts printed by `trilemma info` and stored in reports
   /// (e.g. a diffusion schedule's alpha-bar at T). Optional.
   virtual Json info() const { return Json::object(); }
 };
 
-/// Documentation of one settings field: shown by `--help` and validated on input.
-struct SettingSpec {
-  std::string name;   ///< snake_case key in config.json; the flag is --kebab-case
-  std::string help;
-};
-
-/// The documentation of the settings every family has (see ModelFamily), appended after a
-/// family's own so that they read the same in every `train MODEL --help`.
-inline std::vector<SettingSpec> with_common_settings(std::vector<SettingSpec> own) {
-  own.insert(own.end(),
-             {{"epochs", "passes over the 60,000 training images"},
-              {"max_steps", "stop after this many optimiser steps (0 = no limit)"},
-              {"batch_size", "images per optimiser step"},
-              {"lr", "Adam learning rate"},
-              {"seed", "random seed (same seed + threads on CPU = identical run)"},
-              {"conditional", "class-conditional model: sample a digit with `sample --class K`"}});
-  return own;
-}
-
-/// A model family: its presets, the documentation of its settings, and a factory.
-/// Settings are JSON objects so that config.json records every hyperparameter verbatim.
-/// Every family's settings hold at least: epochs, max_steps, batch_size, lr, seed and
-/// conditional (runs written before conditioning existed lack the last; read it with
-/// conditional_setting in models/conditioning.h).
+/// A model family: its presets, its settings table, and a factory. Settings travel as JSON
+/// objects so that config.json records every hyperparameter verbatim; each family's table
+/// (core/settings_table.h) turns them into its typed struct. Every family's settings hold
+/// the common ones (CommonSettings: epochs, max_steps, batch_size, lr, seed, conditional).
 struct ModelFamily {
-  std::string name;                  ///< "vae", "dcgan", "ddpm"
-  std::string summary;               ///< one line for --help
-  std::vector<std::string> presets;  ///< first one is the default
-  std::vector<SettingSpec> settings; ///< every field, in display order
+  std::string name;                   ///< "vae", "dcgan", "ddpm"
+  std::string summary;                ///< one line for --help
+  std::vector<std::string> presets;   ///< first one is the default
+  std::vector<SettingField> settings; ///< every field, in display order
   /// The settings of a named preset (throws UserError for an unknown name).
   std::function<Json(const std::string& preset)> preset_settings;
-  /// Throws UserError with a one-line message when a combination of values is invalid.
-  std::function<void(const Json& settings)> validate;
+  /// Sets one field from a flag's text, typed by the table (UserError on bad text).
+  std::function<void(Json& settings, const std::string& name, const std::string& text)> set_setting;
+  /// Reads and checks settings (types, ranges, combinations; UserError with one line) and
+  /// returns them as config.json records them.
+  std::function<Json(const Json& settings)> validate;
   std::function<std::unique_ptr<GenerativeModel>(const Json& settings, torch::Device device)>
       create;
 };
+
+/// A family from its settings table: `preset` names the struct's presets, `check` throws
+/// UserError for invalid values or combinations, Model is built from the typed settings.
+template <class Model, class Settings>
+ModelFamily make_model_family(std::string name, std::string summary, std::vector<std::string> presets,
+                              const SettingsTable<Settings>& table, Settings (*preset)(const std::string&),
+                              void (*check)(const Settings&)) {
+  const SettingsTable<Settings>* t = &table;
+  ModelFamily family;
+  family.name = std::move(name);
+  family.summary = std::move(summary);
+  family.presets = std::move(presets);
+  family.settings = table.fields();
+  family.preset_settings = [t, preset](const std::string& p) { return t->to_json(preset(p)); };
+  family.set_setting = [t](Json& json, const std::string& field, const std::string& text) {
+    t->set_from_text(json, field, text);
+  };
+  family.validate = [t, check](const Json& json) {
+    const Settings settings = t->from_json(json);
+    check(settings);
+    return t->to_json(settings);
+  };
+  family.create = [t](const Json& json, torch::Device device) -> std::unique_ptr<GenerativeModel> {
+    return std::make_unique<Model>(t->from_json(json), device);
+  };
+  return family;
+}
 
 }  // namespace trilemma

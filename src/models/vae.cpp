@@ -1,38 +1,33 @@
 #include "models/vae.h"
 
-#include <filesystem>
 
 #include "core/error.h"
-#include "core/settings.h"
-#include "io/image.h"
-#include "io/plot.h"
+#include "core/module_io.h"
 #include "models/conditioning.h"
 #include "models/layers.h"
-#include "training/checkpoint.h"
 
 namespace trilemma {
 namespace nn = torch::nn;
 
-Json to_json(const VaeSettings& s) {
-  return {{"latent_dim", s.latent_dim}, {"channels", s.channels}, {"upsampling", s.upsampling},
-          {"kl_weight", s.kl_weight},   {"epochs", s.epochs},     {"max_steps", s.max_steps},
-          {"batch_size", s.batch_size}, {"lr", s.lr},             {"seed", s.seed},
-          {"conditional", s.conditional}};
+const SettingsTable<VaeSettings>& vae_settings_table() {
+  using S = VaeSettings;
+  static const SettingsTable<S> table =
+      SettingsTable<S>()
+          .integer("latent_dim", [](S& s) -> int64_t& { return s.latent_dim; }, 1, 4096,
+                   "size of the latent z (2 adds the latent-plane figures)")
+          .integer("channels", [](S& s) -> int64_t& { return s.channels; }, 1, 1024,
+                   "width of every conv layer")
+          .choice("upsampling", [](S& s) -> std::string& { return s.upsampling; }, {"transposed", "subpixel"},
+                  "decoder upsampling: transposed (the article) or subpixel (faster on CPU)")
+          .number("kl_weight", [](S& s) -> double& { return s.kl_weight; }, Interval::at_least(0),
+                  "weight of the KL term (1 = the true ELBO)")
+          .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; });
+  return table;
 }
 
-VaeSettings vae_settings_from_json(const Json& j) {
-  VaeSettings s;
-  s.latent_dim = setting_int(j, "latent_dim");
-  s.channels = setting_int(j, "channels");
-  s.upsampling = setting_string(j, "upsampling");
-  s.kl_weight = setting_double(j, "kl_weight");
-  s.epochs = setting_int(j, "epochs");
-  s.max_steps = setting_int(j, "max_steps");
-  s.batch_size = setting_int(j, "batch_size");
-  s.lr = setting_double(j, "lr");
-  s.seed = setting_int(j, "seed");
-  s.conditional = conditional_setting(j);
-  return s;
+void check_vae_settings(const VaeSettings& s) {
+  vae_settings_table().check(s);
+  check_common_settings(s.common);
 }
 
 VaeEncoderImpl::VaeEncoderImpl(int64_t latent_dim, int64_t channels, int64_t num_classes)
@@ -92,14 +87,14 @@ VaeLoss vae_loss(const torch::Tensor& logits, const torch::Tensor& target, const
 Vae::Vae(const VaeSettings& settings, torch::Device device)
     : settings_(settings),
       device_(device),
-      encoder_(settings.latent_dim, settings.channels, settings.conditional ? kDigitClasses : 0),
+      encoder_(settings.latent_dim, settings.channels, settings.common.conditional ? kDigitClasses : 0),
       decoder_(settings.latent_dim, settings.channels, settings.upsampling,
-               settings.conditional ? kDigitClasses : 0) {
+               settings.common.conditional ? kDigitClasses : 0) {
   encoder_->to(device_);
   decoder_->to(device_);
   std::vector<torch::Tensor> params = encoder_->parameters();
   for (auto& p : decoder_->parameters()) params.push_back(p);
-  optimizer_ = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(settings.lr));
+  optimizer_ = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(settings.common.lr));
 }
 
 VaeOutput Vae::forward(const torch::Tensor& images, const torch::Tensor& labels) {
@@ -108,7 +103,7 @@ VaeOutput Vae::forward(const torch::Tensor& images, const torch::Tensor& labels)
   return {decoder_->forward(z, labels), mu, log_var};
 }
 
-int64_t Vae::num_classes() const { return settings_.conditional ? kDigitClasses : 0; }
+int64_t Vae::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
 
 LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   encoder_->train();
@@ -144,7 +139,7 @@ torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   c10::InferenceMode guard;
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
-  if (!settings_.conditional) return decode(z);
+  if (!settings_.common.conditional) return decode(z);
   return decode(z, labels_to_sample(n, options, kDigitClasses, device_));
 }
 
@@ -163,8 +158,8 @@ void Vae::load(torch::serialize::InputArchive& archive) {
   archive.read("encoder", encoder);
   archive.read("decoder", decoder);
   archive.read("optimizer", optimizer);
-  training::load_module_checked(*encoder_, encoder);
-  training::load_module_checked(*decoder_, decoder);
+  load_module_checked(*encoder_, encoder);
+  load_module_checked(*decoder_, decoder);
   optimizer_->load(optimizer);
   encoder_->to(device_);
   decoder_->to(device_);
@@ -176,58 +171,61 @@ int64_t Vae::parameter_count() const {
   return count;
 }
 
-void Vae::write_figures(const FigureContext& context) {
-  namespace fs = std::filesystem;
-  const fs::path dir = context.images_dir;
-  torch::manual_seed(settings_.seed);  // figures are reproducible for a given checkpoint
-  io::save_image_grid(sample(100, {}).cpu(), (dir / "samples.png").string(), 10);
+std::vector<Figure> Vae::figures(const FigureInputs& inputs) {
+  std::vector<Figure> out;
+  torch::manual_seed(settings_.common.seed);  // figures are reproducible for a given checkpoint
+  out.push_back(Figure::grid("samples", sample(100, {}).cpu(), 10));
 
   c10::InferenceMode guard;
   encoder_->eval();
-  const int64_t shown = std::min<int64_t>(10, context.test_images.size(0));
+  const int64_t shown = std::min<int64_t>(10, inputs.test_images.size(0));
   if (shown > 0) {
     // Reconstructions: inputs above, their decoded posterior means below.
-    torch::Tensor inputs = context.test_images.narrow(0, 0, shown).to(device_);
-    torch::Tensor input_labels = context.test_labels.narrow(0, 0, shown).to(device_);
-    torch::Tensor recon = decode(encoder_->forward(inputs, input_labels).first, input_labels);
-    io::save_image_grid(torch::cat({inputs.cpu(), recon.cpu()}), (dir / "reconstructions.png").string(),
-                        shown, 3);
+    torch::Tensor images = inputs.test_images.narrow(0, 0, shown).to(device_);
+    torch::Tensor labels = inputs.test_labels.narrow(0, 0, shown).to(device_);
+    torch::Tensor recon = decode(encoder_->forward(images, labels).first, labels);
+    out.push_back(Figure::grid("reconstructions", torch::cat({images.cpu(), recon.cpu()}), shown, 3));
   }
-  if (settings_.conditional) {
+  if (settings_.common.conditional) {
     // The conditional VAE separates content from style: each column keeps one z, each row
     // asks for another digit, so a column shows one handwriting style across the digits.
     constexpr int64_t kStyles = 10;
-    torch::manual_seed(settings_.seed);
+    torch::manual_seed(settings_.common.seed);
     const torch::Tensor z = torch::randn({kStyles, settings_.latent_dim}).to(device_);
     const torch::Tensor digits = torch::arange(kDigitClasses, torch::kLong).repeat_interleave(kStyles);
-    io::save_image_grid(decode(z.repeat({kDigitClasses, 1}), digits.to(device_)).cpu(),
-                        (dir / "styles_by_class.png").string(), kStyles);
+    out.push_back(Figure::grid("styles_by_class", decode(z.repeat({kDigitClasses, 1}), digits.to(device_)).cpu(),
+                               kStyles));
   }
-  if (settings_.latent_dim != 2) return;
+  if (settings_.latent_dim != 2) return out;
 
-  if (!settings_.conditional) {
+  if (!settings_.common.conditional) {
     // The decoder manifold: a 20×20 grid of z at standard-normal quantiles.
     constexpr int64_t kSide = 20;
-    io::save_png(io::make_grid(decode(latent_plane_grid(kSide)).cpu(), kSide, 0),
-                 (dir / "latent_manifold.png").string(), 2);
+    out.push_back(Figure::grid("latent_manifold", decode(latent_plane_grid(kSide)).cpu(), kSide, 2, 0));
   }
 
   // Test-set latent means coloured by digit.
-  const int64_t n = std::min<int64_t>(5000, context.test_images.size(0));
-  if (n == 0) return;
-  torch::Tensor labels = context.test_labels.narrow(0, 0, n).cpu();
+  const int64_t n = std::min<int64_t>(5000, inputs.test_images.size(0));
+  if (n == 0) return out;
+  torch::Tensor labels = inputs.test_labels.narrow(0, 0, n).cpu();
   torch::Tensor mu =
-      encoder_->forward(context.test_images.narrow(0, 0, n).to(device_), labels.to(device_)).first.cpu();
-  std::vector<io::Series> series(10);
-  for (int64_t d = 0; d < 10; ++d) series[d].name = std::to_string(d);
+      encoder_->forward(inputs.test_images.narrow(0, 0, n).to(device_), labels.to(device_)).first.cpu();
+  Figure scatter;
+  scatter.kind = Figure::Kind::kScatter;
+  scatter.name = "latent_scatter";
+  scatter.title = "Test-set latent means by digit";
+  scatter.x_label = "z[0]";
+  scatter.y_label = "z[1]";
+  scatter.series.resize(10);
+  for (int64_t d = 0; d < 10; ++d) scatter.series[d].name = std::to_string(d);
   auto mu_a = mu.accessor<float, 2>();
   auto labels_a = labels.accessor<int64_t, 1>();
   for (int64_t i = 0; i < n; ++i) {
-    series[labels_a[i]].x.push_back(mu_a[i][0]);
-    series[labels_a[i]].y.push_back(mu_a[i][1]);
+    scatter.series[labels_a[i]].x.push_back(mu_a[i][0]);
+    scatter.series[labels_a[i]].y.push_back(mu_a[i][1]);
   }
-  io::plot_scatter(series, {"Test-set latent means by digit", "z[0]", "z[1]", false, 800, 700},
-                   (dir / "latent_scatter.png").string());
+  out.push_back(std::move(scatter));
+  return out;
 }
 
 VaeSettings vae_preset(const std::string& name) {
@@ -241,38 +239,17 @@ VaeSettings vae_preset(const std::string& name) {
     s.latent_dim = 16;
     s.channels = 32;
     s.upsampling = "subpixel";
-    s.epochs = 2;
-    s.batch_size = 128;
-    s.lr = 2e-3;
+    s.common.epochs = 2;
+    s.common.batch_size = 128;
+    s.common.lr = 2e-3;
     return s;
   }
   throw UserError("unknown vae preset '" + name + "' (known: quick, seed)");
 }
 
 ModelFamily vae_family() {
-  ModelFamily family;
-  family.name = "vae";
-  family.summary = "variational autoencoder (Kingma & Welling 2014), the article's architecture";
-  family.presets = {"quick", "seed"};
-  family.settings = with_common_settings({
-      {"latent_dim", "size of the latent z (2 adds the latent-plane figures)"},
-      {"channels", "width of every conv layer"},
-      {"upsampling", "decoder upsampling: transposed (the article) or subpixel (faster on CPU)"},
-      {"kl_weight", "weight of the KL term (1 = the true ELBO)"},
-  });
-  family.preset_settings = [](const std::string& preset) { return to_json(vae_preset(preset)); };
-  family.validate = [](const Json& json) {
-    validate_common_settings(json);
-    const VaeSettings s = vae_settings_from_json(json);
-    if (s.latent_dim < 1 || s.latent_dim > 4096) throw UserError("--latent-dim: must be in 1..4096");
-    if (s.channels < 1 || s.channels > 1024) throw UserError("--channels: must be in 1..1024");
-    check_upsampling_kind(s.upsampling);
-    if (!(s.kl_weight >= 0)) throw UserError("--kl-weight: must be >= 0");
-  };
-  family.create = [](const Json& json, torch::Device device) -> std::unique_ptr<GenerativeModel> {
-    return std::make_unique<Vae>(vae_settings_from_json(json), device);
-  };
-  return family;
+  return make_model_family<Vae>("vae", "variational autoencoder (Kingma & Welling 2014), the article's architecture",
+                                {"quick", "seed"}, vae_settings_table(), vae_preset, check_vae_settings);
 }
 
 }  // namespace trilemma

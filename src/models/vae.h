@@ -14,17 +14,15 @@ struct VaeSettings {
                                           ///< ConvTranspose) or "subpixel" (conv + PixelShuffle,
                                           ///< 3-4x cheaper on CPU, see reference notes)
   double kl_weight = 1.0;        ///< β in BCE + β·KL; 1 is the true ELBO
-  bool conditional = false;      ///< conditional VAE (Sohn et al. 2015): the one-hot label
-                                 ///< joins the encoder's features and the decoder's z
-  int64_t epochs = 200;
-  int64_t max_steps = 0;         ///< stop after this many optimiser steps (0 = no limit)
-  int64_t batch_size = 32;
-  double lr = 1e-4;              ///< Adam learning rate
-  int64_t seed = 0;
+  /// epochs, batch, Adam learning rate, seed; conditional = a conditional VAE (Sohn et al.
+  /// 2015): the one-hot label joins the encoder's features and the decoder's z.
+  CommonSettings common{/*epochs=*/200, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
 };
 
-Json to_json(const VaeSettings& settings);
-VaeSettings vae_settings_from_json(const Json& json);
+/// The VAE's settings table: config.json, flags, --help and range checks.
+const SettingsTable<VaeSettings>& vae_settings_table();
+/// Throws UserError (one line) for a value out of range.
+void check_vae_settings(const VaeSettings& settings);
 
 /// What the VAE's forward pass returns (named, not a tuple).
 struct VaeOutput {
@@ -83,7 +81,7 @@ class Vae : public GenerativeModel {
   torch::Tensor sample(int64_t n, const SampleOptions& options) override;
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
-  void write_figures(const FigureContext& context) override;
+  std::vector<Figure> figures(const FigureInputs& inputs) override;
   int64_t parameter_count() const override;
   int64_t num_classes() const override;
 

@@ -113,30 +113,6 @@ std::vector<std::string> tidy_checkpoints(const std::string& dir, int64_t loaded
   return set_aside;
 }
 
-void load_module_checked(torch::nn::Module& module, torch::serialize::InputArchive& archive,
-                         const std::string& prefix) {
-  torch::NoGradGuard no_grad;
-  auto load_tensor = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
-    torch::Tensor stored;
-    if (!archive.try_read(name, stored, is_buffer))
-      throw UserError("checkpoint lacks " + prefix + name + " (saved with other settings?)");
-    if (stored.sizes() != target.sizes())
-      throw UserError("checkpoint's " + prefix + name + " has shape " + c10::str(stored.sizes()) +
-                      ", this model's has " + c10::str(target.sizes()) + " (saved with other settings?)");
-    target.copy_(stored);
-  };
-  for (auto& parameter : module.named_parameters(/*recurse=*/false))
-    load_tensor(parameter.key(), parameter.value(), false);
-  for (auto& buffer : module.named_buffers(/*recurse=*/false))
-    load_tensor(buffer.key(), buffer.value(), true);
-  for (const auto& child : module.named_children()) {
-    torch::serialize::InputArchive child_archive;
-    if (!archive.try_read(child.key(), child_archive))
-      throw UserError("checkpoint lacks module " + prefix + child.key() + " (saved with other settings?)");
-    load_module_checked(*child.value(), child_archive, prefix + child.key() + ".");
-  }
-}
-
 void load_checkpoint(GenerativeModel& model, const std::string& model_name,
                      const CheckpointInfo& info) {
   const std::string manifest_path = fs::path(info.path).replace_extension(".json").string();

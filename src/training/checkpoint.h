@@ -25,13 +25,6 @@ std::vector<CheckpointInfo> list_checkpoints(const std::string& dir);
 void load_checkpoint(GenerativeModel& model, const std::string& model_name,
                      const CheckpointInfo& info);
 
-/// Loads a module's parameters and buffers from an archive written by Module::save, but
-/// checks every name and shape first: LibTorch's own Module::load silently adopts tensors
-/// of another shape, which would turn a checkpoint of other settings into a broken model.
-/// Throws UserError naming the first mismatch.
-void load_module_checked(torch::nn::Module& module, torch::serialize::InputArchive& archive,
-                         const std::string& prefix = "");
-
 /// Tidies a checkpoint directory before a resumed run writes into it: removes temporary
 /// files and manifest-less .pt files left by a kill mid-save, and sets aside (renames to
 /// *.bad) every checkpoint newer than `loaded_step`, which the resume had to skip as

@@ -17,7 +17,11 @@ std::string images_dir(const std::string& run_dir) { return (fs::path(run_dir) /
 std::string checkpoints_dir(const std::string& run_dir) { return (fs::path(run_dir) / "checkpoints").string(); }
 
 Json RunConfig::to_json() const {
-  return {{"model", model}, {"preset", preset}, {"settings", settings}, {"environment", environment}};
+  return {{"model", model},
+          {"preset", preset},
+          {"settings", settings},
+          {"run_options", run_options},
+          {"environment", environment}};
 }
 
 RunConfig RunConfig::from_json(const Json& json, const std::string& source) {
@@ -27,6 +31,8 @@ RunConfig RunConfig::from_json(const Json& json, const std::string& source) {
     config.preset = json.at("preset").get<std::string>();
     config.settings = json.at("settings");
     if (!config.settings.is_object()) throw std::runtime_error("settings");
+    config.run_options = json.value("run_options", Json::object());
+    if (!config.run_options.is_object()) throw std::runtime_error("run_options");
     config.environment = json.value("environment", Json::object());
     return config;
   } catch (const std::exception&) {

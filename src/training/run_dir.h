@@ -1,6 +1,6 @@
 #pragma once
 // A run directory holds everything about one training run:
-//   config.json     model, preset, every setting, seed, LibTorch version, device, threads
+//   config.json     model, preset, every setting, run options, LibTorch version, device, threads
 //   metrics.jsonl   one JSON object per logged step / epoch
 //   checkpoints/    step-<N>.pt with step-<N>.json manifests (newest K kept)
 //   images/         PNG figures
@@ -15,6 +15,8 @@ struct RunConfig {
   std::string model;   ///< family name
   std::string preset;
   Json settings;       ///< every hyperparameter
+  Json run_options = Json::object();  ///< keep, log_every, checkpoint_minutes (train_loop.h's
+                                      ///< RunOptions); empty in runs from before they were kept
   Json environment;    ///< torch_version, device, threads, created (informational)
   Json to_json() const;
   static RunConfig from_json(const Json& json, const std::string& source);

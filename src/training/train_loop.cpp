@@ -16,14 +16,11 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/runtime.h"
-#include "core/settings.h"
 #include "data/mnist.h"
-#include "io/image.h"
-#include "io/plot.h"
 #include "io/progress.h"
-#include "models/conditioning.h"
 #include "models/registry.h"
 #include "training/checkpoint.h"
+#include "training/figures.h"
 
 namespace trilemma::training {
 namespace fs = std::filesystem;
@@ -116,6 +113,222 @@ LossTerms mean_losses(GenerativeModel& model, const data::ImageDataset& test, in
   return sums;
 }
 
+
+void write_config(const RunConfig& config, const std::string& run_dir) {
+  write_file_atomic(config_path(run_dir), config.to_json().dump(2) + "\n");
+}
+
+// The run options in force: those recorded in config.json (none in runs from before they
+// were recorded), then the ones given now. Records the result in config.run_options and
+// says whether that changed it.
+RunOptions resolve_run_options(RunConfig& config, const TrainOptions& options, bool& changed) {
+  Json merged = run_options_table().to_json(RunOptions{});
+  for (const auto& [key, value] : config.run_options.items()) merged[key] = value;
+  for (const auto& [key, value] : options.run_options.items()) merged[key] = value;
+  const RunOptions resolved = run_options_table().from_json(merged);
+  run_options_table().check(resolved);
+  const Json recorded = run_options_table().to_json(resolved);
+  changed = recorded != config.run_options;
+  config.run_options = recorded;
+  return resolved;
+}
+
+// `train --resume RUN --epochs N / --max-steps N` changes only the run's length.
+bool apply_new_length(RunConfig& config, const TrainOptions& options) {
+  bool extended = false;
+  if (options.resume_epochs >= 0) config.settings["epochs"] = options.resume_epochs, extended = true;
+  if (options.resume_max_steps >= 0) config.settings["max_steps"] = options.resume_max_steps, extended = true;
+  return extended;
+}
+
+// Where a run starts: its config, family, model (made later for a fresh run, once its data
+// is known to be there) and position.
+struct RunStart {
+  RunConfig config;
+  const ModelFamily* family = nullptr;
+  std::unique_ptr<GenerativeModel> model;
+  int64_t step = 0;
+  std::string last_checkpoint;
+  bool fresh = true;            ///< a new run directory is to be created
+  bool config_changed = false;  ///< config.json must be rewritten (length or run options)
+};
+
+RunStart start_new_run(const RunConfig& config, const TrainOptions& options) {
+  RunStart start;
+  start.config = config;
+  start.family = &find_model_family(config.model);
+  start.config.settings = start.family->validate(config.settings);
+  std::error_code error;
+  if (fs::exists(options.run_dir) && !fs::is_empty(options.run_dir, error))
+    throw UserError(options.run_dir + ": already exists and is not empty (use --resume to continue it, or another --run-dir)");
+  return start;
+}
+
+// A run killed before its first checkpoint has lost nothing but time: it restarts from
+// step 0, which gives exactly the run an uninterrupted start would have given.
+RunStart restart_unstarted_run(const TrainOptions& options) {
+  RunStart start;
+  start.config = read_run_config(options.run_dir);
+  start.family = &find_model_family(start.config.model);
+  start.fresh = false;
+  tidy_checkpoints(checkpoints_dir(options.run_dir), -1);
+  truncate_metrics(metrics_path(options.run_dir), 0);
+  start.config_changed = apply_new_length(start.config, options);
+  start.family->validate(start.config.settings);
+  std::cout << options.run_dir << " holds no checkpoint yet; starting it from step 0\n";
+  return start;
+}
+
+RunStart resume_run(const TrainOptions& options) {
+  LoadedRun run = load_run(options.run_dir, options.device);
+  RunStart start;
+  start.family = run.family;
+  start.config = run.config;
+  start.model = std::move(run.model);
+  start.step = run.step;
+  start.last_checkpoint = run.checkpoint;
+  start.fresh = false;
+  truncate_metrics(metrics_path(options.run_dir), start.step);
+  for (const std::string& path : tidy_checkpoints(checkpoints_dir(options.run_dir), start.step))
+    std::cerr << "warning: set aside damaged checkpoint " << path << " (renamed to .bad)\n";
+  start.config_changed = apply_new_length(start.config, options);
+  if (start.config_changed) start.family->validate(start.config.settings);
+  std::cout << "resuming " << options.run_dir << " from step " << start.step << " (" << start.last_checkpoint
+            << ")\n";
+  return start;
+}
+
+RunStart find_run_start(const RunConfig& config, const TrainOptions& options) {
+  if (!options.resume) return start_new_run(config, options);
+  const bool never_checkpointed = fs::is_directory(options.run_dir) && fs::exists(config_path(options.run_dir)) &&
+                                  list_checkpoints(checkpoints_dir(options.run_dir)).empty();
+  return never_checkpointed ? restart_unstarted_run(options) : resume_run(options);
+}
+
+// The directory appears with its config.json or not at all (built under a temporary name,
+// then renamed), so a kill here never leaves a directory that is neither a resumable run
+// nor free for a new one.
+void create_run_directory(const RunConfig& config, const std::string& run_dir) {
+  fs::path target = fs::path(run_dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();
+  const fs::path staging = target.string() + ".tmp-" + std::to_string(getpid());
+  std::error_code error;
+  fs::remove_all(staging, error);
+  fs::create_directories(staging, error);
+  if (error) throw UserError(run_dir + ": cannot create (" + error.message() + ")");
+  try {
+    write_config(config, staging.string());
+  } catch (const UserError&) {
+    fs::remove_all(staging, error);
+    throw;
+  }
+  fs::rename(staging, target, error);  // replaces an empty directory, fails on another
+  if (error) {
+    const std::string reason = error.message();
+    fs::remove_all(staging, error);
+    throw UserError(run_dir + ": cannot create (" + reason + ")");
+  }
+}
+
+// Steps per epoch (the last partial batch is dropped) and the run's total, saturating
+// instead of overflowing for absurd --epochs.
+struct StepPlan {
+  int64_t per_epoch = 0;
+  int64_t total = 0;
+};
+
+StepPlan plan_steps(const CommonSettings& s, int64_t train_images) {
+  if (s.batch_size > train_images)
+    throw UserError("--batch-size: " + std::to_string(s.batch_size) + " exceeds the " +
+                    std::to_string(train_images) + " training images");
+  StepPlan plan;
+  plan.per_epoch = train_images / s.batch_size;
+  plan.total = s.epochs <= 0 ? s.max_steps
+               : s.epochs > std::numeric_limits<int64_t>::max() / plan.per_epoch
+                   ? std::numeric_limits<int64_t>::max()
+                   : s.epochs * plan.per_epoch;
+  if (s.max_steps > 0) plan.total = std::min(plan.total, s.max_steps);
+  return plan;
+}
+
+// Writes checkpoints and remembers the last good one, which every error message names.
+class Checkpointer {
+ public:
+  Checkpointer(GenerativeModel& model, const std::string& model_name, const std::string& run_dir,
+               const RunOptions& run_options, int64_t steps_per_epoch, std::string last, int64_t last_step)
+      : model_(model), model_name_(model_name), run_dir_(run_dir), options_(run_options),
+        steps_per_epoch_(steps_per_epoch), last_(std::move(last)), last_step_(last_step),
+        last_time_(std::chrono::steady_clock::now()) {}
+
+  void write(int64_t step) {
+    try {
+      last_ = save_checkpoint(model_, model_name_, checkpoints_dir(run_dir_), step, step / steps_per_epoch_,
+                              static_cast<int>(options_.keep))
+                  .path;
+    } catch (const UserError& e) {
+      throw UserError(std::string("checkpoint at step ") + std::to_string(step) + " not written: " + e.what() +
+                      (last_.empty() ? std::string(" (no earlier checkpoint)") : "; resume from " + last_));
+    }
+    last_step_ = step;
+    last_time_ = std::chrono::steady_clock::now();
+  }
+
+  /// Within an epoch: a checkpoint every checkpoint_minutes (0: after every step).
+  void write_if_due(int64_t step) {
+    const double minutes =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - last_time_).count() / 60;
+    if (options_.checkpoint_minutes <= 0 || minutes > options_.checkpoint_minutes) write(step);
+  }
+
+  const std::string& last() const { return last_; }
+  int64_t last_step() const { return last_step_; }
+
+ private:
+  GenerativeModel& model_;
+  std::string model_name_, run_dir_;
+  RunOptions options_;
+  int64_t steps_per_epoch_;
+  std::string last_;
+  int64_t last_step_;
+  std::chrono::steady_clock::time_point last_time_;
+};
+
+// metrics.jsonl: the mean of each loss term and the images/s over every log interval.
+class MetricsLog {
+ public:
+  MetricsLog(std::string path, int64_t log_every, int64_t batch, int64_t steps_per_epoch)
+      : path_(std::move(path)), log_every_(log_every), batch_(batch), steps_per_epoch_(steps_per_epoch),
+        start_(std::chrono::steady_clock::now()) {}
+
+  void add(const LossTerms& terms, int64_t step, int64_t total_steps) {
+    for (const auto& [name, value] : terms) sums_[name] += value;
+    ++steps_;
+    if (step % log_every_ != 0 && step != total_steps) return;
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    Json line = {{"step", step}, {"epoch", static_cast<double>(step) / steps_per_epoch_},
+                 {"images_per_s", seconds > 0 ? steps_ * batch_ / seconds : 0.0}};
+    for (auto& [name, sum] : sums_) line[name] = sum / steps_;
+    append_line(path_, line.dump());
+    sums_.clear();
+    steps_ = 0;
+    start_ = now;
+  }
+
+  void add_test(const LossTerms& terms, int64_t step, int64_t epoch) {
+    Json line = {{"step", step}, {"epoch", epoch}, {"phase", "test"}};
+    for (const auto& [name, value] : terms) line[name] = value;
+    append_line(path_, line.dump());
+  }
+
+ private:
+  std::string path_;
+  int64_t log_every_, batch_, steps_per_epoch_;
+  LossTerms sums_;
+  int64_t steps_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
 }  // namespace
 
 void require_finite_losses(const LossTerms& terms, int64_t step, const std::string& last_checkpoint) {
@@ -154,216 +367,84 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
-bool plot_loss_curves(const std::string& run_dir) {
-  std::ifstream in(metrics_path(run_dir));
-  std::map<std::string, io::Series> train, test;
-  std::string line;
-  while (std::getline(in, line)) {
-    Json json;
-    try {
-      json = Json::parse(line);
-    } catch (const Json::exception&) {
-      continue;
-    }
-    const bool is_test = json.value("phase", "") == "test";
-    if (!json.contains("step")) continue;
-    const double step = json["step"].get<double>();
-    for (const auto& [key, value] : json.items()) {
-      if (!value.is_number() || key == "step" || key == "epoch" || key == "images_per_s" ||
-          key == "seconds")
-        continue;
-      auto& series = (is_test ? test : train)[key];
-      series.name = (is_test ? "test " : "train ") + key;
-      series.x.push_back(step);
-      series.y.push_back(value.get<double>());
-    }
-  }
-  std::vector<io::Series> all;
-  for (auto& [key, s] : train) all.push_back(s);
-  for (auto& [key, s] : test) all.push_back(s);
-  if (all.empty()) return false;
-  fs::create_directories(images_dir(run_dir));
-  return io::plot_lines(all, {"Losses", "optimiser step", "loss", false, 900, 500},
-                        (fs::path(images_dir(run_dir)) / "losses.png").string());
-}
 
-FigureContext make_figure_context(const std::string& run_dir, const data::ImageDataset& test,
-                                  torch::Device device, int64_t epoch) {
-  // 5,000 test images are plenty for reconstructions and latent scatters.
-  const int64_t shown = std::min<int64_t>(5000, test.size());
-  fs::create_directories(images_dir(run_dir));
-  return {images_dir(run_dir), test.images.narrow(0, 0, shown).to(device),
-          test.labels.narrow(0, 0, shown).to(device), epoch};
-}
-
-void write_run_figures(GenerativeModel& model, const std::string& run_dir, const FigureContext& context) {
-  model.write_figures(context);
-  if (model.num_classes() > 0) {
-    // Every conditional family gets the same figure: row k holds ten samples of class k.
-    torch::manual_seed(0);
-    io::save_image_grid(sample_by_class(model, 10, {}),
-                        (fs::path(context.images_dir) / "samples_by_class.png").string(), 10);
-  }
-  plot_loss_curves(run_dir);
+const SettingsTable<RunOptions>& run_options_table() {
+  static const SettingsTable<RunOptions> table =
+      SettingsTable<RunOptions>()
+          .integer("keep", [](RunOptions& o) -> int64_t& { return o.keep; }, 1, 1000, "keep the newest K checkpoints")
+          .integer("log_every", [](RunOptions& o) -> int64_t& { return o.log_every; }, 1, int64_t{1} << 40,
+                   "steps between metrics.jsonl lines")
+          .number("checkpoint_minutes", [](RunOptions& o) -> double& { return o.checkpoint_minutes; },
+                  Interval::closed(0, 1e6), "also checkpoint this often within an epoch (0: after every step)");
+  return table;
 }
 
 int train_run(const RunConfig& config_in, const TrainOptions& options) {
-  RunConfig config = config_in;
-  const ModelFamily* family_ptr = nullptr;
-  std::unique_ptr<GenerativeModel> model;
-  int64_t step = 0;
-  std::string last_checkpoint;
-  const bool fresh = !options.resume;
-  // Initial weights depend on the seed alone, like everything else in a run.
-  auto create_model = [&]() {
-    torch::manual_seed(step_seed(setting_int(config.settings, "seed"), -1'000'000'000));
-    model = family_ptr->create(config.settings, options.device);
-  };
-
-  // A run killed before its first checkpoint has lost nothing but time: it restarts from
-  // step 0, which gives exactly the run an uninterrupted start would have given.
-  const bool never_checkpointed = options.resume && fs::is_directory(options.run_dir) &&
-                                  fs::exists(config_path(options.run_dir)) &&
-                                  list_checkpoints(checkpoints_dir(options.run_dir)).empty();
-  if (never_checkpointed) {
-    config = read_run_config(options.run_dir);
-    family_ptr = &find_model_family(config.model);
-    tidy_checkpoints(checkpoints_dir(options.run_dir), -1);
-    truncate_metrics(metrics_path(options.run_dir), 0);
-    bool extended = false;
-    if (options.resume_epochs >= 0) config.settings["epochs"] = options.resume_epochs, extended = true;
-    if (options.resume_max_steps >= 0) config.settings["max_steps"] = options.resume_max_steps, extended = true;
-    family_ptr->validate(config.settings);
-    if (extended) write_file_atomic(config_path(options.run_dir), config.to_json().dump(2) + "\n");
-    create_model();
-    std::cout << options.run_dir << " holds no checkpoint yet; starting it from step 0\n";
-  } else if (options.resume) {
-    LoadedRun run = load_run(options.run_dir, options.device);
-    family_ptr = run.family;
-    config = run.config;
-    model = std::move(run.model);
-    step = run.step;
-    last_checkpoint = run.checkpoint;
-    truncate_metrics(metrics_path(options.run_dir), step);
-    for (const std::string& path : tidy_checkpoints(checkpoints_dir(options.run_dir), step))
-      std::cerr << "warning: set aside damaged checkpoint " << path << " (renamed to .bad)\n";
-    // Extending a finished run ("train 5 more epochs") changes only its length.
-    bool extended = false;
-    if (options.resume_epochs >= 0) config.settings["epochs"] = options.resume_epochs, extended = true;
-    if (options.resume_max_steps >= 0) config.settings["max_steps"] = options.resume_max_steps, extended = true;
-    if (extended) {
-      family_ptr->validate(config.settings);
-      write_file_atomic(config_path(options.run_dir), config.to_json().dump(2) + "\n");
-    }
-    std::cout << "resuming " << options.run_dir << " from step " << step << " (" << last_checkpoint << ")\n";
-  } else {
-    family_ptr = &find_model_family(config.model);
-    family_ptr->validate(config.settings);
-    std::error_code error;
-    if (fs::exists(options.run_dir) && !fs::is_empty(options.run_dir, error))
-      throw UserError(options.run_dir + ": already exists and is not empty (use --resume to continue it, or another --run-dir)");
-  }
-
-  const Json& s = config.settings;
-  const int64_t seed = setting_int(s, "seed"), batch = setting_int(s, "batch_size");
-  const int64_t epochs = setting_int(s, "epochs"), max_steps = setting_int(s, "max_steps");
+  RunStart start = find_run_start(config_in, options);
+  RunConfig& config = start.config;
+  bool run_options_changed = false;
+  const RunOptions run_options = resolve_run_options(config, options, run_options_changed);
+  const CommonSettings common = common_settings_from_json(config.settings);
 
   // Data and model come before the run directory, so that a run refused for its data or
   // its size leaves no directory behind to block the corrected command.
   const data::ImageDataset train = data::load_mnist(options.data_dir, data::Split::kTrain);
   const data::ImageDataset test = data::load_mnist(options.data_dir, data::Split::kTest);
-  if (batch > train.size())
-    throw UserError("--batch-size: " + std::to_string(batch) + " exceeds the " +
-                    std::to_string(train.size()) + " training images");
-  const int64_t steps_per_epoch = train.size() / batch;  // the last partial batch is dropped
-  // Saturates instead of overflowing for absurd --epochs.
-  int64_t total_steps = epochs <= 0 ? max_steps
-                        : epochs > std::numeric_limits<int64_t>::max() / steps_per_epoch
-                            ? std::numeric_limits<int64_t>::max()
-                            : epochs * steps_per_epoch;
-  if (max_steps > 0) total_steps = std::min(total_steps, max_steps);
+  const StepPlan steps = plan_steps(common, train.size());
 
-  if (fresh) {
+  if (!start.model) {
+    // Initial weights depend on the seed alone, like everything else in a run.
+    torch::manual_seed(step_seed(common.seed, -1'000'000'000));
     try {
-      create_model();
+      start.model = start.family->create(config.settings, options.device);
     } catch (const c10::Error& e) {
       if (!is_out_of_memory(e)) throw;
       throw UserError("out of memory creating the " + config.model + " model; choose smaller settings");
     }
+  }
+  GenerativeModel& model = *start.model;
+  if (start.fresh) {
     config.environment = {{"torch_version", torch_version()},
                           {"device", describe_device(options.device)},
                           {"threads", torch::get_num_threads()},
                           {"created", now_iso8601()}};
-    // The directory appears with its config.json or not at all (built under a temporary
-    // name, then renamed), so a kill here never leaves a directory that is neither a
-    // resumable run nor free for a new one.
-    fs::path target = fs::path(options.run_dir).lexically_normal();
-    if (target.filename().empty()) target = target.parent_path();
-    const fs::path staging = target.string() + ".tmp-" + std::to_string(getpid());
-    std::error_code error;
-    fs::remove_all(staging, error);
-    fs::create_directories(staging, error);
-    if (error) throw UserError(options.run_dir + ": cannot create (" + error.message() + ")");
-    try {
-      write_file_atomic(config_path(staging.string()), config.to_json().dump(2) + "\n");
-    } catch (const UserError&) {
-      fs::remove_all(staging, error);
-      throw;
-    }
-    fs::rename(staging, target, error);  // replaces an empty directory, fails on another
-    if (error) {
-      const std::string reason = error.message();
-      fs::remove_all(staging, error);
-      throw UserError(options.run_dir + ": cannot create (" + reason + ")");
-    }
+    create_run_directory(config, options.run_dir);
+  } else if (start.config_changed || run_options_changed) {
+    write_config(config, options.run_dir);
   }
 
-  if (options.resume && step >= total_steps) {
+  int64_t step = start.step;
+  if (options.resume && step >= steps.total) {
     std::cout << options.run_dir << " is complete (" << step << " steps); nothing to do. "
               << "Extend it with --epochs N or --max-steps N.\n";
     return 0;
   }
-  FigureContext figures = make_figure_context(options.run_dir, test, options.device, 0);
-  int64_t checkpoint_step = last_checkpoint.empty() ? -1 : step;
-  auto checkpoint = [&]() {
-    try {
-      last_checkpoint = save_checkpoint(*model, config.model, checkpoints_dir(options.run_dir), step,
-                                        step / steps_per_epoch, options.keep_checkpoints)
-                            .path;
-    } catch (const UserError& e) {
-      throw UserError(std::string("checkpoint at step ") + std::to_string(step) + " not written: " +
-                      e.what() + (last_checkpoint.empty() ? std::string(" (no earlier checkpoint)")
-                                                          : "; resume from " + last_checkpoint));
-    }
-    checkpoint_step = step;
-  };
+  FigureInputs figures = make_figure_inputs(test, options.device, 0);
+  Checkpointer checkpoints(model, config.model, options.run_dir, run_options, steps.per_epoch,
+                           start.last_checkpoint, start.last_checkpoint.empty() ? -1 : step);
+  MetricsLog metrics(metrics_path(options.run_dir), run_options.log_every, common.batch_size, steps.per_epoch);
 
-  std::cout << "training " << config.model << " (preset " << config.preset << ", "
-            << model->parameter_count() << " sampler parameters) on " << describe_device(options.device)
-            << ": " << total_steps << " steps of batch " << batch << ", " << steps_per_epoch
-            << " steps per epoch\n";
+  std::cout << "training " << config.model << " (preset " << config.preset << ", " << model.parameter_count()
+            << " sampler parameters) on " << describe_device(options.device) << ": " << steps.total
+            << " steps of batch " << common.batch_size << ", " << steps.per_epoch << " steps per epoch\n";
   StopSignals signals;
-  io::ProgressBar progress("train", total_steps, options.log_every, step);
-  LossTerms interval_sums;
-  int64_t interval_steps = 0;
-  auto interval_start = std::chrono::steady_clock::now();
-  auto last_checkpoint_time = interval_start;
+  io::ProgressBar progress("train", steps.total, run_options.log_every, step);
 
-  while (step < total_steps) {
+  while (step < steps.total) {
     // Epochs are whole numbers of steps (the last partial batch is dropped), so the epoch
     // and the position in it follow from the step alone — which is all a checkpoint holds.
-    const int64_t epoch = step / steps_per_epoch;
+    const int64_t epoch = step / steps.per_epoch;
     // The permutation depends only on (seed, epoch), so a resumed run sees the same order.
-    torch::manual_seed(step_seed(seed, -1 - epoch));
+    torch::manual_seed(step_seed(common.seed, -1 - epoch));
     const torch::Tensor order = torch::randperm(train.size(), torch::kLong);
-    for (int64_t b = step % steps_per_epoch; b < steps_per_epoch && step < total_steps; ++b) {
-      torch::manual_seed(step_seed(seed, step));
-      const torch::Tensor index = order.narrow(0, b * batch, batch);
+    for (int64_t b = step % steps.per_epoch; b < steps.per_epoch && step < steps.total; ++b) {
+      torch::manual_seed(step_seed(common.seed, step));
+      const torch::Tensor index = order.narrow(0, b * common.batch_size, common.batch_size);
       LossTerms terms;
       bool out_of_memory = false;
       try {
-        terms = model->train_step(train.images.index_select(0, index).to(options.device),
-                                  train.labels.index_select(0, index).to(options.device));
+        terms = model.train_step(train.images.index_select(0, index).to(options.device),
+                                 train.labels.index_select(0, index).to(options.device));
       } catch (const c10::Error& e) {
         if (!is_out_of_memory(e)) throw;
         out_of_memory = true;
@@ -371,77 +452,57 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
         out_of_memory = true;
       }
       if (out_of_memory) {
-        std::string where = " (checkpoint intact: " + last_checkpoint + ")";
-        if (step == 0 && fresh) {
+        std::string where = " (checkpoint intact: " + checkpoints.last() + ")";
+        if (step == 0 && start.fresh) {
           // A run that cannot take one step holds nothing; leave its name free for a retry.
           std::error_code ignored;
           fs::remove_all(options.run_dir, ignored);
           where = " (the new run directory was removed)";
-        } else if (last_checkpoint.empty()) {
+        } else if (checkpoints.last().empty()) {
           where = "";
         }
         throw UserError("out of memory at step " + std::to_string(step + 1) + " with --batch-size " +
-                        std::to_string(batch) + "; try a smaller one" + where);
+                        std::to_string(common.batch_size) + "; try a smaller one" + where);
       }
-      require_finite_losses(terms, step + 1, last_checkpoint);
+      require_finite_losses(terms, step + 1, checkpoints.last());
       ++step;
-      for (const auto& [name, value] : terms) interval_sums[name] += value;
-      ++interval_steps;
-
-      const auto now = std::chrono::steady_clock::now();
-      if (step % options.log_every == 0 || step == total_steps) {
-        const double seconds = std::chrono::duration<double>(now - interval_start).count();
-        Json line = {{"step", step}, {"epoch", static_cast<double>(step) / steps_per_epoch},
-                     {"images_per_s", seconds > 0 ? interval_steps * batch / seconds : 0.0}};
-        for (auto& [name, sum] : interval_sums) line[name] = sum / interval_steps;
-        append_line(metrics_path(options.run_dir), line.dump());
-        interval_sums.clear();
-        interval_steps = 0;
-        interval_start = now;
-      }
+      metrics.add(terms, step, steps.total);
       progress.update(step, "epoch " + std::to_string(epoch + 1) + " " + format_losses(terms));
 
       if (signals.received() != 0) {
-        checkpoint();
+        checkpoints.write(step);
         const int signal = signals.received();
         std::cout << "\nstopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << " at step " << step
-                  << "; checkpoint written: " << last_checkpoint
+                  << "; checkpoint written: " << checkpoints.last()
                   << "\nresume with: trilemma train --resume " << options.run_dir << "\n";
         return 128 + signal;
       }
-      if (options.checkpoint_minutes <= 0 ||
-          std::chrono::duration<double>(now - last_checkpoint_time).count() > 60 * options.checkpoint_minutes) {
-        checkpoint();
-        last_checkpoint_time = now;
-      }
+      checkpoints.write_if_due(step);
     }
-    if (step % steps_per_epoch != 0) break;  // stopped mid-epoch by --max-steps
-    const int64_t completed = step / steps_per_epoch;
-    LossTerms test_terms = mean_losses(*model, test, options.test_images, options.device);
-    Json line = {{"step", step}, {"epoch", completed}, {"phase", "test"}};
-    for (const auto& [name, value] : test_terms) line[name] = value;
-    append_line(metrics_path(options.run_dir), line.dump());
+    if (step % steps.per_epoch != 0) break;  // stopped mid-epoch by --max-steps
+    const int64_t completed = step / steps.per_epoch;
+    const LossTerms test_terms = mean_losses(model, test, options.test_images, options.device);
+    metrics.add_test(test_terms, step, completed);
     std::cout << (progress_is_inline() ? "\n" : "") << "epoch " << completed << " test "
               << format_losses(test_terms) << "\n";
     figures.epoch = completed;
     try {
-      model->write_epoch_figures(figures);
+      write_figures(model.epoch_figures(figures), images_dir(options.run_dir), completed);
     } catch (const UserError& e) {
       std::cerr << "warning: epoch figures not written: " << e.what() << "\n";  // the checkpoint matters more
     }
-    checkpoint();
-    last_checkpoint_time = std::chrono::steady_clock::now();
+    checkpoints.write(step);
   }
   progress.finish();
-  if (checkpoint_step != step) checkpoint();
-  figures.epoch = step / steps_per_epoch;
+  if (checkpoints.last_step() != step) checkpoints.write(step);
+  figures.epoch = step / steps.per_epoch;
   try {
-    write_run_figures(*model, options.run_dir, figures);
+    write_run_figures(model, options.run_dir, figures);
   } catch (const UserError& e) {
-    throw UserError(std::string(e.what()) + "; training is complete and checkpointed (" + last_checkpoint +
+    throw UserError(std::string(e.what()) + "; training is complete and checkpointed (" + checkpoints.last() +
                     "); redraw the figures with `trilemma figures " + options.run_dir + "`");
   }
-  std::cout << "done: " << step << " steps. checkpoint " << last_checkpoint << "\nimages in "
+  std::cout << "done: " << step << " steps. checkpoint " << checkpoints.last() << "\nimages in "
             << images_dir(options.run_dir) << "\n";
   return 0;
 }

@@ -3,19 +3,28 @@
 // metrics.jsonl, test loss per epoch, checkpoints, figures, Ctrl-C and divergence handling.
 #include <string>
 
+#include "core/settings_table.h"
 #include "data/mnist.h"
 #include "training/run_dir.h"
 
 namespace trilemma::training {
 
+/// How a run is driven, not what it learns. Recorded in config.json ("run_options") and
+/// kept by --resume unless given again, so that a resumed run checkpoints as it was told to.
+struct RunOptions {
+  int64_t keep = 3;                ///< newest K checkpoints kept
+  int64_t log_every = 50;          ///< steps between metrics.jsonl lines
+  double checkpoint_minutes = 10;  ///< also checkpoint this often within an epoch (0: every step)
+};
+const SettingsTable<RunOptions>& run_options_table();
+
 struct TrainOptions {
   std::string run_dir;          ///< where the run lives (created unless resuming)
-  std::string data_dir;         ///< MNIST IDX files
+  std::string data_dir;         ///< MNIST IDX directory
   torch::Device device = torch::kCPU;
-  int threads = 0;              ///< recorded in config.json (already applied by the caller)
-  int keep_checkpoints = 3;     ///< newest K checkpoints kept
-  int64_t log_every = 50;       ///< steps between metrics.jsonl lines
-  double checkpoint_minutes = 10;  ///< also checkpoint this often within an epoch (0: every step)
+  /// Run options given for this invocation (fields of run_options_table). A new run
+  /// records them, with the defaults for the others; a resumed run replaces only these.
+  Json run_options = Json::object();
   int64_t test_images = 10000;  ///< test images used for the per-epoch test loss
   bool resume = false;
   int64_t resume_epochs = -1;     ///< on resume, replaces the run's epochs when >= 0
@@ -32,18 +41,6 @@ int train_run(const RunConfig& config, const TrainOptions& options);
 /// Rewrites metrics.jsonl keeping only lines whose "step" is <= step, so that a resumed
 /// run's log has no duplicate steps from work lost after its checkpoint.
 void truncate_metrics(const std::string& path, int64_t step);
-
-/// The figure inputs of a run: its images directory (created) and the first 5,000 test
-/// images and labels on `device`.
-FigureContext make_figure_context(const std::string& run_dir, const data::ImageDataset& test,
-                                  torch::Device device, int64_t epoch);
-
-/// The end-of-training figures: the model's own (write_figures) and the loss curves.
-void write_run_figures(GenerativeModel& model, const std::string& run_dir, const FigureContext& context);
-
-/// Draws the loss curves of a run (train terms per logged step, test loss per epoch) into
-/// images/losses.png. Returns false when gnuplot is unavailable.
-bool plot_loss_curves(const std::string& run_dir);
 
 /// The divergence guard: throws UserError when a loss term is NaN or infinite, naming the
 /// step and the last good checkpoint (which training never touches afterwards).

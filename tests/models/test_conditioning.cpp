@@ -97,7 +97,7 @@ DdpmSettings tiny_conditional_ddpm() {
   s.unet.middle_attention = false;
   s.timesteps = 50;
   s.sample_steps = 5;
-  s.conditional = true;
+  s.common.conditional = true;
   s.unet.num_classes = kDigitClasses;
   return s;
 }
@@ -176,7 +176,7 @@ TEST(Conditioning, UnconditionalModelsRefuseClassRequests) {
   Dcgan gan(dcgan_preset("quick"), torch::kCPU);
   EXPECT_THROW(gan.sample(2, for_class(3)), UserError);
   DdpmSettings s = tiny_conditional_ddpm();
-  s.conditional = false;
+  s.common.conditional = false;
   s.unet.num_classes = 0;
   Ddpm ddpm(s, torch::kCPU);
   EXPECT_FALSE(ddpm.supports_guidance());
@@ -186,7 +186,7 @@ TEST(Conditioning, UnconditionalModelsRefuseClassRequests) {
 TEST(Conditioning, ConditionalGeneratorsUseTheLabel) {
   // Same noise, different classes: different images; same class: the same images.
   VaeSettings vs = vae_preset("quick");
-  vs.conditional = true;
+  vs.common.conditional = true;
   torch::manual_seed(0);
   Vae vae(vs, torch::kCPU);
   EXPECT_EQ(vae.num_classes(), 10);
@@ -200,7 +200,7 @@ TEST(Conditioning, ConditionalGeneratorsUseTheLabel) {
   EXPECT_THROW(vae.sample(2, with_guidance(2)), UserError);
 
   DcganSettings gs = dcgan_preset("quick");
-  gs.conditional = true;
+  gs.common.conditional = true;
   torch::manual_seed(0);
   Dcgan gan(gs, torch::kCPU);
   const auto z = torch::randn({4, gs.latent_dim});
@@ -225,7 +225,7 @@ TEST(Conditioning, ShortConditionalVaeTrainingDrawsTheRequestedDigits) {
   Evaluator evaluator = load_evaluator(torch::kCPU);
   const data::ImageDataset train = data::load_mnist(dir, data::Split::kTrain);
   VaeSettings s = vae_preset("quick");
-  s.conditional = true;
+  s.common.conditional = true;
   s.latent_dim = 2;  // a small latent leaves the digit's identity to the label
   torch::manual_seed(0);
   Vae vae(s, torch::kCPU);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "data/mnist.h"
 #include "models/ddpm.h"
+#include "training/figures.h"
 
 using namespace trilemma;
 
@@ -25,8 +26,8 @@ DdpmSettings tiny_settings() {
   s.unet.groups = 4;
   s.timesteps = 100;
   s.sample_steps = 5;
-  s.batch_size = 32;
-  s.lr = 2e-3;
+  s.common.batch_size = 32;
+  s.common.lr = 2e-3;
   s.warmup_steps = 0;
   return s;
 }
@@ -74,7 +75,7 @@ TEST(DdpmFamily, PresetsValidateAndRoundTrip) {
     SCOPED_TRACE(preset);
     const Json json = family.preset_settings(preset);
     EXPECT_NO_THROW(family.validate(json));
-    EXPECT_EQ(to_json(ddpm_settings_from_json(json)), json);
+    EXPECT_EQ(ddpm_settings_table().to_json(ddpm_settings_table().from_json(json)), json);
     // Every key is documented, and every documented key exists.
     EXPECT_EQ(json.size(), family.settings.size());
     for (const auto& spec : family.settings) EXPECT_TRUE(json.contains(spec.name)) << spec.name;
@@ -91,9 +92,9 @@ TEST(DdpmFamily, PresetsValidateAndRoundTrip) {
   EXPECT_THROW(family.validate(bad), UserError);
   const DdpmSettings seed = ddpm_preset("seed");
   EXPECT_EQ(seed.timesteps, 200);
-  EXPECT_EQ(seed.batch_size, 64);
-  EXPECT_DOUBLE_EQ(seed.lr, 1e-4);
-  EXPECT_EQ(seed.epochs, 10);
+  EXPECT_EQ(seed.common.batch_size, 64);
+  EXPECT_DOUBLE_EQ(seed.common.lr, 1e-4);
+  EXPECT_EQ(seed.common.epochs, 10);
   EXPECT_EQ(seed.unet.channel_mults, (std::vector<int64_t>{1, 2, 4, 8}));
 }
 
@@ -208,13 +209,12 @@ TEST(DdpmFigures, WritesTheArticlesFigures) {
   const auto dir = std::filesystem::temp_directory_path() / "trilemma_ddpm_figures_test";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  FigureContext context;
-  context.images_dir = dir.string();
-  context.test_images = training_images(8);
-  context.test_labels = torch::zeros({8}, torch::kLong);
-  context.epoch = 1;
-  model.write_epoch_figures(context);
-  model.write_figures(context);
+  FigureInputs inputs;
+  inputs.test_images = training_images(8);
+  inputs.test_labels = torch::zeros({8}, torch::kLong);
+  inputs.epoch = 1;
+  training::write_figures(model.epoch_figures(inputs), dir.string(), 1);
+  training::write_figures(model.figures(inputs), dir.string(), 1);
   for (const char* name : {"samples_epoch_001.png", "samples.png", "forward_process.png",
                            "denoising_trajectory.png", "reconstruction.png"})
     EXPECT_TRUE(std::filesystem::exists(dir / name)) << name;

@@ -14,9 +14,9 @@ namespace {
 TEST(Vae, SeedPresetHasTheArticlesShapes) {
   const VaeSettings s = vae_preset("seed");
   EXPECT_EQ(s.latent_dim, 2);
-  EXPECT_EQ(s.batch_size, 32);
-  EXPECT_DOUBLE_EQ(s.lr, 1e-4);
-  EXPECT_EQ(s.epochs, 200);
+  EXPECT_EQ(s.common.batch_size, 32);
+  EXPECT_DOUBLE_EQ(s.common.lr, 1e-4);
+  EXPECT_EQ(s.common.epochs, 200);
   Vae vae(s, torch::kCPU);
   auto [mu, log_var] = vae.encoder()->forward(torch::rand({5, 1, 28, 28}));
   EXPECT_EQ(mu.sizes(), torch::IntArrayRef({5, 2}));

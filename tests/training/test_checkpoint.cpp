@@ -83,7 +83,7 @@ RunConfig tiny_run_config(int64_t max_steps) {
   RunConfig config;
   config.model = "vae";
   config.preset = "quick";
-  config.settings = to_json(tiny_vae());
+  config.settings = vae_settings_table().to_json(tiny_vae());
   config.settings["epochs"] = 0;
   config.settings["max_steps"] = max_steps;
   return config;
@@ -93,7 +93,7 @@ TrainOptions options_for(const std::string& run_dir) {
   TrainOptions options;
   options.run_dir = run_dir;
   options.data_dir = trilemma::testing::mnist_dir();
-  options.log_every = 1;
+  options.run_options["log_every"] = 1;
   options.test_images = 200;
   return options;
 }
@@ -139,7 +139,7 @@ TEST(Resume, FallsBackToAnOlderCheckpointWhenTheNewestIsCorrupt) {
   if (trilemma::testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
   TempDir dir;
   TrainOptions options = options_for(dir.file("run"));
-  options.keep_checkpoints = 5;
+  options.run_options["keep"] = 5;
   ASSERT_EQ(train_run(tiny_run_config(3), options), 0);
   TrainOptions more = options;
   more.resume = true;
