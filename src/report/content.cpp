@@ -1,0 +1,178 @@
+#include "report/content.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace trilemma::report {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+void flatten_protocol(const Json& json, const std::string& prefix,
+                      std::vector<std::pair<std::string, std::string>>& out) {
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object())
+      flatten_protocol(*it, key, out);
+    else
+      out.emplace_back(key, it->is_string() ? it->get<std::string>() : it->dump());
+  }
+}
+
+}  // namespace
+
+std::string format_number(double value, int decimals) {
+  if (!std::isfinite(value)) return "–";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+
+double number_at(const Json& json, const std::string& key) {
+  if (!json.is_object()) return kNaN;
+  const auto it = json.find(key);
+  if (it == json.end() || !it->is_number()) return kNaN;
+  return it->get<double>();
+}
+
+double reference_fid(const Json& references, const std::string& which) {
+  return references.is_object() && references.contains(which) ? number_at(references.at(which), "fid")
+                                                              : kNaN;
+}
+
+std::vector<double> shares_of(const Json& result) {
+  if (!result.is_object() || !result.contains("class_shares")) return {};
+  return result.at("class_shares").get<std::vector<double>>();
+}
+
+const std::vector<Column>& table_columns() {
+  static const std::vector<Column> columns = {
+      {"fid", "FID ↓", "quality", -1, 2},
+      {"kid_mean", "KID ↓", "quality", -1, 4},
+      {"precision", "Precision ↑", "quality", +1, 3},
+      {"density", "Density →1", "quality", 0, 3},
+      {"recall", "Recall ↑", "coverage", +1, 3},
+      {"coverage", "Coverage ↑", "coverage", +1, 3},
+      {"classes_covered", "Classes ↑", "coverage", +1, 0},
+      {"speed.nfe", "NFE ↓", "speed", -1, 0},
+      {"speed.ms_per_image_batch1", "ms/image (batch 1) ↓", "speed", -1, 3},
+      {"speed.images_per_s_batch256", "images/s (batch 256) ↑", "speed", +1, 0},
+  };
+  return columns;
+}
+
+double column_value(const Json& result, const Column& column) {
+  const std::string prefix = "speed.";
+  if (column.key.compare(0, prefix.size(), prefix) == 0)
+    return result.is_object() && result.contains("speed")
+               ? number_at(result.at("speed"), column.key.substr(prefix.size()))
+               : kNaN;
+  return number_at(result, column.key);
+}
+
+std::vector<int> best_rows(const std::vector<ModelRow>& rows) {
+  // A single row is best at nothing: marking every cell would mislead.
+  if (rows.size() < 2) return std::vector<int>(table_columns().size(), -1);
+  std::vector<int> best;
+  for (const auto& column : table_columns()) {
+    int index = -1;
+    double best_score = kNaN;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const double v = column_value(rows[r].result, column);
+      if (!std::isfinite(v)) continue;
+      // Score so that larger is better in every column.
+      const double score = column.better == 0 ? -std::abs(v - 1.0) : column.better * v;
+      if (index < 0 || score > best_score) {
+        index = static_cast<int>(r);
+        best_score = score;
+      }
+    }
+    best.push_back(index);
+  }
+  return best;
+}
+
+std::string cell(const Json& result, const Column& column) {
+  return format_number(column_value(result, column), column.decimals);
+}
+
+CornerScores corner_scores(const Json& result, const Json& references) {
+  CornerScores s;
+  const double fid = number_at(result, "fid");
+  const double floor_fid = reference_fid(references, "train");
+  const double collapse_fid = reference_fid(references, "single_digit");
+  if (std::isfinite(fid) && std::isfinite(floor_fid) && std::isfinite(collapse_fid) &&
+      collapse_fid > floor_fid && floor_fid > 0) {
+    const double q = std::log(collapse_fid / std::max(fid, 1e-12)) / std::log(collapse_fid / floor_fid);
+    s.quality = std::clamp(q, 0.0, 1.0);
+  }
+  const double coverage = number_at(result, "coverage");
+  if (std::isfinite(coverage)) s.coverage = std::clamp(coverage, 0.0, 1.0);
+  const double ips = result.is_object() && result.contains("speed")
+                         ? number_at(result.at("speed"), "images_per_s_batch256") : kNaN;
+  if (std::isfinite(ips) && ips > 0) s.speed = std::clamp(std::log10(ips) / 5.0, 0.0, 1.0);
+  return s;
+}
+
+bool any_conditional(const ReportData& data) {
+  for (const auto& row : data.rows)
+    if (row.result.contains("conditional")) return true;
+  return false;
+}
+
+Table conditional_table(const ReportData& data) {
+  Table table = {{"Model", "conditional accuracy", "mean per-class FID"}};
+  for (int k = 0; k < 10; ++k) table[0].push_back("FID " + std::to_string(k));
+  for (const auto& row : data.rows) {
+    if (!row.result.contains("conditional")) continue;
+    const Json& c = row.result["conditional"];
+    std::vector<std::string> cells = {row.name, format_number(number_at(c, "conditional_accuracy"), 3),
+                                      format_number(number_at(c, "mean_per_class_fid"), 2)};
+    const Json fids = c.value("per_class_fid", Json::array());
+    for (const auto& f : fids) cells.push_back(f.is_number() ? format_number(f.get<double>(), 1) : "–");
+    table.push_back(cells);
+  }
+  return table;
+}
+
+Table guidance_table(const Json& curve) {
+  Table table = {{"w", "NFE", "FID", "precision", "recall", "coverage", "conditional accuracy", "mean per-class FID"}};
+  for (const auto& p : curve)
+    table.push_back({format_number(number_at(p, "guidance"), 1), format_number(number_at(p, "nfe"), 0),
+                     format_number(number_at(p, "fid"), 2), format_number(number_at(p, "precision"), 3),
+                     format_number(number_at(p, "recall"), 3), format_number(number_at(p, "coverage"), 3),
+                     format_number(number_at(p, "conditional_accuracy"), 3),
+                     format_number(number_at(p, "mean_per_class_fid"), 2)});
+  return table;
+}
+
+std::vector<std::pair<std::string, std::string>> protocol_items(const Json& protocol) {
+  std::vector<std::pair<std::string, std::string>> items;
+  if (protocol.is_object()) flatten_protocol(protocol, "", items);
+  return items;
+}
+
+std::string protocol_notes() {
+  return "Distances are computed on the 128-d penultimate features of trilemma's own MNIST "
+         "classifier, not Inception: numbers are comparable only between evaluations with the "
+         "same extractor (name and checksum) and the same N; the Fréchet distance is biased "
+         "upwards at small N, KID is unbiased. Precision/recall use k = 3 (Kynkäänniemi et al. "
+         "2019), density/coverage k = 5 (Naeem et al. 2020). A class counts as covered when "
+         "it holds at least 1 % of the samples (by the classifier's argmax). Density is best "
+         "near 1. Speed: median of timed calls after warm-up; batch-256 throughput from the "
+         "timed sampling of the N evaluation images.";
+}
+
+std::string conditional_notes() {
+  return "Each conditional model is asked for every digit equally often (N/10 images each). "
+         "Conditional accuracy: the share of images the evaluator classifies as the digit asked "
+         "for. Per-class FID: the N/10 images asked for digit k against the ~1,000 test images of "
+         "digit k (biased upwards at small N, so it compares only at equal N). Guidance "
+         "curve: classifier-free guidance ε̂_u + w(ε̂_c − ε̂_u), w = 0 unconditional, w = 1 "
+         "conditional; each point from its own class-balanced samples (N given in the table), so "
+         "points compare with each other. Guided steps (w ≠ 0, 1) cost two network evaluations.";
+}
+
+}  // namespace trilemma::report

@@ -1,0 +1,78 @@
+#pragma once
+// What the report says, whatever its format: the table's columns and best cells, the corner
+// scores, the conditional and guidance tables, the protocol listing and the notes on method.
+// Both renderers take these from here, so the Markdown and the HTML cannot disagree on a
+// number, a marked cell or a sentence.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "report/report_data.h"
+
+namespace trilemma::report {
+
+/// Fixed-point formatting with `decimals`, or "–" for NaN.
+std::string format_number(double value, int decimals);
+
+/// `json[key]` as a number, or NaN when `json` is not an object or the key is absent or not
+/// a number: a metric missing from an eval.json shows as "–" rather than failing the report.
+double number_at(const Json& json, const std::string& key);
+
+/// FID of the reference `which` ("train" or "single_digit"), or NaN when absent.
+double reference_fid(const Json& references, const std::string& which);
+
+/// A result's class shares (eval.json's "class_shares"), or none.
+std::vector<double> shares_of(const Json& result);
+
+/// Which columns the table shows, how to read them and which way is better.
+struct Column {
+  std::string key;      ///< key in the result (speed keys live under "speed")
+  std::string title;
+  std::string corner;   ///< "quality", "coverage" or "speed"
+  int better = -1;      ///< -1 lower is better, +1 higher, 0 closest to 1 (density)
+  int decimals = 3;
+};
+const std::vector<Column>& table_columns();
+
+/// For each column, the index of the best row among `rows` (-1 when no row has a value, and
+/// everywhere when there are fewer than two rows).
+std::vector<int> best_rows(const std::vector<ModelRow>& rows);
+
+/// Value of a column in a result, or NaN when absent.
+double column_value(const Json& result, const Column& column);
+
+/// The text of a table cell: the column's value at its decimals, or "–".
+std::string cell(const Json& result, const Column& column);
+
+/// The three corners scored in [0,1] for the chart: quality from the FID on a log scale
+/// between the one-digit reference (0) and the training-set reference (1); coverage is
+/// Naeem et al.'s coverage; speed is log10(images/s at batch 256) over 5 decades (1 image/s
+/// → 0, 100,000 images/s → 1).
+struct CornerScores {
+  double quality = 0.0, coverage = 0.0, speed = 0.0;
+};
+CornerScores corner_scores(const Json& result, const Json& references);
+
+/// Whether any row has conditional results; the conditional section is shown only then.
+bool any_conditional(const ReportData& data);
+
+/// A table as rows of cells, the first row being the header; each renderer draws it in its
+/// own syntax.
+using Table = std::vector<std::vector<std::string>>;
+
+/// Per conditional model: conditional accuracy, mean per-class FID and the FID of each digit.
+Table conditional_table(const ReportData& data);
+
+/// One row per guidance weight of a guidance curve (eval.json's "guidance_curve").
+Table guidance_table(const Json& curve);
+
+/// The protocol as (dotted key, value) pairs, e.g. ("extractor.name", "evaluator-v1").
+std::vector<std::pair<std::string, std::string>> protocol_items(const Json& protocol);
+
+/// How to read the metrics: extractor, N, k, the covered-class threshold, speed timing.
+std::string protocol_notes();
+
+/// How to read the conditional section: accuracy, per-class FID, the guidance formula.
+std::string conditional_notes();
+
+}  // namespace trilemma::report

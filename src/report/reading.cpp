@@ -1,0 +1,101 @@
+#include "report/reading.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <utility>
+
+#include "report/content.h"
+
+namespace trilemma::report {
+namespace {
+
+std::string percent(double share, int decimals = 0) {
+  return format_number(100.0 * share, decimals) + " %";
+}
+
+/// Index of the largest and of the smallest class share.
+std::pair<int, int> extreme_classes(const std::vector<double>& shares) {
+  if (shares.empty()) return {-1, -1};
+  const auto max_it = std::max_element(shares.begin(), shares.end());
+  const auto min_it = std::min_element(shares.begin(), shares.end());
+  return {static_cast<int>(max_it - shares.begin()), static_cast<int>(min_it - shares.begin())};
+}
+
+}  // namespace
+
+std::vector<std::string> reading_of_results(const ReportData& data) {
+  std::vector<std::string> lines;
+  const Json& refs = data.references;
+  const double train_fid = reference_fid(refs, "train");
+  const double digit_fid = reference_fid(refs, "single_digit");
+  if (std::isfinite(train_fid) && std::isfinite(digit_fid))
+    lines.push_back("Scale: real training images score FID " + format_number(train_fid, 2) +
+                    " against the test set (the floor at this N); the test images of a single digit "
+                    "score " + format_number(digit_fid, 2) + " (total mode collapse).");
+  for (const auto& row : data.rows) {
+    const Json& r = row.result;
+    std::ostringstream s;
+    s << row.name << ": FID " << format_number(number_at(r, "fid"), 2);
+    const double fid = number_at(r, "fid");
+    if (std::isfinite(fid) && std::isfinite(train_fid) && train_fid > 0)
+      s << " (" << format_number(fid / train_fid, 1) << "× the training-set floor)";
+    s << "; covers " << format_number(number_at(r, "classes_covered"), 0) << "/10 classes";
+    const auto shares = shares_of(r);
+    const auto [top, bottom] = extreme_classes(shares);
+    if (top >= 0)
+      s << "; digit " << top << " takes " << percent(shares[top]) << " of its samples, digit "
+        << bottom << " " << percent(shares[bottom], 1);
+    s << "; precision " << format_number(number_at(r, "precision"), 2) << ", recall "
+      << format_number(number_at(r, "recall"), 2);
+    if (r.contains("speed")) {
+      const Json& sp = r["speed"];
+      s << "; " << format_number(number_at(sp, "nfe"), 0) << " network evaluation(s) per image, "
+        << format_number(number_at(sp, "ms_per_image_batch1"), 2) << " ms/image at batch 1, "
+        << format_number(number_at(sp, "images_per_s_batch256"), 0) << " images/s at batch 256";
+    }
+    s << ".";
+    lines.push_back(s.str());
+    if (r.contains("conditional")) {
+      const Json& c = r["conditional"];
+      lines.push_back(row.name + ": asked for a digit, it draws one the evaluator reads as that digit " +
+                      percent(number_at(c, "conditional_accuracy"), 1) +
+                      " of the time; mean per-class FID " +
+                      format_number(number_at(c, "mean_per_class_fid"), 2) + ".");
+    }
+    if (r.contains("guidance_curve") && r["guidance_curve"].size() >= 2) {
+      const Json& first = r["guidance_curve"].front();
+      const Json& last = r["guidance_curve"].back();
+      lines.push_back(row.name + ": raising guidance from w = " + format_number(number_at(first, "guidance"), 1) +
+                      " to " + format_number(number_at(last, "guidance"), 1) + " takes FID from " +
+                      format_number(number_at(first, "fid"), 2) + " to " + format_number(number_at(last, "fid"), 2) +
+                      ", precision " + format_number(number_at(first, "precision"), 2) + " → " +
+                      format_number(number_at(last, "precision"), 2) + ", recall " +
+                      format_number(number_at(first, "recall"), 2) + " → " +
+                      format_number(number_at(last, "recall"), 2) + ", conditional accuracy " +
+                      percent(number_at(first, "conditional_accuracy")) + " → " +
+                      percent(number_at(last, "conditional_accuracy")) + ".");
+    }
+  }
+  if (data.rows.size() >= 2) {
+    const auto best = best_rows(data.rows);
+    const auto& columns = table_columns();
+    auto best_of = [&](const std::string& key) {
+      for (size_t c = 0; c < columns.size(); ++c)
+        if (columns[c].key == key) return best[c];
+      return -1;
+    };
+    const int q = best_of("fid"), c = best_of("recall"), v = best_of("speed.images_per_s_batch256");
+    auto name = [&](int i) { return i >= 0 ? data.rows[i].name : std::string("–"); };
+    std::string line = "Best quality (FID): " + name(q) + ". Best coverage (recall): " + name(c) +
+                       ". Fastest (images/s at batch 256): " + name(v) + ".";
+    if (q >= 0 && q == c && c == v)
+      line += " " + name(q) + " leads all three corners.";
+    else
+      line += " No single row leads all three corners: that is the trilemma.";
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+}  // namespace trilemma::report
