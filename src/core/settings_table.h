@@ -20,7 +20,8 @@ struct SettingField {
   std::string name;   ///< snake_case key in config.json; the flag is --kebab-case
   std::string help;
   std::string type;   ///< "integer", "number", "boolean", "choice" or "integer list"
-  std::string range;  ///< the valid values in words, e.g. "1..4096", "[0, 1)", "seed | dcgan"
+  std::string range;  ///< the valid values in words, e.g. "between 1 and 4096", "in [0, 1)"
+  std::vector<std::string> choices;  ///< a choice's valid values
 };
 
 /// The valid values of a real-valued field: from min to max, each end open or closed.
@@ -81,7 +82,7 @@ class SettingsTable {
   }
 
   SettingsTable& boolean(std::string name, Access<bool> access, std::string help) {
-    return add({std::move(name), std::move(help), "boolean", "true | false"},
+    return add({std::move(name), std::move(help), "boolean", "true or false"},
                [access](S& s) { return Json(access(s)); },
                [access](S& s, const Json& j) { access(s) = j.get<bool>(); },
                [](S&) { return std::string(); });
@@ -90,7 +91,7 @@ class SettingsTable {
   SettingsTable& choice(std::string name, Access<std::string> access, std::vector<std::string> choices,
                         std::string help) {
     const std::string range = settings_detail::choices_range(choices);
-    return add({std::move(name), std::move(help), "choice", range},
+    return add({std::move(name), std::move(help), "choice", range, choices},
                [access](S& s) { return Json(access(s)); },
                [access](S& s, const Json& j) { access(s) = j.get<std::string>(); },
                [access, choices, range](S& s) {

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <sstream>
 
 #include "core/error.h"
@@ -15,7 +14,6 @@
 namespace trilemma {
 namespace {
 
-constexpr int64_t kImageSize = 28;
 // Images per network call while sampling: bounds the attention maps' memory (the seed
 // U-Net attends over 1024 positions at full resolution) without costing throughput.
 constexpr int64_t kSampleChunk = 256;
@@ -35,73 +33,6 @@ std::string format_number(double value, int precision = 3) {
 }
 
 }  // namespace
-
-const SettingsTable<DdpmSettings>& ddpm_settings_table() {
-  using S = DdpmSettings;
-  constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
-  static const SettingsTable<S> table =
-      SettingsTable<S>()
-          .integer("timesteps", [](S& s) -> int64_t& { return s.timesteps; }, 1, 100000,
-                   "T, forward-process steps")
-          .choice("schedule", [](S& s) -> std::string& { return s.schedule; }, {"linear", "linear-scaled", "cosine"},
-                  "noise schedule: linear (the article), linear-scaled (rescaled to T) or cosine")
-          .integer("base_width", [](S& s) -> int64_t& { return s.unet.base_width; }, 1, 1024,
-                   "U-Net channels at full resolution")
-          .integer_list("channel_mults", [](S& s) -> std::vector<int64_t>& { return s.unet.channel_mults; }, 1, 16,
-                        false, "width multiplier per U-Net level, e.g. 1,2,2 (one level each)")
-          .integer_list("attention_levels", [](S& s) -> std::vector<int64_t>& { return s.unet.attention_levels; },
-                        0, 15, true, "levels with self-attention, 0 = full resolution (none = no attention)")
-          .boolean("middle_attention", [](S& s) -> bool& { return s.unet.middle_attention; },
-                   "self-attention in the U-Net's middle block")
-          .integer("attention_heads", [](S& s) -> int64_t& { return s.unet.attention_heads; }, 1, 64,
-                   "heads of every attention block")
-          .integer("num_res_blocks", [](S& s) -> int64_t& { return s.unet.num_res_blocks; }, 1, 16,
-                   "ResNet blocks per level and direction")
-          .number("dropout", [](S& s) -> double& { return s.unet.dropout; }, Interval::closed_open(0, 1),
-                  "dropout inside ResNet blocks")
-          .integer("groups", [](S& s) -> int64_t& { return s.unet.groups; }, 1, 1024,
-                   "GroupNorm groups (divides base_width)")
-          .boolean("pad_to_32", [](S& s) -> bool& { return s.unet.pad_to_32; },
-                   "pad 28x28 inputs to 32x32 inside the U-Net (needed for 4 levels)")
-          .number("ema_decay", [](S& s) -> double& { return s.ema_decay; }, Interval::closed_open(0, 1),
-                  "EMA decay of the sampling weights (0 = none)")
-          .number("grad_clip", [](S& s) -> double& { return s.grad_clip; }, Interval::at_least(0),
-                  "max gradient norm (0 = none)")
-          .integer("warmup_steps", [](S& s) -> int64_t& { return s.warmup_steps; }, 0, kUnbounded,
-                   "linear learning-rate warm-up steps")
-          .choice("sampler", [](S& s) -> std::string& { return s.sampler; }, {"ddpm", "ddim", "dpm-solver"},
-                  "default sampler: ddpm, ddim or dpm-solver")
-          .integer("sample_steps", [](S& s) -> int64_t& { return s.sample_steps; }, 1, 100000,
-                   "default steps of ddim and dpm-solver (ddpm uses T)")
-          .number("eta", [](S& s) -> double& { return s.eta; }, Interval::closed(0, 1),
-                  "default DDIM eta (0 = deterministic, 1 = DDPM-like)")
-          .choice("ddpm_variance", [](S& s) -> std::string& { return s.ddpm_variance; }, {"beta", "posterior"},
-                  "DDPM reverse variance: beta or posterior")
-          .boolean("clip_denoised", [](S& s) -> bool& { return s.clip_denoised; },
-                   "clamp predicted x_0 to [-1, 1] while sampling")
-          .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; })
-          .number("label_dropout", [](S& s) -> double& { return s.label_dropout; }, Interval::closed_open(0, 1),
-                  "conditional: share of labels dropped to the null class while training")
-          .absent_in_older_runs()
-          .number("guidance", [](S& s) -> double& { return s.guidance; }, Interval::at_least(0),
-                  "conditional: default guidance weight (0 unconditional, 1 conditional, >1 guided)")
-          .absent_in_older_runs();
-  return table;
-}
-
-void validate_ddpm_settings(const DdpmSettings& s) {
-  auto require = [](bool ok, const std::string& message) {
-    if (!ok) throw UserError(message);
-  };
-  ddpm_settings_table().check(s);
-  check_common_settings(s.common);
-  diffusion::make_noise_schedule(s.schedule, s.timesteps);  // throws for a bad name or T
-  validate_unet_settings(s.unet, kImageSize);
-  require(s.sample_steps <= s.timesteps,
-          "--sample-steps: must be in 1..timesteps (" + std::to_string(s.timesteps) + ")");
-  require(!s.common.conditional || s.label_dropout > 0 || s.guidance == 1.0,
-          "--label-dropout 0 trains no unconditional model, so guidance needs --guidance 1");
-}
 
 void ema_update(torch::nn::Module& target, const torch::nn::Module& source, double decay) {
   torch::NoGradGuard no_grad;
@@ -137,7 +68,7 @@ Ddpm::Ddpm(const DdpmSettings& settings, torch::Device device)
                                                     torch::optim::AdamOptions(settings_.common.lr));
   // A private generator, so that drawing the fixed noise leaves the global stream alone.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(settings_.common.seed) + 1);
-  epoch_noise_ = torch::randn({36, 1, kImageSize, kImageSize}, generator).to(device_);
+  epoch_noise_ = torch::randn({36, 1, kDdpmImageSize, kDdpmImageSize}, generator).to(device_);
 }
 
 LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
@@ -252,13 +183,13 @@ torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
         options.progress(label, snap.step, snap.steps);
       };
     }
-    auto noise = torch::randn({count, 1, kImageSize, kImageSize}, torch::TensorOptions().device(device_));
+    auto noise = torch::randn({count, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
     const torch::Tensor labels = settings_.common.conditional
                                      ? labels_to_sample(count, options, kDigitClasses, device_)
                                      : torch::Tensor();
     chunks.push_back(to_image_space(denoise(noise, chunk_settings, labels, guidance).x));
   }
-  if (chunks.empty()) return torch::empty({0, 1, kImageSize, kImageSize}, torch::TensorOptions().device(device_));
+  if (chunks.empty()) return torch::empty({0, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
   return torch::cat(chunks, 0);
 }
 
@@ -386,7 +317,7 @@ std::vector<Figure> Ddpm::figures(const FigureInputs& inputs) {
     std::vector<int64_t> keep;
     for (int64_t k = 1; k <= kSnapshots; ++k)
       keep.push_back(static_cast<int64_t>(std::llround(static_cast<double>(T) * k / kSnapshots)));
-    const auto x_T = torch::randn({kRows, 1, kImageSize, kImageSize}, torch::TensorOptions().device(device_));
+    const auto x_T = torch::randn({kRows, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
     std::vector<torch::Tensor> columns = {x_T};
     s.on_step = [&](const diffusion::SamplerSnapshot& snap) {
       if (std::find(keep.begin(), keep.end(), snap.step) != keep.end()) columns.push_back(snap.x.clone());
@@ -396,7 +327,7 @@ std::vector<Figure> Ddpm::figures(const FigureInputs& inputs) {
         settings_.common.conditional ? torch::arange(kRows, torch::kLong).to(device_) : torch::Tensor();
     denoise(x_T, s, labels, settings_.guidance);
     // Row-major grid: sample r's snapshots side by side.
-    const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kImageSize, kImageSize});
+    const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kDdpmImageSize, kDdpmImageSize});
     out.push_back(Figure::grid("denoising_trajectory", to_image_space(stacked).cpu(),
                                static_cast<int64_t>(columns.size()), 3));
   }
@@ -421,78 +352,11 @@ std::vector<Figure> Ddpm::figures(const FigureInputs& inputs) {
       columns.push_back(x_t);
       columns.push_back(denoise(x_t, s).x);
     }
-    const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kImageSize, kImageSize});
+    const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kDdpmImageSize, kDdpmImageSize});
     out.push_back(Figure::grid("reconstruction", to_image_space(stacked).cpu(),
                                static_cast<int64_t>(columns.size()), 3));
   }
   return out;
-}
-
-DdpmSettings ddpm_preset(const std::string& name) {
-  // Each preset states only where it departs from DdpmSettings' defaults (the U-Net's
-  // defaults are the article's network).
-  DdpmSettings s;
-  if (name == "quick") {
-    // A lean U-Net for a 2-core CPU (reference notes: at 28×28 with levels 28-14-7 and
-    // attention only at 7×7 it trains ~5× faster than a shrunk copy of the article's net;
-    // normalisation and full-resolution attention, not convolutions, dominate on CPU).
-    // The defaults supply the cosine schedule (Nichol & Dhariwal 2021: ᾱ_T ≈ 0 and less
-    // time wasted near pure noise), EMA, clipping and DDIM-20 sampling.
-    s.unet.base_width = 32;
-    s.unet.channel_mults = {1, 2, 2};
-    s.unet.attention_levels = {2};
-    s.unet.num_res_blocks = 1;
-    s.unet.pad_to_32 = false;
-    s.warmup_steps = 100;
-    // Sized to the issue's ~10 minute budget, not to convergence: 1200 steps of 64 images
-    // (1.3 epochs) at the ~165 images/s measured on an idle 2-core CPU (see README).
-    s.common.epochs = 2;
-    s.common.max_steps = 1200;
-    s.common.batch_size = 64;
-    return s;
-  }
-  if (name == "seed") {
-    // The article's model and hyperparameters. Its plain bugs are fixed, not reproduced:
-    // train_step unpacked forward()'s (noise, x_t) in swapped order (so the net learned
-    // noise → x_t), and ᾱ was shifted by one step (concat([1], cumprod(α)[:-1])); here the
-    // net predicts ε from x_t, ᾱ_t = ∏_{s<=t} α_s, and sampling runs all T steps, not T-1.
-    // Kept as in the article: T = 200 with the T = 1000 linear betas, which leave
-    // √ᾱ_T ≈ 0.36 of the signal (`trilemma info` warns), no EMA, no clipping.
-    s.timesteps = 200;
-    s.schedule = "linear";
-    s.ema_decay = 0.0;
-    s.grad_clip = 0.0;
-    s.sampler = "ddpm";  // Algorithm 2 with σ_t² = β_t, as the article's denoise_x
-    s.sample_steps = 200;
-    s.clip_denoised = false;
-    s.common.epochs = 10;
-    s.common.batch_size = 64;
-    s.common.lr = 1e-4;
-    return s;
-  }
-  if (name == "full") {
-    // GPU-sized, after Ho et al. 2020's CIFAR-10 model scaled to 28×28 (levels 28-14-7,
-    // attention at 14×14 and 7×7, dropout 0.1) with the cosine schedule and EMA.
-    s.unet.channel_mults = {1, 2, 2};
-    s.unet.attention_levels = {1, 2};
-    s.unet.attention_heads = 4;
-    s.unet.dropout = 0.1;
-    s.unet.groups = 16;
-    s.unet.pad_to_32 = false;
-    s.ema_decay = 0.9995;
-    s.warmup_steps = 1000;
-    s.sample_steps = 50;
-    s.common.epochs = 40;
-    s.common.lr = 2e-4;
-    return s;
-  }
-  throw UserError("unknown ddpm preset '" + name + "' (known: quick, seed, full)");
-}
-
-ModelFamily ddpm_family() {
-  return make_model_family<Ddpm>(
-      "ddpm", "denoising diffusion (Ho et al. 2020) with a U-Net; DDPM, DDIM and DPM-Solver++ sampling",
-      {"quick", "seed", "full"}, ddpm_settings_table(), ddpm_preset, validate_ddpm_settings);
 }
 
 }  // namespace trilemma

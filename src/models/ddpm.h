@@ -14,6 +14,9 @@
 
 namespace trilemma {
 
+/// Side of the square grey images the DDPM generates (MNIST's digits).
+inline constexpr int64_t kDdpmImageSize = 28;
+
 /// Every hyperparameter of a DDPM run. Presets are named values of this struct.
 struct DdpmSettings {
   UNetSettings unet;              ///< the network (base width, levels, attention, ...)

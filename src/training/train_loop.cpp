@@ -230,6 +230,21 @@ void create_run_directory(const RunConfig& config, const std::string& run_dir) {
   }
 }
 
+// A training step that ran out of memory: the message names the batch size and what is
+// intact. A new run that could not take one step holds nothing, so its directory is removed
+// to leave the name free for a retry.
+UserError out_of_memory_error(int64_t step, int64_t batch_size, bool fresh, const std::string& last_checkpoint,
+                              const std::string& run_dir) {
+  std::string where = last_checkpoint.empty() ? "" : " (checkpoint intact: " + last_checkpoint + ")";
+  if (step == 0 && fresh) {
+    std::error_code ignored;
+    fs::remove_all(run_dir, ignored);
+    where = " (the new run directory was removed)";
+  }
+  return UserError("out of memory at step " + std::to_string(step + 1) + " with --batch-size " +
+                   std::to_string(batch_size) + "; try a smaller one" + where);
+}
+
 // Steps per epoch (the last partial batch is dropped) and the run's total, saturating
 // instead of overflowing for absurd --epochs.
 struct StepPlan {
@@ -441,28 +456,14 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
       torch::manual_seed(step_seed(common.seed, step));
       const torch::Tensor index = order.narrow(0, b * common.batch_size, common.batch_size);
       LossTerms terms;
-      bool out_of_memory = false;
       try {
         terms = model.train_step(train.images.index_select(0, index).to(options.device),
                                  train.labels.index_select(0, index).to(options.device));
       } catch (const c10::Error& e) {
         if (!is_out_of_memory(e)) throw;
-        out_of_memory = true;
+        throw out_of_memory_error(step, common.batch_size, start.fresh, checkpoints.last(), options.run_dir);
       } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-      }
-      if (out_of_memory) {
-        std::string where = " (checkpoint intact: " + checkpoints.last() + ")";
-        if (step == 0 && start.fresh) {
-          // A run that cannot take one step holds nothing; leave its name free for a retry.
-          std::error_code ignored;
-          fs::remove_all(options.run_dir, ignored);
-          where = " (the new run directory was removed)";
-        } else if (checkpoints.last().empty()) {
-          where = "";
-        }
-        throw UserError("out of memory at step " + std::to_string(step + 1) + " with --batch-size " +
-                        std::to_string(common.batch_size) + "; try a smaller one" + where);
+        throw out_of_memory_error(step, common.batch_size, start.fresh, checkpoints.last(), options.run_dir);
       }
       require_finite_losses(terms, step + 1, checkpoints.last());
       ++step;

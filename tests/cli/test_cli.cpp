@@ -1,6 +1,8 @@
 // Guards the CLI's contract for bad input: one clear line, non-zero exit, no crash.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "support/test_support.h"
 
 namespace trilemma {
@@ -46,6 +48,25 @@ TEST(Cli, BadInputGivesOneClearLineAndNonZeroExit) {
   expect_clean_error("--threads abc info x", "--threads");
   expect_clean_error("--device tpu info " + dir.path().string(), "");
   expect_clean_error("train --resume " + dir.file("nothere"), "no such run directory");
+}
+
+// `train --max-steps 2 vae` sets the model's max_steps as `train vae --max-steps 2` does
+// (the flag before the model name used to bind to the resume-only option and be ignored),
+// and the run options given are recorded in config.json.
+TEST(Cli, SettingsBeforeTheModelNameDoWhatTheySay) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const auto result = run_cli("--threads 1 train --max-steps 2 --epochs 0 --log-every 1 vae --channels 8 "
+                              "--latent-dim 4 --batch-size 16 --run-dir " + dir.file("run"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("done: 2 steps"), std::string::npos) << result.output;
+  const auto config = nlohmann::json::parse(testing::slurp(dir.file("run") + "/config.json"));
+  EXPECT_EQ(config["settings"]["max_steps"], 2);
+  EXPECT_EQ(config["settings"]["epochs"], 0);
+  EXPECT_EQ(config["run_options"]["log_every"], 1);
+  const auto info = run_cli("--device cpu info " + dir.file("run"));
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_NE(info.output.find("step 2"), std::string::npos) << info.output;
 }
 
 }  // namespace

@@ -237,5 +237,44 @@ TEST(KillAndResume, RunKilledBeforeItsFirstCheckpointRestartsFromZero) {
   expect_same_final_state(run, dir.file("straight"));
 }
 
+// Run options given to `train` are kept by a resume that does not repeat them: a run
+// started with --checkpoint-minutes 0 (a checkpoint after every step), killed and resumed
+// with a plain `--resume`, still checkpoints after every step, so the next kill loses at
+// most the step in flight. (Before they were recorded, the resume fell back to every 10
+// minutes and a second kill lost every step since the first.) Options given again win.
+TEST(KillAndResume, ResumeKeepsTheRunOptionsItWasStartedWith) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string run = dir.file("run");
+  auto run_until_logged = [&](const std::string& args, int64_t step, const std::string& out) {
+    CliProcess process(args, out);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!process.finished() && std::chrono::steady_clock::now() < deadline && last_logged_step(run) < step)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    process.send(SIGKILL);
+    process.wait();
+  };
+  run_until_logged("--threads 1 train " + kTrainFlags + " vae --channels 8 --latent-dim 4 --batch-size 32 "
+                   "--epochs 0 --max-steps 100000 --run-dir '" + run + "'",
+                   3, dir.file("out-1"));
+  const Json recorded = Json::parse(testing::slurp(run + "/config.json")).at("run_options");
+  EXPECT_EQ(recorded, Json::parse(R"({"checkpoint_minutes": 0.0, "keep": 2, "log_every": 1})"));
+  const int64_t resumed_from = newest_checkpoint(run).step;
+  ASSERT_GE(resumed_from, 1) << testing::slurp(dir.file("out-1"));
+
+  run_until_logged("--threads 1 train --resume '" + run + "'", resumed_from + 8, dir.file("out-2"));
+  const int64_t logged = last_logged_step(run);
+  ASSERT_GE(logged, resumed_from + 8) << testing::slurp(dir.file("out-2"));
+  EXPECT_GE(newest_checkpoint(run).step, logged - 1) << "the resumed run stopped checkpointing every step";
+  EXPECT_EQ(Json::parse(testing::slurp(run + "/config.json")).at("run_options"), recorded);
+
+  const auto changed = testing::run_cli("--threads 1 train --resume '" + run + "' --checkpoint-minutes 5 "
+                                        "--max-steps " + std::to_string(logged + 2));
+  ASSERT_EQ(changed.exit_code, 0) << changed.output;
+  const Json now = Json::parse(testing::slurp(run + "/config.json")).at("run_options");
+  EXPECT_EQ(now["checkpoint_minutes"], 5.0);
+  EXPECT_EQ(now["keep"], 2);
+}
+
 }  // namespace
 }  // namespace trilemma

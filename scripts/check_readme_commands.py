@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Runs every `trilemma` command the README shows, at small sizes, and fails on any that
+does not work: so that a documented command cannot rot unnoticed.
+
+Commands come from the README's code blocks and inline code (`trilemma ...` or
+`build/trilemma ...`). Each runs in a scratch directory with sizes cut down:
+  train    + --max-steps 2 --epochs 0 (a command's own --epochs/--max-steps is kept on --resume)
+  sample   --n 2 (per class: --n 1)
+  eval     --n 10 --curve-n 10 --no-latency
+Placeholder run directories (runs/vae-20261130-101500, RUN_DIR, runs/dq ...) are mapped to a
+run of the family the README trained under that name, or to the newest run of the family
+the placeholder names. Usage:
+  scripts/check_readme_commands.py [--trilemma build/trilemma] [--readme README.md]
+"""
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+FAMILIES = ("vae", "dcgan", "ddpm")
+
+
+def readme_commands(text):
+    """Every trilemma command line of the README, in order, without comments."""
+    commands = []
+    in_block = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        candidates = [line] if in_block else re.findall(r"`([^`]*trilemma [^`]+)`", line)
+        for candidate in candidates:
+            candidate = candidate.split("#")[0].strip()
+            match = re.search(r"(?:^|\s)((?:build/)?trilemma\s.*)$", candidate)
+            if match:
+                commands.append(match.group(1).strip())
+    return commands
+
+
+def is_synopsis(words):
+    """Usage text rather than a command: `trilemma sample RUN_DIR [--n N]`, a bare `trilemma eval`."""
+    placeholder = any(w.startswith("[") or (len(w) > 1 and re.fullmatch(r"[A-Z_.]+(\.\.\.)?", w)) or
+                      re.fullmatch(r"[A-Z_]+\.npy", w) for w in words)
+    return not words or placeholder or (len(words) == 1 and words[0] != "--help")
+
+
+def without_length(words):
+    """The command without its --epochs N and --max-steps N."""
+    out = []
+    skip = False
+    for w in words:
+        if skip:
+            skip = False
+        elif w in ("--epochs", "--max-steps"):
+            skip = True
+        else:
+            out.append(w)
+    return out
+
+
+class Runner:
+    def __init__(self, trilemma, scratch):
+        self.trilemma = os.path.abspath(trilemma)
+        self.scratch = scratch
+        self.runs = {}  # README run directory -> family
+        self.failures = []
+
+    def run_dir_for(self, word):
+        """The scratch run a README run directory or placeholder stands for."""
+        if word in self.runs:
+            return word
+        for family in FAMILIES:
+            if family in word:
+                named = [d for d, f in self.runs.items() if f == family]
+                if named:
+                    return named[-1]
+        return next(iter(self.runs), word)
+
+    def rewrite(self, words):
+        """The command cut to small sizes, its placeholders replaced; None to skip it."""
+        if words[0].endswith("trilemma"):
+            words = words[1:]
+        if is_synopsis(words):
+            return None
+        command = words[0]
+        if command == "train":
+            if "--resume" in words:
+                i = words.index("--resume")
+                words[i + 1] = self.run_dir_for(words[i + 1])
+                # "train on to 10 epochs": two more steps instead.
+                return ["--threads", "2"] + without_length(words) + ["--epochs", "0", "--max-steps", "4"]
+            family = words[1]
+            if "--run-dir" in words:
+                run_dir = words[words.index("--run-dir") + 1]
+            else:
+                run_dir = "runs/%s-readme-%d" % (family, len(self.runs))
+                words += ["--run-dir", run_dir]
+            self.runs[run_dir] = family
+            return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0"]
+        if command in ("sample", "eval", "info", "figures"):
+            if len(words) > 1 and not words[1].startswith("-"):
+                words[1] = self.run_dir_for(words[1])
+            small = {"sample": {"--n": "1" if "--per-class" in words else "2"},
+                     "eval": {"--n": "10", "--curve-n": "10"}}.get(command, {})
+            for flag, value in small.items():
+                if flag in words:
+                    words[words.index(flag) + 1] = value
+                else:
+                    words += [flag, value]
+            if command == "eval" and "--no-latency" not in words:
+                words.append("--no-latency")
+            return ["--threads", "2"] + words
+        if command == "compare":
+            # Run directories are mapped; the value of --out is a new folder, kept.
+            return ["compare"] + [w if w.startswith("-") or words[i] == "--out" else self.run_dir_for(w)
+                                  for i, w in enumerate(words[1:])]
+        return ["--threads", "2"] + words
+
+    def run(self, readme_line):
+        words = self.rewrite(shlex.split(readme_line))
+        if words is None:
+            print("skip  %s" % readme_line)
+            return
+        start = time.time()
+        result = subprocess.run([self.trilemma] + words, cwd=self.scratch, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        status = "ok" if result.returncode == 0 else "FAIL"
+        print("%-4s  %5.1f s  %s\n      ran: trilemma %s" % (status, time.time() - start, readme_line,
+                                                            " ".join(shlex.quote(w) for w in words)))
+        if result.returncode != 0:
+            print("      " + "\n      ".join(result.stdout.strip().splitlines()[-5:]))
+            self.failures.append(readme_line)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--trilemma", default=os.path.join(root, "build", "trilemma"))
+    parser.add_argument("--readme", default=os.path.join(root, "README.md"))
+    args = parser.parse_args()
+    with open(args.readme) as f:
+        commands = readme_commands(f.read())
+    # Trainings first, so that the runs the other commands name exist.
+    ordered = [c for c in commands if " train " in " " + c and "--resume" not in c] + \
+              [c for c in commands if not (" train " in " " + c and "--resume" not in c)]
+    with tempfile.TemporaryDirectory(prefix="trilemma-readme-") as scratch:
+        runner = Runner(args.trilemma, scratch)
+        for command in ordered:
+            runner.run(command)
+    print("%d README commands run, %d failed" % (len(commands), len(runner.failures)))
+    for failure in runner.failures:
+        print("failed: " + failure)
+    return 1 if runner.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
