@@ -6,10 +6,9 @@
 #include <set>
 
 #include "commands.h"
-#include "core/error.h"
 #include "core/files.h"
 #include "core/runtime.h"
-#include "metrics/evaluate.h"
+#include "metrics/run_evaluation.h"
 #include "report/report.h"
 #include "training/run_dir.h"
 
@@ -81,17 +80,7 @@ void add_compare_command(CLI::App& app, Context& context) {
     std::set<int64_t> sizes;
     Json first_protocol;
     for (const auto& dir : flags->run_dirs) {
-      const std::string path = metrics::eval_path(dir);
-      if (!fs::exists(path))
-        throw UserError(dir + ": no eval.json (run `trilemma eval " + dir + "` first)");
-      Json file;
-      try {
-        file = Json::parse(read_file(path));
-      } catch (const std::exception&) {
-        throw UserError(path + ": not valid JSON (rerun `trilemma eval " + dir + "`)");
-      }
-      if (!file.contains("samplers") || !file["samplers"].is_object() || file["samplers"].empty())
-        throw UserError(path + ": holds no results (rerun `trilemma eval " + dir + "`)");
+      const Json file = metrics::read_eval_file(dir);
       const std::string run_name = fs::path(dir).lexically_normal().filename().string();
       for (auto it = file["samplers"].begin(); it != file["samplers"].end(); ++it) {
         report::ModelRow row;
@@ -128,15 +117,14 @@ void add_compare_command(CLI::App& app, Context& context) {
     // The reference rows use the same extractor and protocol as the runs.
     const torch::Device device = resolve_device(context.device);
     const std::string data_dir = data::resolve_data_dir(context.data_dir);
-    Evaluator evaluator = load_evaluator(device);
+    metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
     metrics::EvalProtocol protocol;
     if (first_protocol.is_object()) {
       protocol.n = first_protocol.value("n", protocol.n);
       protocol.seed = first_protocol.value("seed", protocol.seed);
     }
-    const auto test = data::load_mnist(data_dir, data::Split::kTest);
-    const auto real = metrics::make_real_reference(evaluator, test);
-    data.references = metrics::reference_rows(evaluator, real, data_dir, protocol, std::cout);
+    data.references =
+        metrics::reference_rows(reference.evaluator, reference.real, data_dir, protocol, std::cout);
 
     extractors.insert(data.references["train"]["extractor"].value("crc32", std::string()));
     Json protocol_json = first_protocol.is_object() ? first_protocol : protocol.to_json();

@@ -1,0 +1,223 @@
+#include "metrics/run_evaluation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/runtime.h"
+#include "io/image.h"
+#include "io/npy.h"
+#include "metrics/eval_sampling.h"
+#include "metrics/speed.h"
+
+namespace trilemma::metrics {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// The protocol as eval.json records it: its knobs and where it ran.
+Json protocol_record(const EvalProtocol& protocol, torch::Device device) {
+  Json record = protocol.to_json();
+  record["device"] = describe_device(device);
+  record["threads"] = torch::get_num_threads();
+  record["torch_version"] = torch_version();
+  return record;
+}
+
+/// A grid of the evaluated samples themselves, for the report: a conditional model's first
+/// ten images asked for each class, one row per class; otherwise the first 100. Returns its
+/// path relative to the run directory.
+std::string write_eval_grid(const std::string& run_dir, const std::string& sampler,
+                            const LabelledSamples& labelled, int64_t num_classes) {
+  const torch::Tensor& images = labelled.timed.images;
+  const std::string grid_name = "eval-" + sampler + ".png";
+  fs::create_directories(training::images_dir(run_dir));
+  torch::Tensor shown = images.narrow(0, 0, std::min<int64_t>(100, images.size(0)));
+  if (num_classes > 0) {
+    std::vector<torch::Tensor> rows;
+    for (int64_t k = 0; k < num_classes; ++k) {
+      const auto index = labelled.requested.eq(k).nonzero().view(-1);
+      rows.push_back(images.index_select(0, index.narrow(0, 0, std::min<int64_t>(10, index.size(0)))));
+    }
+    shown = torch::cat(rows);
+  }
+  io::save_image_grid(shown, (fs::path(training::images_dir(run_dir)) / grid_name).string(), 10);
+  return "images/" + grid_name;
+}
+
+}  // namespace
+
+EvalReference load_eval_reference(torch::Device device, const std::string& data_dir) {
+  Evaluator evaluator = load_evaluator(device);
+  const auto test = data::load_mnist(data_dir, data::Split::kTest);
+  RealReference real = make_real_reference(evaluator, test);
+  return {std::move(evaluator), std::move(real)};
+}
+
+std::vector<double> parse_guidance_list(const std::string& text) {
+  std::vector<double> values;
+  if (text == "none") return values;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    size_t used = 0;
+    double value = -1;
+    try {
+      value = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty() || !std::isfinite(value) || value < 0)
+      throw UserError("--guidance-curve: expected comma-separated numbers >= 0 or none, got '" + text + "'");
+    values.push_back(value);
+  }
+  if (values.empty()) throw UserError("--guidance-curve: expected comma-separated numbers >= 0 or none");
+  return values;
+}
+
+Json guidance_curve(GenerativeModel& model, EvalReference& reference,
+                    const RunEvaluationRequest& request, std::ostream& log) {
+  Json curve = Json::array();
+  EvalProtocol curve_protocol = request.protocol;
+  curve_protocol.n = request.curve_n;
+  for (double w : request.guidance_weights) {
+    SampleOptions options = request.sampling;
+    options.guidance = w;
+    torch::manual_seed(request.protocol.seed);
+    const auto start = Clock::now();
+    log << "guidance w = " << w << ": sampling " << request.curve_n << " images" << std::endl;
+    const LabelledSamples samples = sample_each_class(model, request.curve_n, options, false);
+    const double seconds = seconds_since(start);
+    const Json r = evaluate_images(reference.evaluator, reference.real, samples.timed.images, curve_protocol,
+                                   samples.requested, model.num_classes());
+    Json point = {{"guidance", w}, {"n", request.curve_n}, {"nfe", model.network_evaluations(options)},
+                  {"sampling_seconds", seconds}};
+    for (const char* key : {"fid", "kid_mean", "precision", "recall", "density", "coverage", "classes_covered"})
+      point[key] = r[key];
+    point["conditional_accuracy"] = r["conditional"]["conditional_accuracy"];
+    point["mean_per_class_fid"] = r["conditional"]["mean_per_class_fid"];
+    log << "  FID " << r.value("fid", 0.0) << "  precision " << r.value("precision", 0.0)
+        << "  recall " << r.value("recall", 0.0) << "  conditional accuracy "
+        << point["conditional_accuracy"].get<double>() << std::endl;
+    curve.push_back(point);
+  }
+  return curve;
+}
+
+Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
+                  EvalReference& reference, std::ostream& log) {
+  GenerativeModel& model = *run.model;
+  const SampleOptions& sampling = request.sampling;
+  const torch::Device device = reference.evaluator.device;
+  const std::string sampler = model.sampler_name(sampling);
+
+  torch::manual_seed(request.protocol.seed);
+  const auto sample_start = Clock::now();
+  // A conditional model is asked for each class equally often, so that its per-class
+  // numbers and its overall ones come from the same images.
+  const int64_t classes = model.num_classes();
+  const LabelledSamples labelled =
+      classes > 0 ? sample_each_class(model, request.protocol.n, sampling, true)
+                  : LabelledSamples{sample_timed(model, request.protocol.n, sampling), torch::Tensor()};
+  const TimedSamples& samples = labelled.timed;
+  const double sampling_seconds = seconds_since(sample_start);
+
+  const auto eval_start = Clock::now();
+  Json result = evaluate_images(reference.evaluator, reference.real, samples.images, request.protocol,
+                                labelled.requested, classes);
+  if (model.supports_guidance()) result["guidance_curve"] = guidance_curve(model, reference, request, log);
+  const double evaluation_seconds = seconds_since(eval_start);
+
+  Json speed = {{"nfe", model.network_evaluations(sampling)},
+                {"images_per_s_batch256", samples.images_per_s},
+                {"batch256_timed_batches", samples.timed_batches},
+                {"device", describe_device(device)},
+                {"threads", torch::get_num_threads()}};
+  if (request.measure_latency) {
+    TimingOptions timing;
+    timing.warmup = 2;
+    timing.repeats = 10;
+    timing.max_seconds = 20.0;
+    int64_t repeats = 0;
+    speed["ms_per_image_batch1"] = sampling_latency_ms(model, sampling, timing, &repeats);
+    speed["batch1_repeats"] = repeats;
+  }
+  if (fs::exists(training::metrics_path(run.dir)))
+    speed["train_images_per_s"] = training_images_per_second(read_file(training::metrics_path(run.dir)));
+  result["speed"] = speed;
+  result["sampler"] = sampler;
+  result["sample_options"] = {{"sampler", sampling.sampler},
+                              {"steps", sampling.steps},
+                              {"eta", sampling.eta.value_or(0.0)}};
+  if (sampling.guidance) result["sample_options"]["guidance"] = *sampling.guidance;
+  if (classes > 0) result["sample_options"]["classes"] = "balanced: N/" + std::to_string(classes) + " per class";
+  result["run"] = {{"dir", run.dir},
+                   {"model", run.config.model},
+                   {"preset", run.config.preset},
+                   {"step", run.step},
+                   {"epoch", run.epoch},
+                   {"checkpoint", run.checkpoint},
+                   {"parameters", model.parameter_count()}};
+  result["sampling_seconds"] = sampling_seconds;
+  result["evaluation_seconds"] = evaluation_seconds;
+  result["sample_grid"] = write_eval_grid(run.dir, sampler, labelled, classes);
+  result["protocol"] = protocol_record(request.protocol, device);
+  result["evaluated_at"] = now_iso8601();
+  return result;
+}
+
+Json evaluate_samples_file(const std::string& npy_path, EvalProtocol protocol, torch::Device device,
+                           const std::string& data_dir, std::ostream& log) {
+  const torch::Tensor images = images_from_array(io::load_npy(npy_path), npy_path);
+  if (images.size(0) != protocol.n)
+    log << "note: " << npy_path << " holds " << images.size(0) << " images; the protocol's N is "
+        << protocol.n << " and FID is comparable only at equal N\n";
+  protocol.n = images.size(0);
+  EvalReference reference = load_eval_reference(device, data_dir);
+  const auto eval_start = Clock::now();
+  Json result = evaluate_images(reference.evaluator, reference.real, images, protocol);
+  result["evaluation_seconds"] = seconds_since(eval_start);
+  result["source"] = npy_path;
+  result["sampler"] = "samples-file";
+  result["protocol"] = protocol_record(protocol, device);
+  result["evaluated_at"] = now_iso8601();
+  return result;
+}
+
+std::string write_eval_result(const std::string& run_dir, const Json& result, std::ostream& warnings) {
+  const std::string path = eval_path(run_dir);
+  Json file;
+  if (fs::exists(path)) {
+    try {
+      file = Json::parse(read_file(path));
+    } catch (const std::exception&) {
+      warnings << "warning: " << path << " was not valid JSON; starting it afresh\n";
+    }
+  }
+  const Json merged = merge_eval_result(file, result.at("sampler").get<std::string>(), result);
+  write_file_atomic(path, merged.dump(2) + "\n");
+  return path;
+}
+
+Json read_eval_file(const std::string& run_dir) {
+  const std::string path = eval_path(run_dir);
+  if (!fs::exists(path))
+    throw UserError(run_dir + ": no eval.json (run `trilemma eval " + run_dir + "` first)");
+  Json file;
+  try {
+    file = Json::parse(read_file(path));
+  } catch (const std::exception&) {
+    throw UserError(path + ": not valid JSON (rerun `trilemma eval " + run_dir + "`)");
+  }
+  if (!file.contains("samplers") || !file["samplers"].is_object() || file["samplers"].empty())
+    throw UserError(path + ": holds no results (rerun `trilemma eval " + run_dir + "`)");
+  return file;
+}
+
+}  // namespace trilemma::metrics
