@@ -89,10 +89,12 @@ void add_train_command(CLI::App& app, Context& context) {
   // With --resume, the run's new length; before a model name (`train --epochs 3 vae`) they
   // are that model's settings, as after it.
   CLI::Option* epochs_option =
-      train->add_option("--epochs", flags->resume_epochs, "with --resume: new total number of epochs")
+      train->add_option("--epochs", flags->resume_epochs,
+                        "with --resume: the run's new total number of epochs; before a model name: its --epochs")
           ->check(CLI::NonNegativeNumber);
   CLI::Option* max_steps_option =
-      train->add_option("--max-steps", flags->resume_max_steps, "with --resume: new total step limit (0 = none)")
+      train->add_option("--max-steps", flags->resume_max_steps,
+                        "with --resume: the run's new step limit (0 = none); before a model name: its --max-steps")
           ->check(CLI::NonNegativeNumber);
 
   // The resume path: no model subcommand, everything comes from the run's config.json.

@@ -60,7 +60,7 @@ class SettingsTable {
   SettingsTable& integer(std::string name, Access<int64_t> access, int64_t min, int64_t max,
                          std::string help) {
     const std::string range = settings_detail::integer_range(min, max);
-    return add({std::move(name), std::move(help), "integer", range},
+    return add({std::move(name), std::move(help), "integer", range, {}},
                [access](S& s) { return Json(access(s)); },
                [access](S& s, const Json& j) { access(s) = j.get<int64_t>(); },
                [access, min, max, range](S& s) {
@@ -71,7 +71,7 @@ class SettingsTable {
 
   SettingsTable& number(std::string name, Access<double> access, Interval interval, std::string help) {
     const std::string range = settings_detail::interval_range(interval);
-    return add({std::move(name), std::move(help), "number", range},
+    return add({std::move(name), std::move(help), "number", range, {}},
                [access](S& s) { return Json(access(s)); },
                [access](S& s, const Json& j) { access(s) = j.get<double>(); },
                [access, interval, range](S& s) {
@@ -82,7 +82,7 @@ class SettingsTable {
   }
 
   SettingsTable& boolean(std::string name, Access<bool> access, std::string help) {
-    return add({std::move(name), std::move(help), "boolean", "true or false"},
+    return add({std::move(name), std::move(help), "boolean", "true or false", {}},
                [access](S& s) { return Json(access(s)); },
                [access](S& s, const Json& j) { access(s) = j.get<bool>(); },
                [](S&) { return std::string(); });
@@ -107,7 +107,7 @@ class SettingsTable {
                               int64_t max, bool may_be_empty, std::string help) {
     const std::string range = (may_be_empty ? "none, or " : "") + std::string("entries ") +
                               settings_detail::integer_range(min, max);
-    return add({std::move(name), std::move(help), may_be_empty ? "integer list or none" : "integer list", range},
+    return add({std::move(name), std::move(help), may_be_empty ? "integer list or none" : "integer list", range, {}},
                [access](S& s) { return Json(access(s)); },
                [access, may_be_empty](S& s, const Json& j) {
                  auto list = j.get<std::vector<int64_t>>();
