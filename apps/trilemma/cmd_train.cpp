@@ -23,17 +23,11 @@ std::string default_run_dir(const std::string& model) {
   return "runs/" + model + "-" + stamp;
 }
 
-std::string value_text(const Json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_array() && value.empty()) return "none";
-  return value.dump();
-}
-
 // "--latent-dim" help: the field's text, its valid values and its value in each preset.
-std::string setting_help(const ModelFamily& family, const SettingField& field) {
+std::string setting_help(const ModelFamily& family, const std::vector<Json>& presets, const SettingField& field) {
   std::string help = field.help + " (" + field.range + ") [";
   for (size_t i = 0; i < family.presets.size(); ++i)
-    help += (i ? ", " : "") + family.presets[i] + ": " + value_text(family.preset_settings(family.presets[i])[field.name]);
+    help += (i ? ", " : "") + family.presets[i] + ": " + setting_text(presets[i].at(field.name));
   return help + "]";
 }
 
@@ -55,10 +49,8 @@ struct TrainFlags {
     for (const SettingField& field : table.fields())
       if (train.count(flag_name(field.name)) > 0)
         table.set_from_text(options.run_options, field.name, run_options.at(field.name));
-    // Range-check what was given now; the rest is the run's recorded or default values.
-    Json checked = table.to_json(training::RunOptions{});
-    checked.update(options.run_options);
-    table.check(table.from_json(checked));
+    // Refused here, before a resumed run's directory is tidied; the rest are the run's own.
+    training::merge_run_options(Json::object(), options.run_options);
     return options;
   }
 };
@@ -82,7 +74,7 @@ void add_train_command(CLI::App& app, Context& context) {
   for (const SettingField& field : training::run_options_table().fields())
     train->add_option(flag_name(field.name), flags->run_options[field.name],
                       field.help + " (" + field.range + "; default " +
-                          value_text(training::run_options_table().to_json(defaults)[field.name]) +
+                          setting_text(training::run_options_table().to_json(defaults)[field.name]) +
                           ", or the run's own on --resume)")
         ->type_name("VALUE");
 
@@ -119,9 +111,11 @@ void add_train_command(CLI::App& app, Context& context) {
     auto values = std::make_shared<std::map<std::string, std::string>>();
     sub->add_option("--preset", *preset, "named settings: " + join(family.presets))->capture_default_str();
     sub->add_option("--run-dir", flags->run_dir, "run directory (default: runs/" + family.name + "-<time>)");
+    std::vector<Json> presets;
+    for (const std::string& name : family.presets) presets.push_back(family.preset_settings(name));
     for (const SettingField& field : family.settings) {
       CLI::Option* option =
-          sub->add_option(flag_name(field.name), (*values)[field.name], setting_help(family, field))
+          sub->add_option(flag_name(field.name), (*values)[field.name], setting_help(family, presets, field))
               ->type_name("VALUE");
       // A boolean setting also works as a bare switch: `--conditional` = `--conditional true`.
       if (field.type == "boolean") option->expected(0, 1)->default_str("true");

@@ -47,6 +47,17 @@ std::string flag_name(const std::string& key) {
   return flag;
 }
 
+std::string setting_text(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_array() && value.empty()) return "none";
+  if (value.is_array()) {
+    std::string text;
+    for (const auto& v : value) text += (text.empty() ? "" : ",") + v.dump();
+    return text;
+  }
+  return value.dump();
+}
+
 namespace settings_detail {
 
 std::string integer_range(int64_t min, int64_t max) {

@@ -27,11 +27,6 @@ const SettingsTable<DcganSettings>& dcgan_settings_table() {
   return table;
 }
 
-void check_dcgan_settings(const DcganSettings& s) {
-  dcgan_settings_table().check(s);
-  check_common_settings(s.common);
-}
-
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value) { return x.clamp(0.0, max_value); }
 
 GeneratorImpl::GeneratorImpl(const DcganSettings& s)
@@ -307,8 +302,7 @@ DcganSettings dcgan_preset(const std::string& name) {
 
 ModelFamily dcgan_family() {
   return make_model_family<Dcgan>("dcgan", "generative adversarial network with DCGAN networks (the article's GAN)",
-                                  {"quick", "dcgan", "seed"}, dcgan_settings_table(), dcgan_preset,
-                                  check_dcgan_settings);
+                                  {"quick", "dcgan", "seed"}, dcgan_settings_table(), dcgan_preset, nullptr);
 }
 
 }  // namespace trilemma

@@ -23,8 +23,6 @@ struct DcganSettings {
 
 /// The DCGAN's settings table: config.json, flags, --help and range checks.
 const SettingsTable<DcganSettings>& dcgan_settings_table();
-/// Throws UserError (one line) for a value out of range.
-void check_dcgan_settings(const DcganSettings& settings);
 
 /// Binary cross-entropy on logits against a constant target: stable for any logit.
 torch::Tensor bce_with_logits(const torch::Tensor& logits, double target);

@@ -42,7 +42,10 @@ struct DdpmSettings {
 
 /// The DDPM's settings table: config.json, flags, --help and range checks.
 const SettingsTable<DdpmSettings>& ddpm_settings_table();
-/// Throws UserError (one line) for invalid values or combinations.
+/// Throws UserError (one line) for values that do not go together (the U-Net's shape
+/// against 28×28, sample_steps against T, guidance without label dropout).
+void check_ddpm_combinations(const DdpmSettings& settings);
+/// Every check: each field's range, the common settings, the combinations.
 void validate_ddpm_settings(const DdpmSettings& settings);
 
 /// One EMA step of every parameter and buffer: target ← decay·target + (1-decay)·source

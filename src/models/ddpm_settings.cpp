@@ -61,18 +61,22 @@ const SettingsTable<DdpmSettings>& ddpm_settings_table() {
   return table;
 }
 
-void validate_ddpm_settings(const DdpmSettings& s) {
+void check_ddpm_combinations(const DdpmSettings& s) {
   auto require = [](bool ok, const std::string& message) {
     if (!ok) throw UserError(message);
   };
-  ddpm_settings_table().check(s);
-  check_common_settings(s.common);
   diffusion::make_noise_schedule(s.schedule, s.timesteps);  // throws for a bad name or T
   validate_unet_settings(s.unet, kDdpmImageSize);
   require(s.sample_steps <= s.timesteps,
           "--sample-steps: must be in 1..timesteps (" + std::to_string(s.timesteps) + ")");
   require(!s.common.conditional || s.label_dropout > 0 || s.guidance == 1.0,
           "--label-dropout 0 trains no unconditional model, so guidance needs --guidance 1");
+}
+
+void validate_ddpm_settings(const DdpmSettings& s) {
+  ddpm_settings_table().check(s);
+  check_common_settings(s.common);
+  check_ddpm_combinations(s);
 }
 
 DdpmSettings ddpm_preset(const std::string& name) {
@@ -139,7 +143,7 @@ DdpmSettings ddpm_preset(const std::string& name) {
 ModelFamily ddpm_family() {
   return make_model_family<Ddpm>(
       "ddpm", "denoising diffusion (Ho et al. 2020) with a U-Net; DDPM, DDIM and DPM-Solver++ sampling",
-      {"quick", "seed", "full"}, ddpm_settings_table(), ddpm_preset, validate_ddpm_settings);
+      {"quick", "seed", "full"}, ddpm_settings_table(), ddpm_preset, check_ddpm_combinations);
 }
 
 }  // namespace trilemma

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/settings_table.h"
@@ -153,12 +154,15 @@ struct ModelFamily {
       create;
 };
 
-/// A family from its settings table: `preset` names the struct's presets, `check` throws
-/// UserError for invalid values or combinations, Model is built from the typed settings.
+/// A family from its settings table: `preset` names the struct's presets; validation checks
+/// every field's range (the table), the common settings, then `check_combinations` (UserError
+/// for values that do not go together; nullptr when none can clash). Model is built from
+/// the typed settings.
 template <class Model, class Settings>
 ModelFamily make_model_family(std::string name, std::string summary, std::vector<std::string> presets,
                               const SettingsTable<Settings>& table, Settings (*preset)(const std::string&),
-                              void (*check)(const Settings&)) {
+                              // common_type: a non-deduced context, so that nullptr may be passed
+                              typename std::common_type<void (*)(const Settings&)>::type check_combinations) {
   const SettingsTable<Settings>* t = &table;
   ModelFamily family;
   family.name = std::move(name);
@@ -169,9 +173,11 @@ ModelFamily make_model_family(std::string name, std::string summary, std::vector
   family.set_setting = [t](Json& json, const std::string& field, const std::string& text) {
     t->set_from_text(json, field, text);
   };
-  family.validate = [t, check](const Json& json) {
+  family.validate = [t, check_combinations](const Json& json) {
     const Settings settings = t->from_json(json);
-    check(settings);
+    t->check(settings);
+    check_common_settings(settings.common);
+    if (check_combinations) check_combinations(settings);
     return t->to_json(settings);
   };
   family.create = [t](const Json& json, torch::Device device) -> std::unique_ptr<GenerativeModel> {

@@ -25,11 +25,6 @@ const SettingsTable<VaeSettings>& vae_settings_table() {
   return table;
 }
 
-void check_vae_settings(const VaeSettings& s) {
-  vae_settings_table().check(s);
-  check_common_settings(s.common);
-}
-
 VaeEncoderImpl::VaeEncoderImpl(int64_t latent_dim, int64_t channels, int64_t num_classes)
     : num_classes(num_classes) {
   // 28 -> 13 -> 6 with 3×3 stride-2 "valid" convolutions, as in the article.
@@ -249,7 +244,7 @@ VaeSettings vae_preset(const std::string& name) {
 
 ModelFamily vae_family() {
   return make_model_family<Vae>("vae", "variational autoencoder (Kingma & Welling 2014), the article's architecture",
-                                {"quick", "seed"}, vae_settings_table(), vae_preset, check_vae_settings);
+                                {"quick", "seed"}, vae_settings_table(), vae_preset, nullptr);
 }
 
 }  // namespace trilemma

@@ -21,8 +21,6 @@ struct VaeSettings {
 
 /// The VAE's settings table: config.json, flags, --help and range checks.
 const SettingsTable<VaeSettings>& vae_settings_table();
-/// Throws UserError (one line) for a value out of range.
-void check_vae_settings(const VaeSettings& settings);
 
 /// What the VAE's forward pass returns (named, not a tuple).
 struct VaeOutput {

@@ -40,19 +40,23 @@ RunConfig RunConfig::from_json(const Json& json, const std::string& source) {
   }
 }
 
-LoadedRun load_run(const std::string& dir, torch::Device device) {
-  if (!fs::is_directory(dir)) throw UserError(dir + ": no such run directory");
-  const std::string path = config_path(dir);
-  if (!fs::exists(path)) throw UserError(dir + ": not a run directory (no config.json)");
+RunConfig read_run_config(const std::string& run_dir) {
+  const std::string path = config_path(run_dir);
   Json json;
   try {
     json = Json::parse(read_file(path));
   } catch (const Json::exception&) {
     throw UserError(path + ": not valid JSON");
   }
+  return RunConfig::from_json(json, path);
+}
+
+LoadedRun load_run(const std::string& dir, torch::Device device) {
+  if (!fs::is_directory(dir)) throw UserError(dir + ": no such run directory");
+  if (!fs::exists(config_path(dir))) throw UserError(dir + ": not a run directory (no config.json)");
   LoadedRun run;
   run.dir = dir;
-  run.config = RunConfig::from_json(json, path);
+  run.config = read_run_config(dir);
   run.family = &find_model_family(run.config.model);
   run.family->validate(run.config.settings);
   run.model = run.family->create(run.config.settings, device);

@@ -22,6 +22,10 @@ struct RunConfig {
   static RunConfig from_json(const Json& json, const std::string& source);
 };
 
+/// Reads run_dir/config.json (UserError naming the file when it is not valid JSON or not a
+/// trilemma config).
+RunConfig read_run_config(const std::string& run_dir);
+
 /// A run loaded for sampling, evaluation or resuming.
 struct LoadedRun {
   std::string dir;

@@ -14,18 +14,6 @@ namespace trilemma::training {
 namespace fs = std::filesystem;
 namespace {
 
-// The run's config.json, for resuming a run that was stopped before its first checkpoint.
-RunConfig read_run_config(const std::string& run_dir) {
-  const std::string path = config_path(run_dir);
-  Json json;
-  try {
-    json = Json::parse(read_file(path));
-  } catch (const Json::exception&) {
-    throw UserError(path + ": not valid JSON");
-  }
-  return RunConfig::from_json(json, path);
-}
-
 // `train --resume RUN --epochs N / --max-steps N` changes only the run's length.
 bool apply_new_length(RunConfig& config, const TrainOptions& options) {
   bool extended = false;
@@ -86,11 +74,7 @@ void write_config(const RunConfig& config, const std::string& run_dir) {
 }
 
 RunOptions resolve_run_options(RunConfig& config, const TrainOptions& options, bool& changed) {
-  Json merged = run_options_table().to_json(RunOptions{});
-  for (const auto& [key, value] : config.run_options.items()) merged[key] = value;
-  for (const auto& [key, value] : options.run_options.items()) merged[key] = value;
-  const RunOptions resolved = run_options_table().from_json(merged);
-  run_options_table().check(resolved);
+  const RunOptions resolved = merge_run_options(config.run_options, options.run_options);
   const Json recorded = run_options_table().to_json(resolved);
   changed = recorded != config.run_options;
   config.run_options = recorded;

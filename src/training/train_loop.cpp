@@ -224,6 +224,16 @@ const SettingsTable<RunOptions>& run_options_table() {
   return table;
 }
 
+RunOptions merge_run_options(const Json& recorded, const Json& given) {
+  const auto& table = run_options_table();
+  Json merged = table.to_json(RunOptions{});
+  merged.update(recorded);
+  merged.update(given);
+  const RunOptions options = table.from_json(merged);
+  table.check(options);
+  return options;
+}
+
 int train_run(const RunConfig& config_in, const TrainOptions& options) {
   RunStart start = find_run_start(config_in, options);
   RunConfig& config = start.config;

@@ -17,6 +17,9 @@ struct RunOptions {
   double checkpoint_minutes = 10;  ///< also checkpoint this often within an epoch (0: every step)
 };
 const SettingsTable<RunOptions>& run_options_table();
+/// The defaults, overlaid by `recorded` (a run's config.json), overlaid by `given` (this
+/// command); throws UserError (one line) for a value out of range.
+RunOptions merge_run_options(const Json& recorded, const Json& given);
 
 struct TrainOptions {
   std::string run_dir;          ///< where the run lives (created unless resuming)

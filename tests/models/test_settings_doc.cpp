@@ -14,17 +14,6 @@
 namespace trilemma {
 namespace {
 
-std::string value_text(const Json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_array() && value.empty()) return "none";
-  if (value.is_array()) {
-    std::string text;
-    for (const auto& v : value) text += (text.empty() ? "" : ",") + v.dump();
-    return text;
-  }
-  return value.dump();
-}
-
 std::string settings_markdown() {
   std::ostringstream out;
   out << "# Settings of every model family\n\n"
@@ -43,7 +32,7 @@ std::string settings_markdown() {
     for (const std::string& preset : family.presets) presets.push_back(family.preset_settings(preset));
     for (const SettingField& field : family.settings) {
       out << "| `" << flag_name(field.name) << "` |";
-      for (const Json& preset : presets) out << " " << value_text(preset.at(field.name)) << " |";
+      for (const Json& preset : presets) out << " " << setting_text(preset.at(field.name)) << " |";
       out << " " << field.range << " | " << field.help << " |\n";
     }
   }
