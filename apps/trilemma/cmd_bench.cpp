@@ -3,12 +3,14 @@
 // forward GFLOPs and their share of the matmul peak measured in the same run, peak RSS.
 // bench/side_by_side.py runs it against the same networks in Python PyTorch.
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
 #include "commands.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/precision.h"
 #include "core/runtime.h"
 #include "models/registry.h"
 #include "perf/machine.h"
@@ -21,6 +23,7 @@ struct BenchFlags {
   std::vector<std::string> models;
   std::string json_out;
   std::string malloc_mode = "keep";
+  std::string precision = "fp32";
   perf::ModelBenchOptions options;
 };
 
@@ -39,6 +42,11 @@ void print_row(const perf::ModelBenchResult& r) {
     std::cout << "  forward at batch " << r.forward_batch << ":\n" << r.forward_profile;
   if (!r.train_profile.empty()) std::cout << "  training step:\n" << r.train_profile;
   std::fflush(stdout);
+}
+
+std::string wait_policy() {
+  const char* value = std::getenv("OMP_WAIT_POLICY");
+  return value ? value : "default";
 }
 
 }  // namespace
@@ -68,12 +76,18 @@ void add_bench_command(CLI::App& app, Context& context) {
                   "keep (trilemma's default: freed memory stays in the heap) or default (glibc's)")
       ->check(CLI::IsMember({"keep", "default"}))
       ->capture_default_str();
+  sub->add_option("--precision", flags->precision,
+                  "arithmetic of training and sampling: fp32, or bf16 mixed precision (CPUs with AVX512-BF16)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   sub->add_flag("--profile", flags->options.profile, "print per-operator profiles of a forward and a training step");
   sub->add_flag("--forward-only", flags->options.forward_only,
                 "measure only the sampling network's forward (GFLOPs, GFLOP/s, share of peak)");
   sub->callback([&context, flags]() {
     if (resolve_device(context.device) != torch::Device(torch::kCPU))
       throw UserError("bench: measures the CPU only (use --device cpu)");
+    flags->options.precision = parse_precision(flags->precision);
+    check_precision_supported(flags->options.precision, torch::kCPU);
     const bool kept = flags->malloc_mode == "keep" && keep_freed_memory();
     const int threads = configure_threads(context.threads);
     std::vector<std::string> names = flags->models;
@@ -81,9 +95,9 @@ void add_bench_command(CLI::App& app, Context& context) {
       for (const ModelFamily& family : model_families()) names.push_back(family.name);
 
     const perf::MatmulPeak peak = perf::measure_matmul_peak();
-    std::printf("cpu: %s, %d threads, avx512_bf16 %s, malloc %s, LibTorch %s\n",
+    std::printf("cpu: %s, %d threads, avx512_bf16 %s, malloc %s, OMP_WAIT_POLICY %s, LibTorch %s, precision %s\n",
                 perf::cpu_model_name().c_str(), threads, perf::cpu_has_flag("avx512_bf16") ? "yes" : "no",
-                kept ? "keep" : "default", torch_version().c_str());
+                kept ? "keep" : "default", wait_policy().c_str(), torch_version().c_str(), flags->precision.c_str());
     std::printf("fp32 matmul peak: %.1f GFLOP/s (%lld² · %lld², median %.1f ms)\n\n", peak.gflops,
                 static_cast<long long>(peak.size), static_cast<long long>(peak.size), 1e3 * peak.seconds);
     std::printf("%-6s %-6s %5s %9s %10s %10s %9s %9s %7s %8s   %s\n", "model", "preset", "batch",
@@ -100,6 +114,8 @@ void add_bench_command(CLI::App& app, Context& context) {
                   {"torch_version", torch_version()},
                   {"threads", threads},
                   {"malloc", kept ? "keep" : "default"},
+                  {"omp_wait_policy", wait_policy()},
+                  {"precision", flags->precision},
                   {"cpu", perf::cpu_model_name()},
                   {"avx512_bf16", perf::cpu_has_flag("avx512_bf16")},
                   {"matmul_peak_gflops", peak.gflops},

@@ -31,6 +31,7 @@ struct EvalFlags {
   bool no_latency = false;
   double guidance = 0.0;                 ///< --guidance, copied into request.sampling when given
   double eta = 0.0;                      ///< --eta, copied into request.sampling when given
+  std::string precision;                 ///< --precision; "" = the device's default
   std::vector<std::string> sampler_options;  ///< sampler, steps, eta: those given
   std::string guidance_curve = metrics::kDefaultGuidanceCurve;
   metrics::RunEvaluationRequest request;  ///< --n, --sampler, --steps, --curve-n bound here
@@ -116,13 +117,14 @@ void add_eval_command(CLI::App& app, Context& context) {
       ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
       ->capture_default_str();
   sub->add_flag("--no-latency", flags->no_latency, "skip the batch-1 latency measurement");
+  add_sampling_precision_option(*sub, flags->precision);
   sub->callback([&context, flags, sub, guidance_option, eta_option]() {
     metrics::RunEvaluationRequest& request = flags->request;
     if (flags->run_dir.empty() == flags->samples.empty())
       throw UserError("eval: give either RUN_DIR or --samples FILE.npy (exactly one)");
     if (!flags->samples.empty())
       for (const char* run_only : {"--sampler", "--steps", "--eta", "--guidance", "--guidance-curve", "--curve-n",
-                                   "--no-latency"})
+                                   "--no-latency", "--precision"})
         if (sub->count(run_only) > 0)
           throw UserError(std::string(run_only) + ": applies to evaluating a run, not --samples (the samples are drawn already)");
     if (guidance_option->count() > 0) request.sampling.guidance = flags->guidance;
@@ -133,6 +135,7 @@ void add_eval_command(CLI::App& app, Context& context) {
     apply_runtime(context);
     const auto start = std::chrono::steady_clock::now();
     const torch::Device device = resolve_device(context.device);
+    if (flags->samples.empty()) request.sampling.precision = resolve_sampling_precision(flags->precision, device);
     const std::string data_dir = data::resolve_data_dir(context.data_dir);
     const Json result =
         flags->samples.empty()

@@ -27,6 +27,7 @@ struct SampleFlags {
   bool per_class = false;
   double guidance = 0.0;
   double eta = 0.0;
+  std::string precision;  ///< --precision; "" = the device's default
   SampleOptions sampling;
 };
 
@@ -76,11 +77,13 @@ void add_sample_command(CLI::App& app, Context& context) {
       "--guidance", flags->guidance,
       "conditional diffusion: classifier-free guidance weight (0 unconditional, 1 conditional, >1 "
       "sharper; default: the run's)");
+  add_sampling_precision_option(*sub, flags->precision);
   sub->callback([&context, flags, sub, guidance_option, eta_option]() {
     apply_runtime(context);
     if (guidance_option->count() > 0) flags->sampling.guidance = flags->guidance;
     if (eta_option->count() > 0) flags->sampling.eta = flags->eta;
     const torch::Device device = resolve_device(context.device);
+    flags->sampling.precision = resolve_sampling_precision(flags->precision, device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
     check_sampling_options(*run.model, run.config.model, given_sampler_options(*sub));
     check_class_request(flags->sampling, run.model->num_classes(), run.model->supports_guidance());

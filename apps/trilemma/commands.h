@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/precision.h"
+
 namespace trilemma::cli {
 
 /// Options every subcommand accepts, and the exit status the chosen one sets.
@@ -21,6 +23,12 @@ void apply_runtime(const Context& context);
 /// The sampler options (sampler, steps, eta) given to a `sample` or `eval` command, for
 /// check_sampling_options.
 std::vector<std::string> given_sampler_options(const CLI::App& command);
+
+/// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`.
+void add_sampling_precision_option(CLI::App& command, std::string& value);
+/// The sampling precision: the flag's value when given, else bf16 where it runs natively
+/// (core/precision.h); a bf16 the device cannot run is a UserError.
+Precision resolve_sampling_precision(const std::string& value, torch::Device device);
 
 void add_train_command(CLI::App& app, Context& context);
 void add_sample_command(CLI::App& app, Context& context);

@@ -21,8 +21,23 @@ std::vector<std::string> trilemma::cli::given_sampler_options(const CLI::App& co
   return given;
 }
 
+void trilemma::cli::add_sampling_precision_option(CLI::App& command, std::string& value) {
+  command.add_option("--precision", value,
+                     "sampling arithmetic: fp32, or bf16 mixed precision (default: bf16 on CPUs with "
+                     "AVX512-BF16 and on CUDA, else fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
+trilemma::Precision trilemma::cli::resolve_sampling_precision(const std::string& value, torch::Device device) {
+  if (value.empty()) return default_sampling_precision(device);
+  const Precision precision = parse_precision(value);
+  check_precision_supported(precision, device);
+  return precision;
+}
+
 int main(int argc, char** argv) {
   using namespace trilemma;
+  ensure_passive_omp_waiting(argv);
   CLI::App app{
       "trilemma - train VAE, DCGAN and DDPM models on MNIST and measure them on the\n"
       "generative model trilemma: sample quality, sampling speed, mode coverage.\n\n"

@@ -2,6 +2,9 @@
 
 #include <malloc.h>
 #include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <limits>
 #include <thread>
 
@@ -32,6 +35,12 @@ int configure_threads(int threads) {
   }
   torch::set_num_threads(threads);
   return threads;
+}
+
+void ensure_passive_omp_waiting(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: keep running with spinning threads
 }
 
 bool keep_freed_memory() {

@@ -151,6 +151,9 @@ const SettingsTable<CommonSettings>& common_settings_table() {
                    "random seed (same seed + threads on CPU = identical run)")
           .boolean("conditional", [](CommonSettings& s) -> bool& { return s.conditional; },
                    "class-conditional model: sample a digit with `sample --class K`")
+          .absent_in_older_runs()
+          .choice("precision", [](CommonSettings& s) -> std::string& { return s.precision; }, {"fp32", "bf16"},
+                  "training arithmetic: fp32, or bf16 mixed precision (CPUs with AVX512-BF16, CUDA)")
           .absent_in_older_runs();
   return table;
 }

@@ -240,6 +240,8 @@ struct CommonSettings {
   double lr = 1e-4;         ///< learning rate of the family's optimiser(s)
   int64_t seed = 0;         ///< same seed + same threads on the same CPU = identical run
   bool conditional = false; ///< class-conditional model (runs from before it existed: false)
+  std::string precision = "fp32";  ///< training arithmetic: "fp32" or "bf16" (mixed precision,
+                                   ///< core/precision.h); runs from before it existed: fp32
 };
 
 /// The common fields, appended after a family's own so that they read the same in every

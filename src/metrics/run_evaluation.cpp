@@ -135,6 +135,7 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
   const double evaluation_seconds = seconds_since(eval_start);
 
   Json speed = {{"nfe", model.network_evaluations(sampling)},
+                {"precision", precision_name(sampling.precision)},
                 {"images_per_s_batch256", samples.images_per_s},
                 {"batch256_timed_batches", samples.timed_batches},
                 {"device", describe_device(device)},

@@ -194,9 +194,10 @@ int64_t Dcgan::num_classes() const { return settings_.common.conditional ? kDigi
 
 torch::Tensor Dcgan::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
+  const PrecisionGuard precision(options.precision, device_);
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
-  if (!settings_.common.conditional) return generate(z);
-  return generate(z, labels_to_sample(n, options, kDigitClasses, device_));
+  if (!settings_.common.conditional) return generate(z).to(torch::kFloat);
+  return generate(z, labels_to_sample(n, options, kDigitClasses, device_)).to(torch::kFloat);
 }
 
 torch::Tensor Dcgan::fixed_noise(int64_t n) const {

@@ -106,6 +106,11 @@ class Ddpm : public GenerativeModel {
   torch::Tensor epoch_noise_;  ///< fixed x_T for the per-epoch grids, so epochs compare
 };
 
+/// Images the sampler sends through `unet` at once: the largest power of two in 8..256 whose
+/// activations (largest feature map plus attention scores) stay under 2^20 elements —
+/// 32 for the quick U-Net, 8 for the seed one.
+int64_t sampling_chunk(const UNetSettings& unet);
+
 /// Presets: "quick" (default; a lean 28×28 U-Net for a 2-core CPU), "seed" (the article),
 /// "full" (sized for a GPU). Throws UserError for other names.
 DdpmSettings ddpm_preset(const std::string& name);

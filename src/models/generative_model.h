@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/precision.h"
 #include "core/settings_table.h"
 
 namespace trilemma {
@@ -40,6 +41,8 @@ struct SampleOptions {
                                    ///< diffusion: ε̂_u + w(ε̂_c − ε̂_u), 0 = unconditional,
                                    ///< 1 = conditional; unset = the run's default
   SamplingProgress progress;  ///< called as sampling steps finish, when set
+  Precision precision = Precision::kFp32;  ///< the networks' arithmetic (core/precision.h);
+                                           ///< samples are fp32 either way
 };
 
 /// What a model draws its figures from.

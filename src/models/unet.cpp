@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/precision.h"
 
 namespace trilemma {
 namespace {
@@ -32,6 +33,14 @@ void zero_init(torch::nn::Conv2d& conv) {
   torch::NoGradGuard no_grad;
   conv->weight.zero_();
   if (conv->bias.defined()) conv->bias.zero_();
+}
+
+// GroupNorm then SiLU, the pair that opens every block. The norm reads fp32 (under bf16
+// autocast the previous convolution's output is bf16); outside autograd SiLU runs in place,
+// saving one allocation and one pass per pair.
+torch::Tensor norm_silu(torch::nn::GroupNorm& norm, const torch::Tensor& x) {
+  auto h = norm(in_fp32(x));
+  return torch::GradMode::is_enabled() ? torch::silu(h) : torch::silu_(h);
 }
 
 int64_t effective_size(const UNetSettings& s, int64_t size) {
@@ -93,9 +102,9 @@ ResBlockImpl::ResBlockImpl(int64_t in_channels, int64_t out_channels, int64_t ti
 }
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& time_embedding) {
-  auto h = conv1(torch::silu(norm1(x)));
+  auto h = conv1(norm_silu(norm1, x));
   h = h + time_proj(torch::silu(time_embedding)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(dropout(torch::silu(norm2(h))));
+  h = conv2(dropout(norm_silu(norm2, h)));
   return h + (skip ? skip(x) : x);
 }
 
@@ -112,12 +121,15 @@ torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t head_dim = c / heads;
   // N×3C×H×W → three N·heads × head_dim × HW tensors.
-  auto qkv_out = qkv(norm(x)).reshape({n, 3, heads, head_dim, h * w});
-  auto q = qkv_out.select(1, 0).reshape({n * heads, head_dim, h * w});
+  auto qkv_out = qkv(norm(in_fp32(x))).reshape({n, 3, heads, head_dim, h * w});
+  // softmax(QᵀK/√d) over keys (Vaswani et al. 2017, eq. 1), positions as tokens. The 1/√d
+  // scales q (d×HW) rather than the scores (HW×HW): the same product, one pass over a far
+  // smaller tensor (BENCHMARKS.md: the score division was 17 % of the seed U-Net).
+  auto q = qkv_out.select(1, 0).reshape({n * heads, head_dim, h * w}) *
+           (1.0 / std::sqrt(static_cast<double>(head_dim)));
   auto k = qkv_out.select(1, 1).reshape({n * heads, head_dim, h * w});
   auto v = qkv_out.select(1, 2).reshape({n * heads, head_dim, h * w});
-  // softmax(QᵀK/√d) over keys (Vaswani et al. 2017, eq. 1), positions as tokens.
-  auto weights = torch::softmax(torch::bmm(q.transpose(1, 2), k) / std::sqrt(static_cast<double>(head_dim)), -1);
+  auto weights = torch::softmax(torch::bmm(q.transpose(1, 2), k), -1);
   auto out = torch::bmm(v, weights.transpose(1, 2)).reshape({n, c, h, w});
   return x + proj(out);
 }
@@ -246,7 +258,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x_in, const torch::Tensor& 
   x = final_conv_(final_block_(torch::cat({x, init_features}, 1), time));
   if (pad_h > 0 || pad_w > 0)
     x = x.slice(2, pad_h / 2, pad_h / 2 + height).slice(3, pad_w / 2, pad_w / 2 + width);
-  return x;
+  return x.to(x_in.scalar_type());  // under bf16 autocast the last conv's output is bf16
 }
 
 int64_t count_parameters(const torch::nn::Module& module) {

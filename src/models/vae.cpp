@@ -133,9 +133,10 @@ torch::Tensor Vae::decode(const torch::Tensor& z, const torch::Tensor& labels) {
 torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   c10::InferenceMode guard;
+  const PrecisionGuard precision(options.precision, device_);
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
-  if (!settings_.common.conditional) return decode(z);
-  return decode(z, labels_to_sample(n, options, kDigitClasses, device_));
+  if (!settings_.common.conditional) return decode(z).to(torch::kFloat);
+  return decode(z, labels_to_sample(n, options, kDigitClasses, device_)).to(torch::kFloat);
 }
 
 void Vae::save(torch::serialize::OutputArchive& archive) {

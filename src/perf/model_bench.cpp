@@ -10,6 +10,7 @@ Json ModelBenchResult::to_json() const {
   Json j = {{"model", model},
             {"preset", preset},
             {"sampler", sampler},
+            {"precision", precision},
             {"batch_size", batch_size},
             {"forward_batch", forward_batch},
             {"throughput_batch", throughput_batch},
@@ -43,6 +44,8 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   r.preset = options.preset;
   r.settings = family.preset_settings(options.preset);
   if (options.batch_size > 0) r.settings["batch_size"] = options.batch_size;
+  r.precision = precision_name(options.precision);
+  r.settings["precision"] = r.precision;
   family.validate(r.settings);
   r.batch_size = r.settings["batch_size"].get<int64_t>();
   r.forward_batch = options.forward_batch > 0 ? options.forward_batch : r.batch_size;
@@ -52,22 +55,25 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   torch::manual_seed(options.seed);
   std::unique_ptr<GenerativeModel> model = family.create(r.settings, torch::kCPU);
   r.parameters = model->parameter_count();
-  const SampleOptions defaults;
+  SampleOptions defaults;
+  defaults.precision = options.precision;
   r.nfe = model->network_evaluations(defaults);
   r.sampler = model->sampler_name(defaults);
-  SampleOptions one_evaluation;  // diffusion: one sampler step = one U-Net forward
+  SampleOptions one_evaluation = defaults;  // diffusion: one sampler step = one U-Net forward
   one_evaluation.steps = 1;
 
   // Training: random pixels in [0, 1] (the models' input range); time is shape-bound.
   const torch::Tensor images = torch::rand({r.batch_size, 1, 28, 28});
   const torch::Tensor labels = torch::randint(0, 10, {r.batch_size}, torch::kLong);
   if (!options.forward_only) {
-    const auto train = metrics::time_median([&] { model->train_step(images, labels); },
-                                            {options.train_warmup, options.repeats, options.max_seconds});
+    auto train_step = [&] {
+      const PrecisionGuard precision(options.precision, torch::kCPU);  // as the training loop does
+      model->train_step(images, labels);
+    };
+    const auto train = metrics::time_median(train_step, {options.train_warmup, options.repeats, options.max_seconds});
     r.train_step_ms = 1e3 * train.median_seconds;
     r.train_images_per_s = r.batch_size / train.median_seconds;
-    if (options.profile)
-      r.train_profile = profile_ops([&] { model->train_step(images, labels); }).table();
+    if (options.profile) r.train_profile = profile_ops(train_step).table();
   }
 
   // Forward of the sampling network: warmed up (first-touch allocations, oneDNN
@@ -86,7 +92,7 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   // Sampling: seconds per sampler step (= per network evaluation) at a batch size; long
   // diffusion chains are timed over their first steps and extrapolated to the full NFE.
   auto seconds_per_step = [&](int64_t batch, int64_t max_steps, int64_t* steps_timed) {
-    SampleOptions timed;
+    SampleOptions timed = defaults;
     *steps_timed = r.nfe;
     if (r.nfe > max_steps) {
       timed.steps = max_steps;

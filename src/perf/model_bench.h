@@ -26,11 +26,12 @@ struct ModelBenchOptions {
   int64_t max_timed_steps_throughput = 2;
   bool profile = false;            ///< also record per-operator profiles (op_profile.h)
   bool forward_only = false;       ///< only the forward figures (FLOPs, GFLOP/s, profile)
+  Precision precision = Precision::kFp32;  ///< of training and sampling (core/precision.h)
   uint64_t seed = 0;
 };
 
 struct ModelBenchResult {
-  std::string model, preset, sampler;
+  std::string model, preset, sampler, precision;
   Json settings;                      ///< the model's settings (to build the same in Python)
   int64_t batch_size = 0, forward_batch = 0, throughput_batch = 0;
   int64_t parameters = 0;             ///< of the sampling network

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/precision.h"
 #include "core/runtime.h"
 #include "data/mnist.h"
 #include "io/progress.h"
@@ -240,6 +241,8 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   bool run_options_changed = false;
   const RunOptions run_options = resolve_run_options(config, options, run_options_changed);
   const CommonSettings common = common_settings_from_json(config.settings);
+  const Precision precision = parse_precision(common.precision);
+  check_precision_supported(precision, options.device);
 
   // Data and model come before the run directory, so that a run refused for its data or
   // its size leaves no directory behind to block the corrected command.
@@ -297,6 +300,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
       const torch::Tensor index = order.narrow(0, b * common.batch_size, common.batch_size);
       LossTerms terms;
       try {
+        const PrecisionGuard precision_guard(precision, options.device);
         terms = model.train_step(train.images.index_select(0, index).to(options.device),
                                  train.labels.index_select(0, index).to(options.device));
       } catch (const c10::Error& e) {

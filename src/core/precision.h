@@ -1,0 +1,49 @@
+#pragma once
+// Numeric precision of the networks' arithmetic: fp32, or bf16 mixed precision through
+// LibTorch's autocast (convolutions, linear layers and matrix products in bf16; weights,
+// normalisations, losses, optimiser state and EMA stay fp32). On CPUs with AVX512-BF16
+// (and AMX) a bf16 convolution runs 4–8× faster than an fp32 one (BENCHMARKS.md).
+#include <torch/torch.h>
+
+#include <string>
+
+namespace trilemma {
+
+enum class Precision { kFp32, kBf16 };
+
+/// "fp32" or "bf16"; anything else is a UserError naming `flag`.
+Precision parse_precision(const std::string& name, const std::string& flag = "--precision");
+std::string precision_name(Precision precision);
+
+/// Whether this CPU has bf16 arithmetic (AVX512-BF16), without which bf16 is slower than fp32.
+bool cpu_has_bf16();
+
+/// The sampling default: bf16 where it runs natively (CUDA, or a CPU with AVX512-BF16), else fp32.
+Precision default_sampling_precision(torch::Device device);
+
+/// Throws UserError (one line) when `precision` cannot run natively on `device`.
+void check_precision_supported(Precision precision, torch::Device device, const std::string& flag = "--precision");
+
+/// While alive, runs the networks on `device` in `precision`: for bf16, autocast to bf16 on
+/// that device (CPU or CUDA); for fp32, nothing. Restores the previous state on exit.
+class PrecisionGuard {
+ public:
+  PrecisionGuard(Precision precision, torch::Device device);
+  ~PrecisionGuard();
+  PrecisionGuard(const PrecisionGuard&) = delete;
+  PrecisionGuard& operator=(const PrecisionGuard&) = delete;
+
+ private:
+  bool active_ = false;
+  bool cuda_ = false;
+  bool was_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kFloat;
+};
+
+/// The input of a normalisation layer under autocast: fp32 (LibTorch 1.13's GroupNorm and
+/// LayerNorm refuse a bf16 input with fp32 weights, and compute their statistics best in fp32).
+inline torch::Tensor in_fp32(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kFloat ? x : x.to(torch::kFloat);
+}
+
+}  // namespace trilemma
