@@ -1,11 +1,11 @@
-// One U-Net forward (a diffusion sampler's network evaluation) under the levers the
-// issue names: autograd mode and channels-last. (bf16 needs a model change first: the
-// sinusoidal time embedding is always float32, so a bf16 U-Net fails at time_fc1 with
-// "mat1 and mat2 must have the same dtype"; bench_layers.cpp measures bf16 per layer.) Seed = the article's U-Net (31 M
-// parameters, 32×32 padded, attention at every level); quick = the lean 28×28 preset.
+// One U-Net forward (a diffusion sampler's network evaluation) under the levers: autograd
+// mode, channels-last, and bf16 autocast (trilemma's --precision bf16: convolutions in
+// bf16, norms in fp32). Seed = the article's U-Net (31 M parameters, 32×32 padded,
+// attention at every level); quick = the lean 28×28 preset.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include "core/precision.h"
 #include "models/ddpm.h"
 #include "perf/layout.h"
 #include "perf/op_profile.h"
@@ -22,15 +22,13 @@ void BM_UNetForward(benchmark::State& state, const std::string& preset, Mode mod
   net->eval();
   auto x = torch::randn({batch, 1, 28, 28});
   const auto t = torch::full({batch}, 100, torch::kLong);
-  if (bf16) {
-    net->to(torch::kBFloat16);
-    x = x.to(torch::kBFloat16);
-  }
   if (channels_last) {
     trilemma::perf::to_channels_last(*net);
     x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   }
+  const trilemma::Precision precision = bf16 ? trilemma::Precision::kBf16 : trilemma::Precision::kFp32;
   auto forward = [&] {
+    const trilemma::PrecisionGuard guard(precision, torch::kCPU);
     if (mode == Mode::kInference) {
       c10::InferenceMode guard;
       return net->forward(x, t);
@@ -57,8 +55,12 @@ void BM_UNetForward(benchmark::State& state, const std::string& preset, Mode mod
 #define SEED_BATCHES ->Arg(1)->Arg(8)
 UNET_CASE(quick_grad, "quick", Mode::kGrad, false, false, QUICK_BATCHES);
 UNET_CASE(quick_no_grad, "quick", Mode::kNoGrad, false, false, QUICK_BATCHES);
-UNET_CASE(quick_inference, "quick", Mode::kInference, false, false, QUICK_BATCHES);
-UNET_CASE(quick_inference_channels_last, "quick", Mode::kInference, true, false, QUICK_BATCHES);
+UNET_CASE(quick_inference, "quick", Mode::kInference, false, false, QUICK_BATCHES->Arg(32)->Arg(256));
+UNET_CASE(quick_inference_channels_last, "quick", Mode::kInference, true, false, QUICK_BATCHES->Arg(32)->Arg(256));
+UNET_CASE(quick_inference_bf16, "quick", Mode::kInference, false, true, QUICK_BATCHES->Arg(32)->Arg(256));
+UNET_CASE(quick_inference_bf16_channels_last, "quick", Mode::kInference, true, true, QUICK_BATCHES->Arg(32)->Arg(256));
+UNET_CASE(quick_grad_bf16, "quick", Mode::kGrad, false, true, QUICK_BATCHES);
+UNET_CASE(quick_grad_bf16_channels_last, "quick", Mode::kGrad, true, true, QUICK_BATCHES);
 UNET_CASE(seed_no_grad, "seed", Mode::kNoGrad, false, false, SEED_BATCHES);
 UNET_CASE(seed_inference, "seed", Mode::kInference, false, false, SEED_BATCHES);
 UNET_CASE(seed_inference_channels_last, "seed", Mode::kInference, true, false, SEED_BATCHES);

@@ -3,11 +3,19 @@
 
   bench/side_by_side.py [--model vae --model dcgan ...] [--preset seed] [--rounds 3]
 
-Per model and round it runs, one after the other, `trilemma bench --model M --json`
-(C++, with trilemma's default allocator setting), bench/python/bench.py with glibc's
-default malloc (how Python users run torch), and bench/python/bench.py with the
-allocator setting trilemma applies (GLIBC_TUNABLES, the same values as
-keep_freed_memory()); optionally also C++ with glibc's default (--configs). A B C A B C:
+Per model and round it runs, one after the other (--configs):
+
+  cpp       `trilemma bench --model M --json`: trilemma as shipped (its allocator setting,
+            passive OpenMP waiting, every core, training fp32, sampling bf16 where native)
+  py-user   bench/python/bench.py as Python users run torch: torch's default threads, glibc's
+            default malloc, OpenMP's default (spinning) wait policy, fp32
+  py-same   bench/python/bench.py with trilemma's settings: every core, the same allocator
+            setting (GLIBC_TUNABLES = keep_freed_memory()), passive waiting, and the C++
+            side's training and sampling precision
+  py, py-tuned, cpp-default   older sides: every core and fp32 with glibc's default malloc,
+            with trilemma's, and C++ with glibc's; '+passive' adds OMP_WAIT_POLICY=PASSIVE
+
+A B C A B C:
 on a shared machine load drifts over minutes, and interleaving spreads the drift over all
 sides. Prints per figure the median over rounds of each side and the ratios C++/Python
 (> 1: C++ faster); writes every raw result and the summary under --out.
@@ -61,8 +69,8 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="timed calls per figure within a run")
     p.add_argument("--max-seconds", type=float, default=4.0)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--configs", default="cpp,py,py-tuned",
-                   help="comma list of cpp, cpp-default (C++ with glibc's malloc), py, py-tuned; a "
+    p.add_argument("--configs", default="cpp,py-user,py-same",
+                   help="comma list of cpp, cpp-default, py-user, py-same, py, py-tuned (see above); a "
                         "'+passive' suffix runs that side with OMP_WAIT_POLICY=PASSIVE")
     p.add_argument("--trilemma", default=os.path.join(ROOT, "build", "trilemma"))
     p.add_argument("--out", default=os.path.join(ROOT, "runs", "bench-" + time.strftime("%Y%m%d-%H%M%S")))
@@ -104,9 +112,19 @@ def main():
                             g.write(f.read())
                 else:
                     cmd = [PYTHON, "bench/python/bench.py", "--settings-from", settings_json, "--model", model,
-                           "--json", out, "--threads", str(args.threads)] + common
-                    if side == "py-tuned":
+                           "--json", out] + common
+                    if side == "py-user":
+                        cmd += ["--threads", "-1"]
+                    else:
+                        cmd += ["--threads", str(args.threads)]
+                    if side in ("py-tuned", "py-same"):
                         env["GLIBC_TUNABLES"] = TUNED_MALLOC
+                    if side == "py-same":
+                        env["OMP_WAIT_POLICY"] = "PASSIVE"
+                        with open(settings_json) as f:
+                            cpp = json.load(f)["models"][0]
+                        cmd += ["--train-precision", cpp.get("train_precision", "fp32"),
+                                "--sample-precision", cpp.get("sample_precision", "fp32")]
                     run(cmd, env, log)
                 with open(out) as f:
                     data = json.load(f)

@@ -23,15 +23,16 @@ struct BenchFlags {
   std::vector<std::string> models;
   std::string json_out;
   std::string malloc_mode = "keep";
-  std::string precision = "fp32";
+  std::string precision;  ///< "" = trilemma's defaults (training fp32, sampling bf16 where native)
   perf::ModelBenchOptions options;
 };
 
 void print_row(const perf::ModelBenchResult& r) {
-  std::printf("%-6s %-6s %5lld %9.1f %10.2f %10.1f %9.3f %9.1f %6.1f%% %8.0f   %s\n", r.model.c_str(),
-              r.preset.c_str(), static_cast<long long>(r.batch_size), r.train_images_per_s,
+  std::printf("%-6s %-6s %5lld %9.1f %10.2f %10.1f %9.3f %9.1f %6.1f%% %8.0f   %s, train %s, sample %s\n",
+              r.model.c_str(), r.preset.c_str(), static_cast<long long>(r.batch_size), r.train_images_per_s,
               r.sample_images_per_s_batch1, r.sample_images_per_s_batch256, r.gflops_per_image,
-              r.forward_gflops_per_s, 100.0 * r.peak_fraction, r.peak_rss_mb, r.sampler.c_str());
+              r.forward_gflops_per_s, 100.0 * r.peak_fraction, r.peak_rss_mb, r.sampler.c_str(),
+              r.train_precision.c_str(), r.sample_precision.c_str());
   if (r.nfe > 1)
     std::printf("       %lld NFE: %.2f ms per evaluation at batch 1 (%lld steps timed), %.1f ms per "
                 "evaluation of %lld images (%lld steps timed)\n",
@@ -77,17 +78,19 @@ void add_bench_command(CLI::App& app, Context& context) {
       ->check(CLI::IsMember({"keep", "default"}))
       ->capture_default_str();
   sub->add_option("--precision", flags->precision,
-                  "arithmetic of training and sampling: fp32, or bf16 mixed precision (CPUs with AVX512-BF16)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->capture_default_str();
+                  "arithmetic of training and sampling: fp32, or bf16 mixed precision (CPUs with "
+                  "AVX512-BF16) (default: as train and sample do: training fp32, sampling bf16 where native)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   sub->add_flag("--profile", flags->options.profile, "print per-operator profiles of a forward and a training step");
   sub->add_flag("--forward-only", flags->options.forward_only,
                 "measure only the sampling network's forward (GFLOPs, GFLOP/s, share of peak)");
   sub->callback([&context, flags]() {
     if (resolve_device(context.device) != torch::Device(torch::kCPU))
       throw UserError("bench: measures the CPU only (use --device cpu)");
-    flags->options.precision = parse_precision(flags->precision);
-    check_precision_supported(flags->options.precision, torch::kCPU);
+    if (!flags->precision.empty()) {
+      flags->options.precision = parse_precision(flags->precision);
+      check_precision_supported(*flags->options.precision, torch::kCPU);
+    }
     const bool kept = flags->malloc_mode == "keep" && keep_freed_memory();
     const int threads = configure_threads(context.threads);
     std::vector<std::string> names = flags->models;
@@ -95,9 +98,9 @@ void add_bench_command(CLI::App& app, Context& context) {
       for (const ModelFamily& family : model_families()) names.push_back(family.name);
 
     const perf::MatmulPeak peak = perf::measure_matmul_peak();
-    std::printf("cpu: %s, %d threads, avx512_bf16 %s, malloc %s, OMP_WAIT_POLICY %s, LibTorch %s, precision %s\n",
+    std::printf("cpu: %s, %d threads, avx512_bf16 %s, malloc %s, OMP_WAIT_POLICY %s, LibTorch %s\n",
                 perf::cpu_model_name().c_str(), threads, perf::cpu_has_flag("avx512_bf16") ? "yes" : "no",
-                kept ? "keep" : "default", wait_policy().c_str(), torch_version().c_str(), flags->precision.c_str());
+                kept ? "keep" : "default", wait_policy().c_str(), torch_version().c_str());
     std::printf("fp32 matmul peak: %.1f GFLOP/s (%lld² · %lld², median %.1f ms)\n\n", peak.gflops,
                 static_cast<long long>(peak.size), static_cast<long long>(peak.size), 1e3 * peak.seconds);
     std::printf("%-6s %-6s %5s %9s %10s %10s %9s %9s %7s %8s   %s\n", "model", "preset", "batch",
@@ -115,7 +118,7 @@ void add_bench_command(CLI::App& app, Context& context) {
                   {"threads", threads},
                   {"malloc", kept ? "keep" : "default"},
                   {"omp_wait_policy", wait_policy()},
-                  {"precision", flags->precision},
+                  {"precision", flags->precision.empty() ? "default" : flags->precision},
                   {"cpu", perf::cpu_model_name()},
                   {"avx512_bf16", perf::cpu_has_flag("avx512_bf16")},
                   {"matmul_peak_gflops", peak.gflops},

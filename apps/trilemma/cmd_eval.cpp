@@ -76,7 +76,8 @@ Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string&
     request.guidance_weights = metrics::parse_guidance_list(flags.guidance_curve);
   std::cout << "evaluating " << run.dir << " (" << run.config.model << ", preset "
             << run.config.preset << ", step " << run.step << ", sampler "
-            << run.model->sampler_name(request.sampling) << ") at N = " << request.protocol.n << "\n";
+            << run.model->sampler_name(request.sampling) << ", " << precision_name(request.sampling.precision)
+            << ") at N = " << request.protocol.n << "\n";
   metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
   return metrics::evaluate_run(run, request, reference, std::cout);
 }

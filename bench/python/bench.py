@@ -123,20 +123,29 @@ def bench_model(name, settings, args, peak_gflops):
 
     images = torch.rand(B, 1, 28, 28)
     labels = torch.randint(0, 10, (B,), dtype=torch.long)
+    r["train_precision"], r["sample_precision"] = args.train_precision, args.sample_precision
+    # bf16 = autocast around the step and the sampling call, as trilemma's PrecisionGuard.
+    def in_precision(precision, fn):
+        def run(*a):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                return fn(*a)
+        return run
+    train_step = in_precision(args.train_precision, model.train_step)
+    sample = in_precision(args.sample_precision, model.sample)
     if not args.forward_only:
-        step = time_median(lambda: model.train_step(images, labels), args.train_warmup, args.repeats, args.max_seconds)
+        step = time_median(lambda: train_step(images, labels), args.train_warmup, args.repeats, args.max_seconds)
         r["train_step_ms"] = 1e3 * step
         r["train_images_per_s"] = B / step
         if args.profile:
-            r["train_profile"] = profile_table(lambda: model.train_step(images, labels))
+            r["train_profile"] = profile_table(lambda: train_step(images, labels))
 
-    model.sample(Bf, 1)
-    flops = count_flops(model.flop_modules(), lambda: model.sample(Bf, 1))
+    sample(Bf, 1)
+    flops = count_flops(model.flop_modules(), lambda: sample(Bf, 1))
     if args.profile:
-        r["forward_profile"] = profile_table(lambda: model.sample(Bf, 1))
+        r["forward_profile"] = profile_table(lambda: sample(Bf, 1))
     r["gflops_per_image"] = flops / Bf / 1e9
     r["sample_gflops_per_image"] = r["gflops_per_image"] * nfe
-    fwd = time_median(lambda: model.sample(Bf, 1), 0, args.repeats, args.max_seconds)
+    fwd = time_median(lambda: sample(Bf, 1), 0, args.repeats, args.max_seconds)
     r["forward_ms"] = 1e3 * fwd
     r["forward_gflops_per_s"] = flops / fwd / 1e9
     r["peak_fraction"] = r["forward_gflops_per_s"] / peak_gflops
@@ -147,8 +156,8 @@ def bench_model(name, settings, args, peak_gflops):
     def seconds_per_step(batch, max_steps):
         steps = nfe if nfe <= max_steps else max_steps
         timed_steps = 0 if nfe <= max_steps else max_steps
-        model.sample(batch, 1 if nfe > 1 else 0)
-        t = time_median(lambda: model.sample(batch, timed_steps), 0, args.repeats, args.max_seconds)
+        sample(batch, 1 if nfe > 1 else 0)
+        t = time_median(lambda: sample(batch, timed_steps), 0, args.repeats, args.max_seconds)
         return t / steps, steps
 
     s1, r["timed_steps_batch1"] = seconds_per_step(1, args.max_timed_steps_batch1)
@@ -167,7 +176,10 @@ def main():
     p.add_argument("--settings-from", required=True, help="JSON written by `trilemma bench --json`")
     p.add_argument("--model", action="append", help="vae, dcgan or ddpm (default: those in the JSON)")
     p.add_argument("--json", help="write the results to FILE")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0,
+                   help="intra-op threads; 0 = every core (as trilemma); -1 = torch's default, untouched")
+    p.add_argument("--train-precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--sample-precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--max-seconds", type=float, default=8.0)
     p.add_argument("--train-warmup", type=int, default=2)
@@ -184,8 +196,9 @@ def main():
         reference = json.load(f)
     by_model = {m["model"]: m for m in reference["models"]}
     names = args.model or list(by_model)
-    threads = args.threads or len(os.sched_getaffinity(0))
-    torch.set_num_threads(threads)
+    if args.threads >= 0:
+        torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    threads = torch.get_num_threads()
     peak, size = matmul_peak()
     args.preset = by_model[names[0]]["preset"]
     malloc = "tuned" if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "") else "default"

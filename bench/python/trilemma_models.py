@@ -261,9 +261,11 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
 
     def forward(self, x, time_embedding):
-        h = self.conv1(F.silu(self.norm1(x)))
+        # Norms read fp32 under bf16 autocast, as in unet.cpp (torch 1.13's GroupNorm refuses
+        # a bf16 input with fp32 weights).
+        h = self.conv1(F.silu(self.norm1(x.float())))
         h = h + self.time_proj(F.silu(time_embedding)).unsqueeze(-1).unsqueeze(-1)
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        h = self.conv2(self.dropout(F.silu(self.norm2(h.float()))))
         return h + (self.skip(x) if self.skip is not None else x)
 
 
@@ -279,11 +281,11 @@ class AttentionBlock(nn.Module):
     def forward(self, x):
         n, c, h, w = x.shape
         head_dim = c // self.heads
-        qkv = self.qkv(self.norm(x)).reshape(n, 3, self.heads, head_dim, h * w)
-        q = qkv.select(1, 0).reshape(n * self.heads, head_dim, h * w)
+        qkv = self.qkv(self.norm(x.float())).reshape(n, 3, self.heads, head_dim, h * w)
+        q = qkv.select(1, 0).reshape(n * self.heads, head_dim, h * w) * (1.0 / math.sqrt(head_dim))
         k = qkv.select(1, 1).reshape(n * self.heads, head_dim, h * w)
         v = qkv.select(1, 2).reshape(n * self.heads, head_dim, h * w)
-        weights = torch.softmax(torch.bmm(q.transpose(1, 2), k) / math.sqrt(head_dim), -1)
+        weights = torch.softmax(torch.bmm(q.transpose(1, 2), k), -1)
         out = torch.bmm(v, weights.transpose(1, 2)).reshape(n, c, h, w)
         return x + self.proj(out)
 
@@ -336,6 +338,7 @@ class UNet(nn.Module):
         zero_init(self.final_conv)
 
     def forward(self, x, t):
+        x_in = x
         s = self.s
         levels = len(s["channel_mults"])
         height, width = x.size(2), x.size(3)
@@ -373,7 +376,7 @@ class UNet(nn.Module):
         x = self.final_conv(self.final_block(torch.cat([x, init_features], 1), time))
         if pad_h > 0 or pad_w > 0:
             x = x[:, :, pad_h // 2:pad_h // 2 + height, pad_w // 2:pad_w // 2 + width]
-        return x
+        return x.to(x_in.dtype)
 
 
 # ---------------------------------------------------------------------------- DDPM
@@ -514,12 +517,27 @@ class Ddpm:
         with torch.inference_mode():
             self.ema.eval()
             chunks = []
-            for start in range(0, n, 256):
-                x = torch.randn(min(256, n - start), 1, 28, 28)
+            chunk = sampling_chunk(self.s)
+            for start in range(0, n, chunk):
+                x = torch.randn(min(chunk, n - start), 1, 28, 28)
                 for k, t in enumerate(timesteps):
                     x = self._step(x, t, timesteps[k + 1] if k + 1 < len(timesteps) else -1, clip)
                 chunks.append(((x + 1.0) * 0.5).clamp(0.0, 1.0))
             return torch.cat(chunks, 0)
+
+
+def sampling_chunk(s):
+    """As sampling_chunk in ddpm.cpp: the largest power of two in 8..256 whose activations
+    (largest feature map plus attention scores) stay under 2^20 elements."""
+    size = max(32, 28) if s["pad_to_32"] else 28
+    per_image = s["base_width"] * size * size
+    if s["attention_levels"]:
+        positions = (size >> min(s["attention_levels"])) ** 2
+        per_image += s["attention_heads"] * positions * positions
+    chunk = 256
+    while chunk > 8 and chunk * per_image > (1 << 20):
+        chunk //= 2
+    return chunk
 
 
 def create(model, settings):

@@ -115,7 +115,9 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
   GenerativeModel& model = *run.model;
   const SampleOptions& sampling = request.sampling;
   const torch::Device device = reference.evaluator.device;
-  const std::string sampler = model.sampler_name(sampling);
+  // bf16 sampling is its own entry of eval.json (and row of the report), beside fp32's.
+  const std::string sampler =
+      model.sampler_name(sampling) + (sampling.precision == Precision::kBf16 ? "-bf16" : "");
 
   torch::manual_seed(request.protocol.seed);
   const auto sample_start = Clock::now();
@@ -155,7 +157,8 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
   result["sampler"] = sampler;
   result["sample_options"] = {{"sampler", sampling.sampler},
                               {"steps", sampling.steps},
-                              {"eta", sampling.eta.value_or(0.0)}};
+                              {"eta", sampling.eta.value_or(0.0)},
+                              {"precision", precision_name(sampling.precision)}};
   if (sampling.guidance) result["sample_options"]["guidance"] = *sampling.guidance;
   if (classes > 0) result["sample_options"]["classes"] = "balanced: N/" + std::to_string(classes) + " per class";
   result["run"] = {{"dir", run.dir},

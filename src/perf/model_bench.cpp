@@ -10,7 +10,8 @@ Json ModelBenchResult::to_json() const {
   Json j = {{"model", model},
             {"preset", preset},
             {"sampler", sampler},
-            {"precision", precision},
+            {"train_precision", train_precision},
+            {"sample_precision", sample_precision},
             {"batch_size", batch_size},
             {"forward_batch", forward_batch},
             {"throughput_batch", throughput_batch},
@@ -44,8 +45,10 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   r.preset = options.preset;
   r.settings = family.preset_settings(options.preset);
   if (options.batch_size > 0) r.settings["batch_size"] = options.batch_size;
-  r.precision = precision_name(options.precision);
-  r.settings["precision"] = r.precision;
+  if (options.precision) r.settings["precision"] = precision_name(*options.precision);
+  r.train_precision = r.settings["precision"].get<std::string>();
+  const Precision sample_precision = options.precision ? *options.precision : default_sampling_precision(torch::kCPU);
+  r.sample_precision = precision_name(sample_precision);
   family.validate(r.settings);
   r.batch_size = r.settings["batch_size"].get<int64_t>();
   r.forward_batch = options.forward_batch > 0 ? options.forward_batch : r.batch_size;
@@ -56,7 +59,7 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   std::unique_ptr<GenerativeModel> model = family.create(r.settings, torch::kCPU);
   r.parameters = model->parameter_count();
   SampleOptions defaults;
-  defaults.precision = options.precision;
+  defaults.precision = sample_precision;
   r.nfe = model->network_evaluations(defaults);
   r.sampler = model->sampler_name(defaults);
   SampleOptions one_evaluation = defaults;  // diffusion: one sampler step = one U-Net forward
@@ -66,8 +69,9 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   const torch::Tensor images = torch::rand({r.batch_size, 1, 28, 28});
   const torch::Tensor labels = torch::randint(0, 10, {r.batch_size}, torch::kLong);
   if (!options.forward_only) {
+    const Precision train_precision = parse_precision(r.train_precision);
     auto train_step = [&] {
-      const PrecisionGuard precision(options.precision, torch::kCPU);  // as the training loop does
+      const PrecisionGuard precision(train_precision, torch::kCPU);  // as the training loop does
       model->train_step(images, labels);
     };
     const auto train = metrics::time_median(train_step, {options.train_warmup, options.repeats, options.max_seconds});

@@ -4,6 +4,7 @@
 // article's batch, sampling images/s at batch 1 and 256, forward GFLOPs counted per image,
 // the forward's achieved GFLOP/s as a share of the measured matmul peak, and peak RSS.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "models/generative_model.h"
@@ -26,12 +27,14 @@ struct ModelBenchOptions {
   int64_t max_timed_steps_throughput = 2;
   bool profile = false;            ///< also record per-operator profiles (op_profile.h)
   bool forward_only = false;       ///< only the forward figures (FLOPs, GFLOP/s, profile)
-  Precision precision = Precision::kFp32;  ///< of training and sampling (core/precision.h)
+  /// Of training and sampling (core/precision.h); unset = what trilemma does by default:
+  /// training as the preset says (fp32), sampling as `sample`/`eval` do (bf16 where native).
+  std::optional<Precision> precision;
   uint64_t seed = 0;
 };
 
 struct ModelBenchResult {
-  std::string model, preset, sampler, precision;
+  std::string model, preset, sampler, train_precision, sample_precision;
   Json settings;                      ///< the model's settings (to build the same in Python)
   int64_t batch_size = 0, forward_batch = 0, throughput_batch = 0;
   int64_t parameters = 0;             ///< of the sampling network
