@@ -20,6 +20,13 @@ torch::Tensor pairwise_distances(const torch::Tensor& a, const torch::Tensor& a_
   return d2.clamp_min_(0.0).sqrt_();
 }
 
+// Rows per block: chunk_rows, fewer when a block would hold more than max_elements
+// distances, so that the memory stays bounded however large N grows.
+int64_t block_rows(int64_t chunk_rows, int64_t columns, int64_t max_elements) {
+  return std::clamp<int64_t>(std::max<int64_t>(max_elements, 1) / std::max<int64_t>(columns, 1), 1,
+                             std::max<int64_t>(chunk_rows, 1));
+}
+
 void check_inputs(const torch::Tensor& a, const torch::Tensor& b) {
   if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1))
     throw std::invalid_argument("prdc: expected N×D and M×D features of equal width");
@@ -28,7 +35,7 @@ void check_inputs(const torch::Tensor& a, const torch::Tensor& b) {
 }  // namespace
 
 torch::Tensor kth_neighbour_distances(const torch::Tensor& points_in, int64_t k,
-                                      int64_t chunk_rows) {
+                                      int64_t chunk_rows, int64_t max_block_elements) {
   torch::NoGradGuard no_grad;
   const auto points = as_double_cpu(points_in);
   check_inputs(points, points);
@@ -38,7 +45,7 @@ torch::Tensor kth_neighbour_distances(const torch::Tensor& points_in, int64_t k,
                                 std::to_string(k) + " N=" + std::to_string(n));
   const auto sq = points.pow(2).sum(1);
   auto radii = torch::empty({n}, torch::kFloat64);
-  chunk_rows = std::max<int64_t>(chunk_rows, 1);
+  chunk_rows = block_rows(chunk_rows, n, max_block_elements);
   for (int64_t start = 0; start < n; start += chunk_rows) {
     const int64_t end = std::min(n, start + chunk_rows);
     auto d = pairwise_distances(points.slice(0, start, end), sq.slice(0, start, end), points, sq);
@@ -60,9 +67,12 @@ PrdcResult precision_recall_density_coverage(const torch::Tensor& real_in,
   check_inputs(real, fake);
   const int64_t kpr = options.k_precision_recall, kdc = options.k_density_coverage;
   const int64_t chunk = std::max<int64_t>(options.chunk_rows, 1);
-  const auto real_pr = kth_neighbour_distances(real, kpr, chunk);
-  const auto real_dc = kth_neighbour_distances(real, kdc, chunk);
-  const auto fake_pr = kth_neighbour_distances(fake, kpr, chunk);
+  const int64_t max_elements = options.max_block_elements;
+  const auto real_pr = kth_neighbour_distances(real, kpr, chunk, max_elements);
+  const auto real_dc = kth_neighbour_distances(real, kdc, chunk, max_elements);
+  const auto fake_pr = kth_neighbour_distances(fake, kpr, chunk, max_elements);
+  const int64_t fake_block = block_rows(chunk, real.size(0), max_elements);
+  const int64_t real_block = block_rows(chunk, fake.size(0), max_elements);
   const auto real_sq = real.pow(2).sum(1), fake_sq = fake.pow(2).sum(1);
   const int64_t n_real = real.size(0), n_fake = fake.size(0);
 
@@ -70,8 +80,8 @@ PrdcResult precision_recall_density_coverage(const torch::Tensor& real_in,
   // (how many real k-balls).
   int64_t precise = 0;
   double density_count = 0.0;
-  for (int64_t start = 0; start < n_fake; start += chunk) {
-    const int64_t end = std::min(n_fake, start + chunk);
+  for (int64_t start = 0; start < n_fake; start += fake_block) {
+    const int64_t end = std::min(n_fake, start + fake_block);
     const auto d = pairwise_distances(fake.slice(0, start, end), fake_sq.slice(0, start, end),
                                       real, real_sq);
     precise += (d <= real_pr.unsqueeze(0)).any(1).sum().item<int64_t>();
@@ -80,8 +90,8 @@ PrdcResult precision_recall_density_coverage(const torch::Tensor& real_in,
   // Blocks of reals against all fakes: recall (inside any fake k-ball) and coverage (the
   // nearest fake lies inside the real point's own k-ball).
   int64_t recalled = 0, covered = 0;
-  for (int64_t start = 0; start < n_real; start += chunk) {
-    const int64_t end = std::min(n_real, start + chunk);
+  for (int64_t start = 0; start < n_real; start += real_block) {
+    const int64_t end = std::min(n_real, start + real_block);
     const auto d = pairwise_distances(real.slice(0, start, end), real_sq.slice(0, start, end),
                                       fake, fake_sq);
     recalled += (d <= fake_pr.unsqueeze(0)).any(1).sum().item<int64_t>();

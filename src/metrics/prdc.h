@@ -22,6 +22,10 @@ struct PrdcOptions {
   int64_t k_density_coverage = 5;  ///< k for density/coverage
   int64_t chunk_rows = 1024;       ///< rows per block of the pairwise-distance matrix, so that
                                    ///< 10k×10k needs chunk_rows×10k doubles at a time
+  /// Fewer rows per block when a block would hold more distances than this (16 Mi = 128 MiB
+  /// of doubles), so that eval --n 1000000 stays in bounded memory; N = 10,000 keeps the
+  /// full chunk_rows (16 Mi / 10,000 > 1024), so its numbers do not change.
+  int64_t max_block_elements = int64_t{16} << 20;
 };
 
 struct PrdcResult {
@@ -34,7 +38,8 @@ struct PrdcResult {
 /// Distance from each row of `points` to its k-th nearest other row (self excluded), in
 /// double, computed in row blocks. Throws std::invalid_argument if k >= N.
 torch::Tensor kth_neighbour_distances(const torch::Tensor& points, int64_t k,
-                                      int64_t chunk_rows = 1024);
+                                      int64_t chunk_rows = 1024,
+                                      int64_t max_block_elements = int64_t{16} << 20);
 
 /// Precision, recall, density and coverage of `fake` against `real` (N×D and M×D).
 PrdcResult precision_recall_density_coverage(const torch::Tensor& real, const torch::Tensor& fake,

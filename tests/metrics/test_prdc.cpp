@@ -57,3 +57,29 @@ TEST(Prdc, IdenticalSetsArePerfect) {
   EXPECT_DOUBLE_EQ(r.recall, 1.0);
   EXPECT_DOUBLE_EQ(r.coverage, 1.0);
 }
+
+TEST(Prdc, BlocksShrinkToTheElementBoundWithTheSameAnswer) {
+  // 500 points on a line, one apart, at most 2,000 distances per block: 4 rows per block
+  // instead of chunk_rows. The k-th neighbour distance is known in closed form: inside the
+  // line ⌈k/2⌉ (neighbours on both sides), at the two ends k.
+  const int64_t n = 500, k = 3;
+  const auto points = torch::arange(n, torch::kFloat64).unsqueeze(1);
+  const auto radii = kth_neighbour_distances(points, k, 1024, 2000);
+  ASSERT_EQ(radii.size(0), n);
+  EXPECT_DOUBLE_EQ(radii[0].item<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(radii[1].item<double>(), 2.0);  // neighbours 1, 1 and 2 away
+  EXPECT_DOUBLE_EQ(radii[n - 1].item<double>(), 3.0);
+  EXPECT_EQ((radii == 2.0).sum().item<int64_t>(), n - 2);
+  // The whole metric agrees with one block per set.
+  torch::manual_seed(5);
+  const auto real = torch::randn({300, 4}), fake = torch::randn({400, 4}) * 1.2;
+  PrdcOptions bounded, whole;
+  bounded.max_block_elements = 1000;
+  whole.chunk_rows = 100000;
+  const auto a = precision_recall_density_coverage(real, fake, bounded);
+  const auto b = precision_recall_density_coverage(real, fake, whole);
+  EXPECT_DOUBLE_EQ(a.precision, b.precision);
+  EXPECT_DOUBLE_EQ(a.recall, b.recall);
+  EXPECT_DOUBLE_EQ(a.density, b.density);
+  EXPECT_DOUBLE_EQ(a.coverage, b.coverage);
+}
