@@ -6,7 +6,7 @@
 Per model and round it runs, one after the other (--configs):
 
   cpp       `trilemma bench --model M --json`: trilemma as shipped (its allocator setting,
-            passive OpenMP waiting, every core, training fp32, sampling bf16 where native)
+            passive OpenMP waiting, every core, fp32 unless --precision is passed through)
   py-user   bench/python/bench.py as Python users run torch: torch's default threads, glibc's
             default malloc, OpenMP's default (spinning) wait policy, fp32
   py-same   bench/python/bench.py with trilemma's settings: every core, the same allocator

@@ -23,7 +23,7 @@ struct BenchFlags {
   std::vector<std::string> models;
   std::string json_out;
   std::string malloc_mode = "keep";
-  std::string precision;  ///< "" = trilemma's defaults (training fp32, sampling bf16 where native)
+  std::string precision;  ///< "" = trilemma's defaults (training as the preset, sampling fp32)
   perf::ModelBenchOptions options;
 };
 
@@ -79,7 +79,7 @@ void add_bench_command(CLI::App& app, Context& context) {
       ->capture_default_str();
   sub->add_option("--precision", flags->precision,
                   "arithmetic of training and sampling: fp32, or bf16 mixed precision (CPUs with "
-                  "AVX512-BF16) (default: as train and sample do: training fp32, sampling bf16 where native)")
+                  "AVX512-BF16) (default: as train and sample do)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   sub->add_flag("--profile", flags->options.profile, "print per-operator profiles of a forward and a training step");
   sub->add_flag("--forward-only", flags->options.forward_only,

@@ -31,7 +31,7 @@ struct EvalFlags {
   bool no_latency = false;
   double guidance = 0.0;                 ///< --guidance, copied into request.sampling when given
   double eta = 0.0;                      ///< --eta, copied into request.sampling when given
-  std::string precision;                 ///< --precision; "" = the device's default
+  std::string precision = "fp32";        ///< --precision
   std::vector<std::string> sampler_options;  ///< sampler, steps, eta: those given
   std::string guidance_curve = metrics::kDefaultGuidanceCurve;
   metrics::RunEvaluationRequest request;  ///< --n, --sampler, --steps, --curve-n bound here

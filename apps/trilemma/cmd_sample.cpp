@@ -27,7 +27,7 @@ struct SampleFlags {
   bool per_class = false;
   double guidance = 0.0;
   double eta = 0.0;
-  std::string precision;  ///< --precision; "" = the device's default
+  std::string precision = "fp32";  ///< --precision
   SampleOptions sampling;
 };
 

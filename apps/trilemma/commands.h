@@ -26,8 +26,7 @@ std::vector<std::string> given_sampler_options(const CLI::App& command);
 
 /// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`.
 void add_sampling_precision_option(CLI::App& command, std::string& value);
-/// The sampling precision: the flag's value when given, else bf16 where it runs natively
-/// (core/precision.h); a bf16 the device cannot run is a UserError.
+/// The sampling precision the flag's value names; a bf16 the device cannot run is a UserError.
 Precision resolve_sampling_precision(const std::string& value, torch::Device device);
 
 void add_train_command(CLI::App& app, Context& context);

@@ -23,13 +23,13 @@ std::vector<std::string> trilemma::cli::given_sampler_options(const CLI::App& co
 
 void trilemma::cli::add_sampling_precision_option(CLI::App& command, std::string& value) {
   command.add_option("--precision", value,
-                     "sampling arithmetic: fp32, or bf16 mixed precision (default: bf16 on CPUs with "
-                     "AVX512-BF16 and on CUDA, else fp32)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+                     "sampling arithmetic: fp32, or bf16 mixed precision (CPUs with AVX512-BF16, CUDA; "
+                     "faster, FID moves: see BENCHMARKS.md)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
 }
 
 trilemma::Precision trilemma::cli::resolve_sampling_precision(const std::string& value, torch::Device device) {
-  if (value.empty()) return default_sampling_precision(device);
   const Precision precision = parse_precision(value);
   check_precision_supported(precision, device);
   return precision;

@@ -16,10 +16,6 @@ std::string precision_name(Precision precision) { return precision == Precision:
 
 bool cpu_has_bf16() { return __builtin_cpu_supports("avx512bf16"); }
 
-Precision default_sampling_precision(torch::Device device) {
-  return device.is_cuda() || cpu_has_bf16() ? Precision::kBf16 : Precision::kFp32;
-}
-
 void check_precision_supported(Precision precision, torch::Device device, const std::string& flag) {
   if (precision == Precision::kBf16 && device.is_cpu() && !cpu_has_bf16())
     throw UserError(flag + " bf16: this CPU has no AVX512-BF16, where bf16 runs slower than fp32 (use fp32)");

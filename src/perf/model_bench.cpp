@@ -47,7 +47,7 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   if (options.batch_size > 0) r.settings["batch_size"] = options.batch_size;
   if (options.precision) r.settings["precision"] = precision_name(*options.precision);
   r.train_precision = r.settings["precision"].get<std::string>();
-  const Precision sample_precision = options.precision ? *options.precision : default_sampling_precision(torch::kCPU);
+  const Precision sample_precision = options.precision ? *options.precision : Precision::kFp32;
   r.sample_precision = precision_name(sample_precision);
   family.validate(r.settings);
   r.batch_size = r.settings["batch_size"].get<int64_t>();

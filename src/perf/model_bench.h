@@ -28,7 +28,7 @@ struct ModelBenchOptions {
   bool profile = false;            ///< also record per-operator profiles (op_profile.h)
   bool forward_only = false;       ///< only the forward figures (FLOPs, GFLOP/s, profile)
   /// Of training and sampling (core/precision.h); unset = what trilemma does by default:
-  /// training as the preset says (fp32), sampling as `sample`/`eval` do (bf16 where native).
+  /// training as the preset says, sampling as `sample` and `eval` do (fp32).
   std::optional<Precision> precision;
   uint64_t seed = 0;
 };

@@ -15,8 +15,6 @@ TEST(Precision, ParsesItsTwoNamesAndRefusesOthers) {
   EXPECT_EQ(precision_name(Precision::kBf16), "bf16");
   EXPECT_EQ(precision_name(Precision::kFp32), "fp32");
   for (const char* bad : {"fp16", "BF16", "", "float"}) EXPECT_THROW(parse_precision(bad), UserError) << bad;
-  // The default follows the CPU: bf16 only where it runs natively.
-  EXPECT_EQ(default_sampling_precision(torch::kCPU), cpu_has_bf16() ? Precision::kBf16 : Precision::kFp32);
   if (!cpu_has_bf16()) EXPECT_THROW(check_precision_supported(Precision::kBf16, torch::kCPU), UserError);
   EXPECT_NO_THROW(check_precision_supported(Precision::kFp32, torch::kCPU));
 }
