@@ -72,6 +72,8 @@ def main():
     p.add_argument("--configs", default="cpp,py-user,py-same",
                    help="comma list of cpp, cpp-default, py-user, py-same, py, py-tuned (see above); a "
                         "'+passive' suffix runs that side with OMP_WAIT_POLICY=PASSIVE")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="the C++ side's --precision (py-same follows it; py-user stays fp32)")
     p.add_argument("--trilemma", default=os.path.join(ROOT, "build", "trilemma"))
     p.add_argument("--out", default=os.path.join(ROOT, "runs", "bench-" + time.strftime("%Y%m%d-%H%M%S")))
     args = p.parse_args()
@@ -106,6 +108,8 @@ def main():
                            "--preset", args.preset, "--json", out] + common
                     if side == "cpp-default":
                         cmd += ["--malloc", "default"]
+                    if args.precision:
+                        cmd += ["--precision", args.precision]
                     run(cmd, env, log)
                     if config == configs[0] and r == 0:
                         with open(out) as f, open(settings_json, "w") as g:
