@@ -80,17 +80,14 @@ void add_bench_command(CLI::App& app, Context& context) {
   sub->add_option("--precision", flags->precision,
                   "arithmetic of training and sampling: fp32, or bf16 mixed precision (CPUs with "
                   "AVX512-BF16) (default: as train and sample do)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+      ->check(CLI::IsMember(precision_names()));
   sub->add_flag("--profile", flags->options.profile, "print per-operator profiles of a forward and a training step");
   sub->add_flag("--forward-only", flags->options.forward_only,
                 "measure only the sampling network's forward (GFLOPs, GFLOP/s, share of peak)");
   sub->callback([&context, flags]() {
     if (resolve_device(context.device) != torch::Device(torch::kCPU))
       throw UserError("bench: measures the CPU only (use --device cpu)");
-    if (!flags->precision.empty()) {
-      flags->options.precision = parse_precision(flags->precision);
-      check_precision_supported(*flags->options.precision, torch::kCPU);
-    }
+    if (!flags->precision.empty()) flags->options.precision = precision_for(flags->precision, torch::kCPU);
     const bool kept = flags->malloc_mode == "keep" && keep_freed_memory();
     const int threads = configure_threads(context.threads);
     std::vector<std::string> names = flags->models;

@@ -136,7 +136,7 @@ void add_eval_command(CLI::App& app, Context& context) {
     apply_runtime(context);
     const auto start = std::chrono::steady_clock::now();
     const torch::Device device = resolve_device(context.device);
-    if (flags->samples.empty()) request.sampling.precision = resolve_sampling_precision(flags->precision, device);
+    if (flags->samples.empty()) request.sampling.precision = precision_for(flags->precision, device);
     const std::string data_dir = data::resolve_data_dir(context.data_dir);
     const Json result =
         flags->samples.empty()

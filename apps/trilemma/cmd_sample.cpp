@@ -83,7 +83,7 @@ void add_sample_command(CLI::App& app, Context& context) {
     if (guidance_option->count() > 0) flags->sampling.guidance = flags->guidance;
     if (eta_option->count() > 0) flags->sampling.eta = flags->eta;
     const torch::Device device = resolve_device(context.device);
-    flags->sampling.precision = resolve_sampling_precision(flags->precision, device);
+    flags->sampling.precision = precision_for(flags->precision, device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
     check_sampling_options(*run.model, run.config.model, given_sampler_options(*sub));
     check_class_request(flags->sampling, run.model->num_classes(), run.model->supports_guidance());

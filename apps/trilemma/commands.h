@@ -24,10 +24,9 @@ void apply_runtime(const Context& context);
 /// check_sampling_options.
 std::vector<std::string> given_sampler_options(const CLI::App& command);
 
-/// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`.
+/// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`;
+/// its value goes through precision_for (core/precision.h).
 void add_sampling_precision_option(CLI::App& command, std::string& value);
-/// The sampling precision the flag's value names; a bf16 the device cannot run is a UserError.
-Precision resolve_sampling_precision(const std::string& value, torch::Device device);
 
 void add_train_command(CLI::App& app, Context& context);
 void add_sample_command(CLI::App& app, Context& context);

@@ -25,14 +25,8 @@ void trilemma::cli::add_sampling_precision_option(CLI::App& command, std::string
   command.add_option("--precision", value,
                      "sampling arithmetic: fp32, or bf16 mixed precision (CPUs with AVX512-BF16, CUDA; "
                      "faster, FID moves: see BENCHMARKS.md)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->check(CLI::IsMember(precision_names()))
       ->capture_default_str();
-}
-
-trilemma::Precision trilemma::cli::resolve_sampling_precision(const std::string& value, torch::Device device) {
-  const Precision precision = parse_precision(value);
-  check_precision_supported(precision, device);
-  return precision;
 }
 
 int main(int argc, char** argv) {

@@ -6,19 +6,30 @@
 
 namespace trilemma {
 
-Precision parse_precision(const std::string& name, const std::string& flag) {
+const std::vector<std::string>& precision_names() {
+  static const std::vector<std::string> names = {"fp32", "bf16"};
+  return names;
+}
+
+Precision parse_precision(const std::string& name) {
   if (name == "fp32") return Precision::kFp32;
   if (name == "bf16") return Precision::kBf16;
-  throw UserError(flag + ": expected fp32 or bf16, got '" + name + "'");
+  throw UserError("--precision: expected fp32 or bf16, got '" + name + "'");
 }
 
 std::string precision_name(Precision precision) { return precision == Precision::kBf16 ? "bf16" : "fp32"; }
 
 bool cpu_has_bf16() { return __builtin_cpu_supports("avx512bf16"); }
 
-void check_precision_supported(Precision precision, torch::Device device, const std::string& flag) {
+void check_precision_supported(Precision precision, torch::Device device) {
   if (precision == Precision::kBf16 && device.is_cpu() && !cpu_has_bf16())
-    throw UserError(flag + " bf16: this CPU has no AVX512-BF16, where bf16 runs slower than fp32 (use fp32)");
+    throw UserError("--precision bf16: this CPU has no AVX512-BF16, where bf16 runs slower than fp32 (use fp32)");
+}
+
+Precision precision_for(const std::string& name, torch::Device device) {
+  const Precision precision = parse_precision(name);
+  check_precision_supported(precision, device);
+  return precision;
 }
 
 PrecisionGuard::PrecisionGuard(Precision precision, torch::Device device) {

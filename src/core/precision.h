@@ -8,20 +8,27 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace trilemma {
 
 enum class Precision { kFp32, kBf16 };
 
-/// "fp32" or "bf16"; anything else is a UserError naming `flag`.
-Precision parse_precision(const std::string& name, const std::string& flag = "--precision");
+/// The names --precision accepts: "fp32", "bf16".
+const std::vector<std::string>& precision_names();
+
+/// "fp32" or "bf16"; anything else is a UserError naming --precision.
+Precision parse_precision(const std::string& name);
 std::string precision_name(Precision precision);
 
 /// Whether this CPU has bf16 arithmetic (AVX512-BF16), without which bf16 is slower than fp32.
 bool cpu_has_bf16();
 
 /// Throws UserError (one line) when `precision` cannot run natively on `device`.
-void check_precision_supported(Precision precision, torch::Device device, const std::string& flag = "--precision");
+void check_precision_supported(Precision precision, torch::Device device);
+
+/// parse_precision, then check_precision_supported: what every command does with the flag.
+Precision precision_for(const std::string& name, torch::Device device);
 
 /// While alive, runs the networks on `device` in `precision`: for bf16, autocast to bf16 on
 /// that device (CPU or CUDA); for fp32, nothing. Restores the previous state on exit.

@@ -22,8 +22,9 @@ bool keep_freed_memory();
 /// Makes OpenMP's idle threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE) unless the
 /// user chose a policy. libgomp reads the variable only while it loads, before main(), so
 /// this sets it and re-executes the program (/proc/self/exe with the same argv) once; if
-/// the exec fails the program carries on as it is. Costs one more process start (~0.5 s
-/// for LibTorch's libraries); `./run` exports the variable, so its commands skip that.
+/// the exec fails the program carries on as it is. Costs one more process start (~0.9 s
+/// measured, LibTorch's libraries loaded twice); `./run` exports the variable, so its
+/// commands skip that.
 /// Why: OpenBLAS's threads and spinning OpenMP threads compete for the cores; measured
 /// 2.5× on batch-1 DDPM sampling on an idle 2-core machine, 10–35× on a busy one.
 void ensure_passive_omp_waiting(char** argv);

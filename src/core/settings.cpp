@@ -1,11 +1,14 @@
 #include "core/settings.h"
 
+#include "core/precision.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/precision.h"
 #include "core/settings_table.h"
 
 namespace trilemma {
@@ -152,7 +155,7 @@ const SettingsTable<CommonSettings>& common_settings_table() {
           .boolean("conditional", [](CommonSettings& s) -> bool& { return s.conditional; },
                    "class-conditional model: sample a digit with `sample --class K`")
           .absent_in_older_runs()
-          .choice("precision", [](CommonSettings& s) -> std::string& { return s.precision; }, {"fp32", "bf16"},
+          .choice("precision", [](CommonSettings& s) -> std::string& { return s.precision; }, precision_names(),
                   "training arithmetic: fp32, or bf16 mixed precision (CPUs with AVX512-BF16, CUDA)")
           .absent_in_older_runs();
   return table;

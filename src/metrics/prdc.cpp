@@ -66,8 +66,7 @@ PrdcResult precision_recall_density_coverage(const torch::Tensor& real_in,
   const auto real = as_double_cpu(real_in), fake = as_double_cpu(fake_in);
   check_inputs(real, fake);
   const int64_t kpr = options.k_precision_recall, kdc = options.k_density_coverage;
-  const int64_t chunk = std::max<int64_t>(options.chunk_rows, 1);
-  const int64_t max_elements = options.max_block_elements;
+  const int64_t chunk = options.chunk_rows, max_elements = options.max_block_elements;
   const auto real_pr = kth_neighbour_distances(real, kpr, chunk, max_elements);
   const auto real_dc = kth_neighbour_distances(real, kdc, chunk, max_elements);
   const auto fake_pr = kth_neighbour_distances(fake, kpr, chunk, max_elements);

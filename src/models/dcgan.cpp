@@ -196,8 +196,9 @@ torch::Tensor Dcgan::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   const PrecisionGuard precision(options.precision, device_);
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
-  if (!settings_.common.conditional) return generate(z).to(torch::kFloat);
-  return generate(z, labels_to_sample(n, options, kDigitClasses, device_)).to(torch::kFloat);
+  const torch::Tensor labels =
+      settings_.common.conditional ? labels_to_sample(n, options, kDigitClasses, device_) : torch::Tensor();
+  return generate(z, labels).to(torch::kFloat);  // under bf16 autocast the generator returns bf16
 }
 
 torch::Tensor Dcgan::fixed_noise(int64_t n) const {

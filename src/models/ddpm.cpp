@@ -39,7 +39,7 @@ std::string format_number(double value, int precision = 3) {
 }  // namespace
 
 int64_t sampling_chunk(const UNetSettings& unet) {
-  const int64_t size = unet.pad_to_32 ? std::max<int64_t>(32, kDdpmImageSize) : kDdpmImageSize;
+  const int64_t size = working_size(unet, kDdpmImageSize);
   int64_t per_image = unet.base_width * size * size;
   if (!unet.attention_levels.empty()) {
     const int64_t level = *std::min_element(unet.attention_levels.begin(), unet.attention_levels.end());

@@ -43,11 +43,11 @@ torch::Tensor norm_silu(torch::nn::GroupNorm& norm, const torch::Tensor& x) {
   return torch::GradMode::is_enabled() ? torch::silu(h) : torch::silu_(h);
 }
 
-int64_t effective_size(const UNetSettings& s, int64_t size) {
-  return s.pad_to_32 && size < kPaddedSize ? kPaddedSize : size;
-}
-
 }  // namespace
+
+int64_t working_size(const UNetSettings& s, int64_t image_size) {
+  return s.pad_to_32 && image_size < kPaddedSize ? kPaddedSize : image_size;
+}
 
 void validate_unet_settings(const UNetSettings& s, int64_t image_size) {
   auto require = [](bool ok, const std::string& message) {
@@ -71,7 +71,7 @@ void validate_unet_settings(const UNetSettings& s, int64_t image_size) {
   require(s.attention_heads >= 1 && s.base_width % s.attention_heads == 0,
           "--attention-heads: must divide --base-width (" + std::to_string(s.base_width) + ")");
   if (image_size <= 0) return;
-  const int64_t size = effective_size(s, image_size);
+  const int64_t size = working_size(s, image_size);
   const int64_t factor = int64_t{1} << (levels - 1);
   require(size % factor == 0,
           "--channel-mults: " + std::to_string(levels) + " levels need an image size divisible by " +

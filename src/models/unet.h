@@ -35,6 +35,10 @@ struct UNetSettings {
 /// does not halve evenly at every level. image_size <= 0 skips the size check.
 void validate_unet_settings(const UNetSettings& settings, int64_t image_size = 28);
 
+/// The side the network works at for `image_size`×`image_size` inputs: 32 when
+/// pad_to_32 pads a smaller image, else the image's own.
+int64_t working_size(const UNetSettings& settings, int64_t image_size);
+
 /// Sinusoidal timestep embedding (Vaswani et al. 2017, as used by Ho et al. 2020):
 /// for half = dim/2 and j < half, out[:, j] = sin(t·ω_j), out[:, half + j] = cos(t·ω_j),
 /// ω_j = 10000^(-j/(half-1)). t: N (any numeric dtype); returns N×dim float32. dim even, >= 4.

@@ -135,8 +135,9 @@ torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
   c10::InferenceMode guard;
   const PrecisionGuard precision(options.precision, device_);
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
-  if (!settings_.common.conditional) return decode(z).to(torch::kFloat);
-  return decode(z, labels_to_sample(n, options, kDigitClasses, device_)).to(torch::kFloat);
+  const torch::Tensor labels =
+      settings_.common.conditional ? labels_to_sample(n, options, kDigitClasses, device_) : torch::Tensor();
+  return decode(z, labels).to(torch::kFloat);  // under bf16 autocast the decoder returns bf16
 }
 
 void Vae::save(torch::serialize::OutputArchive& archive) {

@@ -46,8 +46,9 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   r.settings = family.preset_settings(options.preset);
   if (options.batch_size > 0) r.settings["batch_size"] = options.batch_size;
   if (options.precision) r.settings["precision"] = precision_name(*options.precision);
-  r.train_precision = r.settings["precision"].get<std::string>();
-  const Precision sample_precision = options.precision ? *options.precision : Precision::kFp32;
+  const Precision train_precision = parse_precision(r.settings.at("precision").get<std::string>());
+  const Precision sample_precision = options.precision.value_or(Precision::kFp32);
+  r.train_precision = precision_name(train_precision);
   r.sample_precision = precision_name(sample_precision);
   family.validate(r.settings);
   r.batch_size = r.settings["batch_size"].get<int64_t>();
@@ -69,7 +70,6 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   const torch::Tensor images = torch::rand({r.batch_size, 1, 28, 28});
   const torch::Tensor labels = torch::randint(0, 10, {r.batch_size}, torch::kLong);
   if (!options.forward_only) {
-    const Precision train_precision = parse_precision(r.train_precision);
     auto train_step = [&] {
       const PrecisionGuard precision(train_precision, torch::kCPU);  // as the training loop does
       model->train_step(images, labels);

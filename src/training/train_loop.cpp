@@ -241,8 +241,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   bool run_options_changed = false;
   const RunOptions run_options = resolve_run_options(config, options, run_options_changed);
   const CommonSettings common = common_settings_from_json(config.settings);
-  const Precision precision = parse_precision(common.precision);
-  check_precision_supported(precision, options.device);
+  const Precision precision = precision_for(common.precision, options.device);
 
   // Data and model come before the run directory, so that a run refused for its data or
   // its size leaves no directory behind to block the corrected command.

@@ -7,6 +7,17 @@
 
 using namespace trilemma::metrics;
 
+namespace {
+
+void expect_same_prdc(const PrdcResult& a, const PrdcResult& b) {
+  EXPECT_DOUBLE_EQ(a.precision, b.precision);
+  EXPECT_DOUBLE_EQ(a.recall, b.recall);
+  EXPECT_DOUBLE_EQ(a.density, b.density);
+  EXPECT_DOUBLE_EQ(a.coverage, b.coverage);
+}
+
+}  // namespace
+
 TEST(Prdc, OneDimensionalKnownValues) {
   auto real = torch::tensor({0.0, 1.0, 2.0, 3.0, 10.0}).view({5, 1});
   auto fake = torch::tensor({0.5, 1.5, 9.0, 20.0}).view({4, 1});
@@ -39,10 +50,7 @@ TEST(Prdc, ChunkingDoesNotChangeResult) {
   chunked.chunk_rows = 37;
   const auto a = precision_recall_density_coverage(real, fake, whole);
   const auto b = precision_recall_density_coverage(real, fake, chunked);
-  EXPECT_DOUBLE_EQ(a.precision, b.precision);
-  EXPECT_DOUBLE_EQ(a.recall, b.recall);
-  EXPECT_DOUBLE_EQ(a.density, b.density);
-  EXPECT_DOUBLE_EQ(a.coverage, b.coverage);
+  expect_same_prdc(a, b);
   EXPECT_GT(a.precision, 0.3);
   EXPECT_LT(a.precision, 1.0);
 }
@@ -78,8 +86,5 @@ TEST(Prdc, BlocksShrinkToTheElementBoundWithTheSameAnswer) {
   whole.chunk_rows = 100000;
   const auto a = precision_recall_density_coverage(real, fake, bounded);
   const auto b = precision_recall_density_coverage(real, fake, whole);
-  EXPECT_DOUBLE_EQ(a.precision, b.precision);
-  EXPECT_DOUBLE_EQ(a.recall, b.recall);
-  EXPECT_DOUBLE_EQ(a.density, b.density);
-  EXPECT_DOUBLE_EQ(a.coverage, b.coverage);
+  expect_same_prdc(a, b);
 }
