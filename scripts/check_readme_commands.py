@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-FAMILIES = ("vae", "dcgan", "ddpm")
+FAMILIES = ("vae", "dcgan", "ddpm", "ddgan")
 
 
 def readme_commands(text):

@@ -34,8 +34,11 @@ const std::vector<std::pair<std::string, std::string>> kRunFigures = {
     {"reconstructions.png", "reconstructions (top: input, bottom: output)"},
     {"forward_process.png", "forward diffusion"},
     {"denoising_trajectory.png", "denoising trajectory"},
+    {"denoising_chain.png", "DDGAN: the T-step denoising chain, x_T to x_0 (one row per sample)"},
+    {"latent_variation.png", "DDGAN: one x_T per row, a new z per column"},
     {"progress.png", "training progress (fixed noise)"},
     {"losses.png", "loss curves"},
+    {"discriminator.png", "GAN: the discriminator's mean output on real and generated images"},
 };
 
 report::Figure load_figure(const fs::path& path, const std::string& caption, const fs::path& out_dir,

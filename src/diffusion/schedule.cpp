@@ -70,6 +70,15 @@ NoiseSchedule::NoiseSchedule(std::string name, std::vector<double> betas)
   }
   sqrt_alpha_bars_t_ = to_tensor(sqrt_ab);
   sqrt_one_minus_alpha_bars_t_ = to_tensor(sqrt_1mab);
+  auto sqrt_of = [](std::vector<double> values) {
+    for (double& v : values) v = std::sqrt(v);
+    return to_tensor(values);
+  };
+  sqrt_alphas_t_ = sqrt_of(alphas_);
+  sqrt_betas_t_ = sqrt_of(betas_);
+  posterior_std_t_ = sqrt_of(posterior_variance_);
+  posterior_mean_coef1_t_ = to_tensor(posterior_mean_coef1_);
+  posterior_mean_coef2_t_ = to_tensor(posterior_mean_coef2_);
 }
 
 double NoiseSchedule::alpha_bar_at(int64_t i) const {
@@ -77,16 +86,31 @@ double NoiseSchedule::alpha_bar_at(int64_t i) const {
   return alpha_bars_.at(static_cast<size_t>(i));
 }
 
+namespace {
+
+// values[t[n]] for every row n, shaped to broadcast against `like` (N×1×1×...).
+torch::Tensor per_row(const torch::Tensor& values, const torch::Tensor& t, const torch::Tensor& like) {
+  std::vector<int64_t> shape(static_cast<size_t>(like.dim()), 1);
+  shape[0] = like.size(0);
+  return values.index_select(0, t.to(torch::kCPU, torch::kLong)).to(like.device(), like.scalar_type()).view(shape);
+}
+
+}  // namespace
+
 torch::Tensor NoiseSchedule::q_sample(const torch::Tensor& x0, const torch::Tensor& t,
                                       const torch::Tensor& noise) const {
-  const auto index = t.to(torch::kCPU, torch::kLong);
-  std::vector<int64_t> shape(static_cast<size_t>(x0.dim()), 1);
-  shape[0] = x0.size(0);
-  auto a = sqrt_alpha_bars_t_.index_select(0, index).to(x0.device(), x0.scalar_type()).view(shape);
-  auto b = sqrt_one_minus_alpha_bars_t_.index_select(0, index)
-               .to(x0.device(), x0.scalar_type())
-               .view(shape);
-  return a * x0 + b * noise;
+  return per_row(sqrt_alpha_bars_t_, t, x0) * x0 + per_row(sqrt_one_minus_alpha_bars_t_, t, x0) * noise;
+}
+
+torch::Tensor NoiseSchedule::q_step(const torch::Tensor& x_prev, const torch::Tensor& t,
+                                    const torch::Tensor& noise) const {
+  return per_row(sqrt_alphas_t_, t, x_prev) * x_prev + per_row(sqrt_betas_t_, t, x_prev) * noise;
+}
+
+torch::Tensor NoiseSchedule::q_posterior_sample(const torch::Tensor& x0, const torch::Tensor& x_t,
+                                                const torch::Tensor& t, const torch::Tensor& noise) const {
+  return per_row(posterior_mean_coef1_t_, t, x0) * x0 + per_row(posterior_mean_coef2_t_, t, x0) * x_t +
+         per_row(posterior_std_t_, t, x0) * noise;
 }
 
 NoiseSchedule make_noise_schedule(const std::string& name, int64_t timesteps) {
@@ -117,6 +141,19 @@ NoiseSchedule make_noise_schedule(const std::string& name, int64_t timesteps) {
   std::string known;
   for (const auto& n : schedule_names()) known += (known.empty() ? "" : ", ") + n;
   throw UserError("--schedule: unknown schedule '" + name + "' (known: " + known + ")");
+}
+
+NoiseSchedule make_vp_schedule(int64_t timesteps, double beta_min, double beta_max) {
+  if (timesteps < 1) throw UserError("--timesteps: must be >= 1, got " + std::to_string(timesteps));
+  if (!(beta_min > 0 && beta_min < beta_max))
+    throw UserError("--beta-min, --beta-max: need 0 < beta_min < beta_max, got " + std::to_string(beta_min) +
+                    " and " + std::to_string(beta_max));
+  const double steps = static_cast<double>(timesteps);
+  std::vector<double> betas(static_cast<size_t>(timesteps));
+  for (int64_t t = 1; t <= timesteps; ++t)
+    // -expm1 keeps β_t accurate when it is tiny (large T).
+    betas[t - 1] = -std::expm1(-beta_min / steps - (beta_max - beta_min) * (2.0 * t - 1.0) / (2.0 * steps * steps));
+  return NoiseSchedule("vp", std::move(betas));
 }
 
 }  // namespace trilemma::diffusion

@@ -52,12 +52,24 @@ class NoiseSchedule {
   torch::Tensor q_sample(const torch::Tensor& x0, const torch::Tensor& t,
                          const torch::Tensor& noise) const;
 
+  /// One forward step from the previous step's image: x_t = √α_t x_{t-1} + √β_t ε
+  /// (eq. 2 with reparameterisation), t an int64 tensor of indices, one per row.
+  torch::Tensor q_step(const torch::Tensor& x_prev, const torch::Tensor& t,
+                       const torch::Tensor& noise) const;
+
+  /// A draw from the posterior q(x_{t-1} | x_t, x_0) = N(μ̃_t, β̃_t I) (eq. 7): x_0 may be a
+  /// network's estimate. At index 0 the variance is 0 and the draw is x_0 itself.
+  torch::Tensor q_posterior_sample(const torch::Tensor& x0, const torch::Tensor& x_t,
+                                   const torch::Tensor& t, const torch::Tensor& noise) const;
+
  private:
   std::string name_;
   std::vector<double> betas_, alphas_, alpha_bars_;
   std::vector<double> posterior_variance_, posterior_mean_coef1_, posterior_mean_coef2_;
   torch::Tensor betas_t_, alpha_bars_t_, posterior_variance_t_;
   torch::Tensor sqrt_alpha_bars_t_, sqrt_one_minus_alpha_bars_t_;
+  torch::Tensor sqrt_alphas_t_, sqrt_betas_t_;
+  torch::Tensor posterior_mean_coef1_t_, posterior_mean_coef2_t_, posterior_std_t_;
 };
 
 /// "linear":        β from 1e-4 to 0.02 (Ho et al. 2020, chosen for T = 1000). With the
@@ -68,5 +80,12 @@ class NoiseSchedule {
 ///                  β clipped at 0.999 (Nichol & Dhariwal 2021, eq. 17).
 /// Throws UserError for an unknown name or T < 1.
 NoiseSchedule make_noise_schedule(const std::string& name, int64_t timesteps);
+
+/// The variance-preserving SDE (Song et al. 2021), β(τ) = β_min + τ(β_max − β_min) on
+/// τ ∈ [0, 1], discretised to T steps as Xiao et al. 2022 do for denoising diffusion GANs
+/// (appendix A): β_t = 1 − exp(−β_min/T − (β_max − β_min)(2t − 1)/(2T²)), t = 1..T, so that
+/// ᾱ_t = exp(−β_min·t/T − (β_max − β_min)·t²/(2T²)) is the SDE's ᾱ(τ) at τ = t/T. Named
+/// "vp". Throws UserError for T < 1 or not 0 < β_min < β_max.
+NoiseSchedule make_vp_schedule(int64_t timesteps, double beta_min, double beta_max);
 
 }  // namespace trilemma::diffusion

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/module_io.h"
 #include "models/conditioning.h"
+#include "models/layers.h"
 
 namespace trilemma {
 namespace {
@@ -24,10 +25,6 @@ constexpr int64_t kMinSampleChunk = 8, kMaxSampleChunk = 256;
 // Above this √ᾱ_T the forward process does not reach noise, yet sampling starts from
 // N(0, I): `trilemma info` warns (the article's T = 200 linear schedule has 0.36).
 constexpr double kSignalWarningThreshold = 0.05;
-
-// Training and sampling run in [-1, 1] (Ho et al. 2020, section 3.3); the interface is [0, 1].
-torch::Tensor to_model_space(const torch::Tensor& images) { return images * 2.0 - 1.0; }
-torch::Tensor to_image_space(const torch::Tensor& x) { return ((x + 1.0) * 0.5).clamp(0.0, 1.0); }
 
 std::string format_number(double value, int precision = 3) {
   std::ostringstream out;

@@ -7,6 +7,9 @@
 namespace trilemma {
 namespace nn = torch::nn;
 
+torch::Tensor to_model_space(const torch::Tensor& images) { return images * 2.0 - 1.0; }
+torch::Tensor to_image_space(const torch::Tensor& x) { return ((x + 1.0) * 0.5).clamp(0.0, 1.0); }
+
 torch::nn::Sequential make_upsampling(int64_t in, int64_t out, const std::string& kind) {
   check_upsampling_kind(kind);
   if (kind == "transposed")

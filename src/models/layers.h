@@ -13,6 +13,11 @@ namespace trilemma {
 ///    transposed-convolution backward on CPU (3-4x per layer, see the reference notes).
 torch::nn::Sequential make_upsampling(int64_t in, int64_t out, const std::string& kind);
 
+/// Diffusion models train and sample in [-1, 1] (Ho et al. 2020, section 3.3); the
+/// interface's images are in [0, 1]. to_image_space clamps.
+torch::Tensor to_model_space(const torch::Tensor& images);
+torch::Tensor to_image_space(const torch::Tensor& x);
+
 /// Throws UserError unless kind is "transposed" or "subpixel".
 void check_upsampling_kind(const std::string& kind);
 

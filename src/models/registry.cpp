@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "models/dcgan.h"
+#include "models/ddgan.h"
 #include "models/ddpm.h"
 #include "models/vae.h"
 
@@ -13,6 +14,7 @@ const std::vector<ModelFamily>& model_families() {
       vae_family(),
       dcgan_family(),
       ddpm_family(),
+      ddgan_family(),
   };
   return families;
 }

@@ -9,8 +9,11 @@ namespace {
 
 // Why a family would not use an option, in the words a user needs.
 std::string reason(const GenerativeModel& model) {
-  if (model.sampling_options().empty())
-    return "it draws each image in one network evaluation, with no sampler to choose";
+  if (model.sampling_options().empty()) {
+    const int64_t nfe = model.network_evaluations({});
+    if (nfe == 1) return "it draws each image in one network evaluation, with no sampler to choose";
+    return "it draws each image in a fixed " + std::to_string(nfe) + " network evaluations, with no sampler to choose";
+  }
   return "it does not take this option";
 }
 

@@ -64,6 +64,8 @@ void validate_unet_settings(const UNetSettings& s, int64_t image_size) {
                                       " does not exist (levels are 0.." +
                                       std::to_string(levels - 1) + ")");
   require(s.num_res_blocks >= 1, "--num-res-blocks: must be >= 1");
+  require(s.latent_dim >= 0, "--latent-dim: must be >= 0");
+  require(s.latent_mapping_layers >= 1, "--latent-mapping-layers: must be >= 1");
   require(s.dropout >= 0 && s.dropout < 1, "--dropout: must be in [0, 1)");
   require(s.groups >= 1 && s.base_width % s.groups == 0,
           "--groups: must divide --base-width (" + std::to_string(s.base_width) + "), got " +
@@ -90,31 +92,48 @@ torch::Tensor sinusoidal_embedding(const torch::Tensor& t, int64_t dim) {
 }
 
 ResBlockImpl::ResBlockImpl(int64_t in_channels, int64_t out_channels, int64_t time_dim,
-                           int64_t groups, double dropout_p) {
+                           int64_t groups, double dropout_p, bool adaptive_norm, bool zero_init_branch) {
   norm1 = register_module("norm1", torch::nn::GroupNorm(groups, in_channels));
   conv1 = register_module("conv1", conv3x3(in_channels, out_channels));
   time_proj = register_module("time_proj", torch::nn::Linear(time_dim, out_channels));
   norm2 = register_module("norm2", torch::nn::GroupNorm(groups, out_channels));
   dropout = register_module("dropout", torch::nn::Dropout(dropout_p));
   conv2 = register_module("conv2", conv3x3(out_channels, out_channels));
-  zero_init(conv2);
+  if (zero_init_branch) zero_init(conv2);
   if (in_channels != out_channels) skip = register_module("skip", conv1x1(in_channels, out_channels));
+  if (adaptive_norm) {
+    // Zero-initialised, so that every norm starts as the plain GroupNorm (γ = β = 0).
+    norm1_modulation = register_module("norm1_modulation", torch::nn::Linear(time_dim, 2 * in_channels));
+    norm2_modulation = register_module("norm2_modulation", torch::nn::Linear(time_dim, 2 * out_channels));
+    torch::NoGradGuard no_grad;
+    for (auto* layer : {&norm1_modulation, &norm2_modulation}) {
+      (*layer)->weight.zero_();
+      (*layer)->bias.zero_();
+    }
+  }
 }
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& time_embedding) {
-  auto h = conv1(norm_silu(norm1, x));
-  h = h + time_proj(torch::silu(time_embedding)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(dropout(norm_silu(norm2, h)));
+  const auto embedding = torch::silu(time_embedding);
+  // GN(h)·(1 + γ) + β with (γ, β) from the embedding, then SiLU.
+  auto adaptive_norm_silu = [&](torch::nn::GroupNorm& norm, torch::nn::Linear& modulation, const torch::Tensor& h) {
+    if (!modulation) return norm_silu(norm, h);
+    const auto scale_shift = modulation(embedding).unsqueeze(-1).unsqueeze(-1).chunk(2, 1);
+    return torch::silu(norm(in_fp32(h)) * (1 + scale_shift[0]) + scale_shift[1]);
+  };
+  auto h = conv1(adaptive_norm_silu(norm1, norm1_modulation, x));
+  h = h + time_proj(embedding).unsqueeze(-1).unsqueeze(-1);
+  h = conv2(dropout(adaptive_norm_silu(norm2, norm2_modulation, h)));
   return h + (skip ? skip(x) : x);
 }
 
-AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t heads_, int64_t groups)
+AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t heads_, int64_t groups, bool zero_init_branch)
     : heads(heads_) {
   TORCH_CHECK(channels % heads == 0, "AttentionBlock: heads must divide channels");
   norm = register_module("norm", torch::nn::GroupNorm(groups, channels));
   qkv = register_module("qkv", conv1x1(channels, 3 * channels));
   proj = register_module("proj", conv1x1(channels, channels));
-  zero_init(proj);
+  if (zero_init_branch) zero_init(proj);
 }
 
 torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
@@ -149,6 +168,13 @@ UNetImpl::UNetImpl(const UNetSettings& settings) : settings_(settings) {
   time_fc2_ = register_module("time_fc2", torch::nn::Linear(time_dim, time_dim));
   if (s.num_classes > 0)
     class_embedding_ = register_module("class_embedding", torch::nn::Embedding(s.num_classes + 1, time_dim));
+  if (s.latent_dim > 0) {
+    latent_mapping_ = register_module("latent_mapping", torch::nn::Sequential());
+    for (int64_t layer = 0; layer < s.latent_mapping_layers; ++layer) {
+      if (layer > 0) latent_mapping_->push_back(torch::nn::SiLU());
+      latent_mapping_->push_back(torch::nn::Linear(layer == 0 ? s.latent_dim : time_dim, time_dim));
+    }
+  }
 
   std::vector<int64_t> widths;
   for (int64_t m : s.channel_mults) widths.push_back(s.base_width * m);
@@ -159,23 +185,23 @@ UNetImpl::UNetImpl(const UNetSettings& settings) : settings_(settings) {
     std::vector<ResBlock> blocks;
     for (int64_t b = 0; b < s.num_res_blocks; ++b) {
       blocks.push_back(register_module(prefix + "res" + std::to_string(b),
-                                       ResBlock(channels, widths[level], time_dim, s.groups, s.dropout)));
+                                       ResBlock(channels, widths[level], time_dim, s.groups, s.dropout, s.adaptive_norm, s.zero_init)));
       channels = widths[level];
     }
     down_blocks_.push_back(blocks);
     down_attention_.push_back(
         has_attention(level)
-            ? register_module(prefix + "attention", AttentionBlock(channels, s.attention_heads, s.groups))
+            ? register_module(prefix + "attention", AttentionBlock(channels, s.attention_heads, s.groups, s.zero_init))
             : AttentionBlock(nullptr));
     downsample_.push_back(level + 1 < levels
                               ? register_module(prefix + "downsample", conv3x3(channels, channels, 2))
                               : torch::nn::Conv2d(nullptr));
   }
 
-  mid_block1_ = register_module("mid_res0", ResBlock(channels, channels, time_dim, s.groups, s.dropout));
+  mid_block1_ = register_module("mid_res0", ResBlock(channels, channels, time_dim, s.groups, s.dropout, s.adaptive_norm, s.zero_init));
   if (s.middle_attention)
-    mid_attention_ = register_module("mid_attention", AttentionBlock(channels, s.attention_heads, s.groups));
-  mid_block2_ = register_module("mid_res1", ResBlock(channels, channels, time_dim, s.groups, s.dropout));
+    mid_attention_ = register_module("mid_attention", AttentionBlock(channels, s.attention_heads, s.groups, s.zero_init));
+  mid_block2_ = register_module("mid_res1", ResBlock(channels, channels, time_dim, s.groups, s.dropout, s.adaptive_norm, s.zero_init));
 
   // The up path mirrors the down path; index `level` as on the way down.
   up_blocks_.resize(levels);
@@ -188,25 +214,25 @@ UNetImpl::UNetImpl(const UNetSettings& settings) : settings_(settings) {
       // The first block takes the skip connection concatenated to the running features.
       const int64_t in = b == 0 ? channels + widths[level] : widths[level];
       blocks.push_back(register_module(prefix + "res" + std::to_string(b),
-                                       ResBlock(in, widths[level], time_dim, s.groups, s.dropout)));
+                                       ResBlock(in, widths[level], time_dim, s.groups, s.dropout, s.adaptive_norm, s.zero_init)));
       channels = widths[level];
     }
     up_blocks_[level] = blocks;
     if (has_attention(level))
       up_attention_[level] =
-          register_module(prefix + "attention", AttentionBlock(channels, s.attention_heads, s.groups));
+          register_module(prefix + "attention", AttentionBlock(channels, s.attention_heads, s.groups, s.zero_init));
     if (level > 0) upsample_[level] = register_module(prefix + "upsample", conv3x3(channels, channels));
   }
 
   // As in the article: the initial conv's features join the last block ("back conv").
   final_block_ = register_module("final_res",
-                                 ResBlock(channels + s.base_width, s.base_width, time_dim, s.groups, s.dropout));
+                                 ResBlock(channels + s.base_width, s.base_width, time_dim, s.groups, s.dropout, s.adaptive_norm, s.zero_init));
   final_conv_ = register_module("final_conv", conv1x1(s.base_width, s.in_channels));
-  zero_init(final_conv_);
+  if (s.zero_init) zero_init(final_conv_);
 }
 
 torch::Tensor UNetImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in,
-                                const torch::Tensor& labels) {
+                                const torch::Tensor& labels, const torch::Tensor& z) {
   const auto& s = settings_;
   const int64_t levels = static_cast<int64_t>(s.channel_mults.size());
   const int64_t height = x_in.size(2), width = x_in.size(3);
@@ -229,6 +255,11 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x_in, const torch::Tensor& 
         labels.defined() ? labels.to(x.device(), torch::kLong)
                          : torch::full({x.size(0)}, s.num_classes, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
     time = time + class_embedding_(classes);
+  }
+  if (latent_mapping_) {
+    TORCH_CHECK(z.defined() && z.dim() == 2 && z.size(0) == x.size(0) && z.size(1) == s.latent_dim,
+                "UNet: expected z of shape ", x.size(0), "x", s.latent_dim);
+    time = time + latent_mapping_->forward(z.to(x.device()));
   }
 
   x = init_conv_(x);

@@ -28,6 +28,17 @@ struct UNetSettings {
   int64_t num_classes = 0;        ///< > 0: a learnt class embedding, plus one "null" class
                                   ///< (index num_classes) for classifier-free guidance, is
                                   ///< added to the time embedding
+  bool adaptive_norm = false;     ///< every ResNet block's GroupNorms also scaled and shifted
+                                  ///< by the embedding: GN(h)·(1 + γ(e)) + β(e) (adaptive
+                                  ///< group norm, Dhariwal & Nichol 2021), so that t and z
+                                  ///< modulate the normalisations (Xiao et al. 2022)
+  int64_t latent_dim = 0;         ///< > 0: forward takes a latent z (N×latent_dim), mapped by
+                                  ///< an MLP and added to the embedding (a DDGAN's generator)
+  int64_t latent_mapping_layers = 3;  ///< layers of that MLP
+  bool zero_init = true;          ///< residual branches and the output conv start at zero, so
+                                  ///< the untrained network outputs 0 (Ho et al.'s zero_module):
+                                  ///< right for a denoiser; a GAN's generator, whose samples
+                                  ///< must depend on its inputs from the first step, sets false
 };
 
 /// Throws UserError (one line) if the settings cannot build a working network for
@@ -48,11 +59,12 @@ torch::Tensor sinusoidal_embedding(const torch::Tensor& t, int64_t dim);
 /// conv3×3, plus a residual (1×1 conv where the channel count changes).
 struct ResBlockImpl : torch::nn::Module {
   ResBlockImpl(int64_t in_channels, int64_t out_channels, int64_t time_dim, int64_t groups,
-               double dropout);
+               double dropout, bool adaptive_norm = false, bool zero_init = true);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& time_embedding);
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, skip{nullptr};
   torch::nn::Linear time_proj{nullptr};
+  torch::nn::Linear norm1_modulation{nullptr}, norm2_modulation{nullptr};  ///< adaptive_norm: (γ, β)
   torch::nn::Dropout dropout{nullptr};
 };
 TORCH_MODULE(ResBlock);
@@ -60,7 +72,7 @@ TORCH_MODULE(ResBlock);
 /// Multi-head self-attention over the H·W positions, written with matmul and softmax
 /// (the fused attention API differs across LibTorch versions), with a residual.
 struct AttentionBlockImpl : torch::nn::Module {
-  AttentionBlockImpl(int64_t channels, int64_t heads, int64_t groups);
+  AttentionBlockImpl(int64_t channels, int64_t heads, int64_t groups, bool zero_init = true);
   torch::Tensor forward(const torch::Tensor& x);
   int64_t heads;
   torch::nn::GroupNorm norm{nullptr};
@@ -72,9 +84,10 @@ struct UNetImpl : torch::nn::Module {
   explicit UNetImpl(const UNetSettings& settings);
   /// x: N×C×H×W; t: N timesteps (int or float) or a scalar for the whole batch; labels: N
   /// int64 in 0..num_classes (num_classes = the null class), or undefined for all-null.
-  /// Labels are ignored by an unconditional network. Returns N×C×H×W.
+  /// Labels are ignored by an unconditional network. z: N×latent_dim, required iff
+  /// latent_dim > 0. Returns N×C×H×W.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
-                        const torch::Tensor& labels = {});
+                        const torch::Tensor& labels = {}, const torch::Tensor& z = {});
   const UNetSettings& settings() const { return settings_; }
 
  private:
@@ -82,6 +95,7 @@ struct UNetImpl : torch::nn::Module {
   torch::nn::Conv2d init_conv_{nullptr};
   torch::nn::Linear time_fc1_{nullptr}, time_fc2_{nullptr};
   torch::nn::Embedding class_embedding_{nullptr};
+  torch::nn::Sequential latent_mapping_{nullptr};
   // Per level: num_res_blocks blocks, an attention block or empty, a down/upsampling conv
   // or empty (none after the lowest level, as in the article).
   std::vector<std::vector<ResBlock>> down_blocks_, up_blocks_;

@@ -94,6 +94,18 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
     else
       line += " No single row leads all three corners: that is the trilemma.";
     lines.push_back(line);
+    // Each row's own corners, so that a new family's row is read in one place.
+    std::string led = "Corners each row leads:";
+    for (size_t i = 0; i < data.rows.size(); ++i) {
+      std::vector<std::string> corners;
+      if (static_cast<int>(i) == q) corners.push_back("quality");
+      if (static_cast<int>(i) == c) corners.push_back("coverage");
+      if (static_cast<int>(i) == v) corners.push_back("speed");
+      std::string list;
+      for (const auto& corner : corners) list += (list.empty() ? "" : ", ") + corner;
+      led += std::string(i == 0 ? " " : "; ") + data.rows[i].name + " – " + (list.empty() ? "none" : list);
+    }
+    lines.push_back(led + ".");
   }
   return lines;
 }

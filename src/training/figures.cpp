@@ -109,13 +109,21 @@ bool plot_loss_curves(const std::string& run_dir) {
       series.y.push_back(value.get<double>());
     }
   }
-  std::vector<io::Series> all;
-  for (auto& [key, s] : train) all.push_back(s);
-  for (auto& [key, s] : test) all.push_back(s);
-  if (all.empty()) return false;
+  // A GAN's discriminator outputs (probabilities, "d_real" and "d_fake") get their own
+  // axis: beside losses of 1-5 they would be flat lines near the bottom.
+  auto is_discriminator_output = [](const std::string& key) { return key == "d_real" || key == "d_fake"; };
+  std::vector<io::Series> losses, outputs;
+  for (auto* phase : {&train, &test})
+    for (auto& [key, s] : *phase) (is_discriminator_output(key) ? outputs : losses).push_back(s);
+  if (losses.empty()) return false;
   fs::create_directories(images_dir(run_dir));
-  return io::plot_lines(all, {"Losses", "optimiser step", "loss", false, 900, 500},
-                        (fs::path(images_dir(run_dir)) / "losses.png").string());
+  const fs::path dir = images_dir(run_dir);
+  bool ok = io::plot_lines(losses, {"Losses", "optimiser step", "loss", false, 900, 500}, (dir / "losses.png").string());
+  if (!outputs.empty())
+    ok = io::plot_lines(outputs, {"Discriminator's mean output: real and generated images", "optimiser step",
+                                  "D (probability of real)", false, 900, 400},
+                        (dir / "discriminator.png").string()) && ok;
+  return ok;
 }
 
 }  // namespace trilemma::training

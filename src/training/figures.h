@@ -22,7 +22,8 @@ FigureInputs make_figure_inputs(const data::ImageDataset& test, torch::Device de
 void write_run_figures(GenerativeModel& model, const std::string& run_dir, const FigureInputs& inputs);
 
 /// Draws the loss curves of a run (train terms per logged step, test loss per epoch) into
-/// images/losses.png. Returns false when gnuplot is unavailable.
+/// images/losses.png, and a GAN's discriminator outputs (d_real, d_fake) on their own axis
+/// into images/discriminator.png. Returns false when gnuplot is unavailable.
 bool plot_loss_curves(const std::string& run_dir);
 
 }  // namespace trilemma::training

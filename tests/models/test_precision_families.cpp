@@ -26,7 +26,7 @@ TEST(PrecisionFamilies, EveryPresetTrainsAndSamplesInBf16) {
     for (const std::string& preset : family.presets) {
       // The article's and the GPU-sized U-Nets take seconds per step on 2 cores; their
       // layers are the quick U-Net's (ResBlock, attention) at other widths.
-      if (family.name == "ddpm" && preset != "quick") continue;
+      if ((family.name == "ddpm" || family.name == "ddgan") && preset != "quick") continue;
       SCOPED_TRACE(family.name + " " + preset);
       Json settings = family.preset_settings(preset);
       settings["batch_size"] = 4;

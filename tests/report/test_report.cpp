@@ -85,6 +85,21 @@ TEST(Report, ReadingNamesDominantClassAndScale) {
   EXPECT_NE(lines[1].find("digit 0 0.0 %"), std::string::npos);
 }
 
+TEST(Report, ReadingSaysWhichCornersEachRowLeads) {
+  ReportData data;
+  data.rows = {make_row("vae", 20.0, 0.5, 1.0, 1000.0, uniform()), make_row("ddpm", 10.0, 0.6, 1.0, 10.0, uniform()),
+               make_row("ddgan", 15.0, 0.55, 1.0, 2000.0, uniform())};
+  const auto lines = reading_of_results(data);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_NE(lines[lines.size() - 2].find("No single row leads all three corners"), std::string::npos);
+  EXPECT_EQ(lines.back(), "Corners each row leads: vae – none; ddpm – quality, coverage; ddgan – speed.");
+  // One row ahead everywhere is named as such.
+  data.rows[2] = make_row("ddgan", 5.0, 0.9, 1.0, 2000.0, uniform());
+  const auto all = reading_of_results(data);
+  EXPECT_NE(all[all.size() - 2].find("ddgan leads all three corners"), std::string::npos);
+  EXPECT_EQ(all.back(), "Corners each row leads: vae – none; ddpm – none; ddgan – quality, coverage, speed.");
+}
+
 TEST(Report, CornerScoresUseReferenceScale) {
   const Json refs = {{"train", {{"fid", 1.0}}}, {"single_digit", {{"fid", 100.0}}}};
   const Json at_floor = {{"fid", 1.0}, {"coverage", 0.5}, {"speed", {{"images_per_s_batch256", 1000.0}}}};
