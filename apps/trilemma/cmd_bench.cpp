@@ -1,7 +1,8 @@
-// trilemma bench [--model vae|dcgan|ddpm]... [--preset seed] [--json FILE] [--profile]
+// trilemma bench [--model MODEL]... [--preset seed] [--json FILE] [--profile]
 // The speed corner measured on this machine: per model, training and sampling images/s,
 // forward GFLOPs and their share of the matmul peak measured in the same run, peak RSS.
 // bench/side_by_side.py runs it against the same networks in Python PyTorch.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -57,7 +58,9 @@ void add_bench_command(CLI::App& app, Context& context) {
   CLI::App* sub = app.add_subcommand(
       "bench", "measure training and sampling speed, forward GFLOPs, share of the matmul peak "
                "and peak memory per model (see BENCHMARKS.md)");
-  sub->add_option("--model", flags->models, "vae, dcgan or ddpm (repeatable; default: all)");
+  std::string family_names;
+  for (const ModelFamily& family : model_families()) family_names += (family_names.empty() ? "" : ", ") + family.name;
+  sub->add_option("--model", flags->models, "one of " + family_names + " (repeatable; default: all)");
   sub->add_option("--preset", flags->options.preset, "preset of every model (seed = the article's)")
       ->capture_default_str();
   sub->add_option("--json", flags->json_out, "write the results to FILE");
@@ -91,8 +94,18 @@ void add_bench_command(CLI::App& app, Context& context) {
     const bool kept = flags->malloc_mode == "keep" && keep_freed_memory();
     const int threads = configure_threads(context.threads);
     std::vector<std::string> names = flags->models;
+    std::string skipped;  // families without the preset, when none were named
     if (names.empty())
-      for (const ModelFamily& family : model_families()) names.push_back(family.name);
+      for (const ModelFamily& family : model_families()) {
+        const auto& presets = family.presets;
+        if (std::find(presets.begin(), presets.end(), flags->options.preset) != presets.end())
+          names.push_back(family.name);
+        else
+          skipped += (skipped.empty() ? "" : ", ") + family.name;
+      }
+    if (!skipped.empty())
+      std::printf("no '%s' preset: %s (measure with --model NAME --preset P)\n", flags->options.preset.c_str(),
+                  skipped.c_str());
 
     const perf::MatmulPeak peak = perf::measure_matmul_peak();
     std::printf("cpu: %s, %d threads, avx512_bf16 %s, malloc %s, OMP_WAIT_POLICY %s, LibTorch %s\n",

@@ -20,7 +20,7 @@ namespace {
 struct CompareFlags {
   std::vector<std::string> run_dirs;
   std::string out = "report";
-  std::string title = "trilemma: VAE vs DCGAN vs DDPM on MNIST";
+  std::string title = "trilemma: generative models on MNIST";
 };
 
 // The figures a family writes that belong in a comparison, in display order. Epoch-by-epoch

@@ -17,6 +17,7 @@
 #include "models/conditioning.h"
 #include "models/ddgan.h"
 #include "models/layers.h"
+#include "models/sampling_options.h"
 #include "support/test_support.h"
 #include "training/checkpoint.h"
 
@@ -203,6 +204,48 @@ TEST(Ddgan, SamplingCostsTStepsAndTheLatentChangesTheSample) {
   const auto c = model.denoise(x_T, {}, at::make_generator<at::CPUGeneratorImpl>(1));
   EXPECT_GT((a - b).abs().max().item<double>(), 1e-4);
   EXPECT_TRUE(torch::equal(a, c));
+}
+
+TEST(Ddgan, RefusesSamplerFlagsNamingItsFixedSteps) {
+  torch::manual_seed(0);
+  Ddgan model(tiny_ddgan(4), torch::kCPU);
+  try {
+    check_sampling_options(model, "ddgan", {"steps"});
+    ADD_FAILURE() << "--steps accepted";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--steps: a ddgan run does not use it (it draws each image in a fixed 4 network evaluations, with no "
+              "sampler to choose)");
+  }
+  EXPECT_THROW(model.sample(2, [] {
+    SampleOptions o;
+    o.class_label = 3;
+    return o;
+  }()),
+               UserError);  // unconditional
+}
+
+TEST(Ddgan, ConditionalModelDrawsForTheRequestedClass) {
+  DdganSettings s = tiny_ddgan(2);
+  s.common.conditional = true;
+  torch::manual_seed(0);
+  Ddgan model(s, torch::kCPU);
+  EXPECT_EQ(model.num_classes(), 10);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model.ema_generator()->parameters()) p.add_(torch::randn_like(p) * 0.05);
+  }
+  auto for_class = [&](int64_t k) {
+    SampleOptions o;
+    o.class_label = k;
+    torch::manual_seed(4);
+    return model.sample(3, o);
+  };
+  EXPECT_TRUE(torch::equal(for_class(3), for_class(3)));
+  EXPECT_GT((for_class(3) - for_class(7)).abs().max().item<double>(), 1e-4);
+  // Training reads the labels (D's projection, G's class embedding) without error.
+  const auto terms = model.train_step(torch::rand({8, 1, 28, 28}), torch::randint(0, 10, {8}, torch::kLong));
+  for (const auto& [name, value] : terms) EXPECT_TRUE(std::isfinite(value)) << name;
 }
 
 TEST(Ddgan, EachPhaseUpdatesItsNetworkAndReportsItsTerms) {
