@@ -16,6 +16,7 @@
 #include "models/classifier.h"
 #include "models/conditioning.h"
 #include "models/ddgan.h"
+#include "models/registry.h"
 #include "models/layers.h"
 #include "models/sampling_options.h"
 #include "support/test_support.h"
@@ -34,6 +35,31 @@ DdganSettings tiny_ddgan(int64_t timesteps = 4) {
   s.disc_width = 4;
   s.common.batch_size = 8;
   return s;
+}
+
+TEST(Ddgan, EveryPresetBuildsAndSamplesInTSteps) {
+  const ModelFamily& family = find_model_family("ddgan");
+  EXPECT_EQ(family.presets, (std::vector<std::string>{"quick", "paper", "full"}));
+  for (const std::string& preset : family.presets) {
+    SCOPED_TRACE(preset);
+    torch::manual_seed(0);
+    auto model = family.create(family.validate(family.preset_settings(preset)), torch::kCPU);
+    EXPECT_EQ(model->network_evaluations({}), 4);
+    const auto images = model->sample(2, {});
+    EXPECT_EQ(images.sizes(), (std::vector<int64_t>{2, 1, 28, 28}));
+    EXPECT_GE(images.min().item<double>(), 0.0);
+    EXPECT_LE(images.max().item<double>(), 1.0);
+  }
+  // The paper's recipe (Xiao et al. 2022, CIFAR-10) as the preset states it.
+  const DdganSettings paper = ddgan_preset("paper");
+  EXPECT_EQ(paper.timesteps, 4);
+  EXPECT_DOUBLE_EQ(paper.common.lr, 1.6e-4);
+  EXPECT_DOUBLE_EQ(paper.d_lr, 1.25e-4);
+  EXPECT_DOUBLE_EQ(paper.beta1, 0.5);
+  EXPECT_DOUBLE_EQ(paper.beta2, 0.9);
+  EXPECT_DOUBLE_EQ(paper.ema_decay, 0.9999);
+  EXPECT_EQ(paper.generator.latent_dim, 100);
+  EXPECT_THROW(ddgan_preset("seed"), UserError);
 }
 
 TEST(Ddgan, VpScheduleAlphaBarIsTheSdesAtTheGridPoints) {
