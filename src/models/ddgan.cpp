@@ -395,8 +395,8 @@ std::vector<Figure> Ddgan::figures(const FigureInputs& inputs) {
 }
 
 DdganSettings ddgan_preset(const std::string& name) {
-  // The defaults are the paper's optimisation recipe (Xiao et al. 2022, CIFAR-10, as we
-  // recall it; not yet re-checked against its appendix): Adam
+  // The defaults are the paper's optimisation recipe (Xiao et al. 2022, CIFAR-10; the
+  // values as the authors' published training command gives them, Adam's β as recalled): Adam
   // (β 0.5, 0.9), G 1.6e-4, D 1.25e-4, R1 γ 0.02 every 15 steps, EMA 0.9999, T = 4,
   // β_min 0.1, β_max 20, z of 100 through a 4-layer mapping.
   DdganSettings s;
