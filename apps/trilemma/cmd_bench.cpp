@@ -58,9 +58,7 @@ void add_bench_command(CLI::App& app, Context& context) {
   CLI::App* sub = app.add_subcommand(
       "bench", "measure training and sampling speed, forward GFLOPs, share of the matmul peak "
                "and peak memory per model (see BENCHMARKS.md)");
-  std::string family_names;
-  for (const ModelFamily& family : model_families()) family_names += (family_names.empty() ? "" : ", ") + family.name;
-  sub->add_option("--model", flags->models, "one of " + family_names + " (repeatable; default: all)");
+  sub->add_option("--model", flags->models, "one of " + model_family_names() + " (repeatable; default: all)");
   sub->add_option("--preset", flags->options.preset, "preset of every model (seed = the article's)")
       ->capture_default_str();
   sub->add_option("--json", flags->json_out, "write the results to FILE");

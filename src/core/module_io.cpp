@@ -28,4 +28,29 @@ void load_module_checked(torch::nn::Module& module, torch::serialize::InputArchi
   }
 }
 
+void write_module(torch::serialize::OutputArchive& archive, const std::string& key, const torch::nn::Module& module) {
+  torch::serialize::OutputArchive part;
+  module.save(part);
+  archive.write(key, part);
+}
+
+void read_module(torch::serialize::InputArchive& archive, const std::string& key, torch::nn::Module& module) {
+  torch::serialize::InputArchive part;
+  archive.read(key, part);
+  load_module_checked(module, part);
+}
+
+void write_optimizer(torch::serialize::OutputArchive& archive, const std::string& key,
+                     const torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive part;
+  optimizer.save(part);
+  archive.write(key, part);
+}
+
+void read_optimizer(torch::serialize::InputArchive& archive, const std::string& key, torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive part;
+  archive.read(key, part);
+  optimizer.load(part);
+}
+
 }  // namespace trilemma

@@ -14,4 +14,13 @@ namespace trilemma {
 void load_module_checked(torch::nn::Module& module, torch::serialize::InputArchive& archive,
                          const std::string& prefix = "");
 
+/// A checkpoint's parts: each module or optimiser is a nested archive under its own key
+/// (the layout every family's save/load writes). read_module loads with
+/// load_module_checked, so a part saved with other settings is a UserError.
+void write_module(torch::serialize::OutputArchive& archive, const std::string& key, const torch::nn::Module& module);
+void read_module(torch::serialize::InputArchive& archive, const std::string& key, torch::nn::Module& module);
+void write_optimizer(torch::serialize::OutputArchive& archive, const std::string& key,
+                     const torch::optim::Optimizer& optimizer);
+void read_optimizer(torch::serialize::InputArchive& archive, const std::string& key, torch::optim::Optimizer& optimizer);
+
 }  // namespace trilemma

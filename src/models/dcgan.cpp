@@ -212,27 +212,17 @@ torch::Tensor Dcgan::fixed_labels(int64_t n) const {
 }
 
 void Dcgan::save(torch::serialize::OutputArchive& archive) {
-  torch::serialize::OutputArchive g, d, g_opt, d_opt;
-  generator_->save(g);
-  discriminator_->save(d);
-  g_optimizer_->save(g_opt);
-  d_optimizer_->save(d_opt);
-  archive.write("generator", g);
-  archive.write("discriminator", d);
-  archive.write("g_optimizer", g_opt);
-  archive.write("d_optimizer", d_opt);
+  write_module(archive, "generator", *generator_);
+  write_module(archive, "discriminator", *discriminator_);
+  write_optimizer(archive, "g_optimizer", *g_optimizer_);
+  write_optimizer(archive, "d_optimizer", *d_optimizer_);
 }
 
 void Dcgan::load(torch::serialize::InputArchive& archive) {
-  torch::serialize::InputArchive g, d, g_opt, d_opt;
-  archive.read("generator", g);
-  archive.read("discriminator", d);
-  archive.read("g_optimizer", g_opt);
-  archive.read("d_optimizer", d_opt);
-  load_module_checked(*generator_, g);
-  load_module_checked(*discriminator_, d);
-  g_optimizer_->load(g_opt);
-  d_optimizer_->load(d_opt);
+  read_module(archive, "generator", *generator_);
+  read_module(archive, "discriminator", *discriminator_);
+  read_optimizer(archive, "g_optimizer", *g_optimizer_);
+  read_optimizer(archive, "d_optimizer", *d_optimizer_);
   generator_->to(device_);
   discriminator_->to(device_);
 }

@@ -161,6 +161,10 @@ torch::Tensor Ddgan::draw_latent(int64_t n, c10::optional<at::Generator> generat
   return torch::randn({n, settings_.generator.latent_dim}, generator).to(device_);
 }
 
+torch::Tensor Ddgan::random_steps(int64_t n) const {
+  return torch::randint(0, settings_.timesteps, {n}, torch::TensorOptions().dtype(torch::kLong)).to(device_);
+}
+
 std::pair<torch::Tensor, torch::Tensor> Ddgan::real_pair(const torch::Tensor& x0, const torch::Tensor& t) const {
   // x_{t-1} at index t-1 of the schedule; rows at t = 0 keep x_0 (ᾱ before the first step is 1).
   const auto previous = (t - 1).clamp_min(0);
@@ -181,7 +185,7 @@ LossTerms Ddgan::train_step(const torch::Tensor& images, const torch::Tensor& la
   discriminator_->train();
   const auto x0 = to_model_space(images.to(device_));
   const int64_t n = x0.size(0);
-  const auto t = torch::randint(0, settings_.timesteps, {n}, torch::TensorOptions().dtype(torch::kLong)).to(device_);
+  const auto t = random_steps(n);
   const torch::Tensor classes = settings_.common.conditional ? labels.to(device_) : torch::Tensor();
   auto [x_prev, x_t] = real_pair(x0, t);
 
@@ -236,7 +240,7 @@ LossTerms Ddgan::eval_loss(const torch::Tensor& images, const torch::Tensor& lab
   discriminator_->eval();
   const auto x0 = to_model_space(images.to(device_));
   const int64_t n = x0.size(0);
-  const auto t = torch::randint(0, settings_.timesteps, {n}, torch::TensorOptions().dtype(torch::kLong)).to(device_);
+  const auto t = random_steps(n);
   const torch::Tensor classes = settings_.common.conditional ? labels.to(device_) : torch::Tensor();
   const auto [x_prev, x_t] = real_pair(x0, t);
   const auto x0_hat = predict_x0(ema_, x_t, t, draw_latent(n), classes);
@@ -312,32 +316,20 @@ Json Ddgan::info() const {
 }
 
 void Ddgan::save(torch::serialize::OutputArchive& archive) {
-  torch::serialize::OutputArchive g, ema, d, g_opt, d_opt;
-  generator_->save(g);
-  ema_->save(ema);
-  discriminator_->save(d);
-  g_optimizer_->save(g_opt);
-  d_optimizer_->save(d_opt);
-  archive.write("generator", g);
-  archive.write("ema", ema);
-  archive.write("discriminator", d);
-  archive.write("g_optimizer", g_opt);
-  archive.write("d_optimizer", d_opt);
+  write_module(archive, "generator", *generator_);
+  write_module(archive, "ema", *ema_);
+  write_module(archive, "discriminator", *discriminator_);
+  write_optimizer(archive, "g_optimizer", *g_optimizer_);
+  write_optimizer(archive, "d_optimizer", *d_optimizer_);
   archive.write("steps_done", torch::tensor(steps_done_));
 }
 
 void Ddgan::load(torch::serialize::InputArchive& archive) {
-  torch::serialize::InputArchive g, ema, d, g_opt, d_opt;
-  archive.read("generator", g);
-  archive.read("ema", ema);
-  archive.read("discriminator", d);
-  archive.read("g_optimizer", g_opt);
-  archive.read("d_optimizer", d_opt);
-  load_module_checked(*generator_, g);
-  load_module_checked(*ema_, ema);
-  load_module_checked(*discriminator_, d);
-  g_optimizer_->load(g_opt);
-  d_optimizer_->load(d_opt);
+  read_module(archive, "generator", *generator_);
+  read_module(archive, "ema", *ema_);
+  read_module(archive, "discriminator", *discriminator_);
+  read_optimizer(archive, "g_optimizer", *g_optimizer_);
+  read_optimizer(archive, "d_optimizer", *d_optimizer_);
   torch::Tensor steps;
   archive.read("steps_done", steps);
   steps_done_ = steps.item<int64_t>();

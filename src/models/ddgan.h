@@ -87,6 +87,8 @@ class Ddgan : public GenerativeModel {
   int64_t num_classes() const override;
   Json info() const override;
 
+  /// n step indices drawn uniformly from 0..T-1 (training and held-out losses).
+  torch::Tensor random_steps(int64_t n) const;
   /// A real training pair from clean images x_0 in [-1, 1] and step indices t (N int64):
   /// x_{t-1} ~ q(x_{t-1} | x_0) (x_0 itself at t = 0), then x_t ~ q(x_t | x_{t-1}).
   std::pair<torch::Tensor, torch::Tensor> real_pair(const torch::Tensor& x0, const torch::Tensor& t) const;

@@ -225,24 +225,16 @@ std::string Ddpm::sampler_name(const SampleOptions& options) const {
 }
 
 void Ddpm::save(torch::serialize::OutputArchive& archive) {
-  torch::serialize::OutputArchive net, ema, optimizer;
-  net_->save(net);
-  ema_->save(ema);
-  optimizer_->save(optimizer);
-  archive.write("network", net);
-  archive.write("ema", ema);
-  archive.write("optimizer", optimizer);
+  write_module(archive, "network", *net_);
+  write_module(archive, "ema", *ema_);
+  write_optimizer(archive, "optimizer", *optimizer_);
   archive.write("steps_done", torch::tensor(steps_done_));
 }
 
 void Ddpm::load(torch::serialize::InputArchive& archive) {
-  torch::serialize::InputArchive net, ema, optimizer;
-  archive.read("network", net);
-  archive.read("ema", ema);
-  archive.read("optimizer", optimizer);
-  load_module_checked(*net_, net);
-  load_module_checked(*ema_, ema);
-  optimizer_->load(optimizer);
+  read_module(archive, "network", *net_);
+  read_module(archive, "ema", *ema_);
+  read_optimizer(archive, "optimizer", *optimizer_);
   torch::Tensor steps;
   archive.read("steps_done", steps);
   steps_done_ = steps.item<int64_t>();

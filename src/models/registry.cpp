@@ -19,13 +19,16 @@ const std::vector<ModelFamily>& model_families() {
   return families;
 }
 
+std::string model_family_names() {
+  std::string names;
+  for (const ModelFamily& family : model_families()) names += (names.empty() ? "" : ", ") + family.name;
+  return names;
+}
+
 const ModelFamily& find_model_family(const std::string& name) {
-  std::string known;
-  for (const ModelFamily& family : model_families()) {
+  for (const ModelFamily& family : model_families())
     if (family.name == name) return family;
-    known += (known.empty() ? "" : ", ") + family.name;
-  }
-  throw UserError("unknown model '" + name + "' (known: " + known + ")");
+  throw UserError("unknown model '" + name + "' (known: " + model_family_names() + ")");
 }
 
 }  // namespace trilemma

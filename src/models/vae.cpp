@@ -141,23 +141,15 @@ torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
 }
 
 void Vae::save(torch::serialize::OutputArchive& archive) {
-  torch::serialize::OutputArchive encoder, decoder, optimizer;
-  encoder_->save(encoder);
-  decoder_->save(decoder);
-  optimizer_->save(optimizer);
-  archive.write("encoder", encoder);
-  archive.write("decoder", decoder);
-  archive.write("optimizer", optimizer);
+  write_module(archive, "encoder", *encoder_);
+  write_module(archive, "decoder", *decoder_);
+  write_optimizer(archive, "optimizer", *optimizer_);
 }
 
 void Vae::load(torch::serialize::InputArchive& archive) {
-  torch::serialize::InputArchive encoder, decoder, optimizer;
-  archive.read("encoder", encoder);
-  archive.read("decoder", decoder);
-  archive.read("optimizer", optimizer);
-  load_module_checked(*encoder_, encoder);
-  load_module_checked(*decoder_, decoder);
-  optimizer_->load(optimizer);
+  read_module(archive, "encoder", *encoder_);
+  read_module(archive, "decoder", *decoder_);
+  read_optimizer(archive, "optimizer", *optimizer_);
   encoder_->to(device_);
   decoder_->to(device_);
 }
