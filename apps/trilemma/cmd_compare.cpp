@@ -11,6 +11,7 @@
 #include "metrics/run_evaluation.h"
 #include "report/report.h"
 #include "training/run_dir.h"
+#include "training/zoo.h"
 
 namespace trilemma::cli {
 namespace fs = std::filesystem;
@@ -67,7 +68,7 @@ void add_compare_command(CLI::App& app, Context& context) {
   CLI::App* sub = app.add_subcommand(
       "compare", "write the trilemma report (report.md, self-contained report.html) over evaluated runs");
   sub->fallthrough();
-  sub->add_option("run_dirs", flags->run_dirs, "run directories evaluated with `trilemma eval`")
+  sub->add_option("run_dirs", flags->run_dirs, "run directories evaluated with `trilemma eval`, or zoo:NAME")
       ->required();
   sub->add_option("--out", flags->out, "output directory")->capture_default_str();
   sub->add_option("--title", flags->title, "report title");
@@ -82,9 +83,12 @@ void add_compare_command(CLI::App& app, Context& context) {
     std::set<std::string> extractors;
     std::set<int64_t> sizes;
     Json first_protocol;
-    for (const auto& dir : flags->run_dirs) {
+    for (const auto& argument : flags->run_dirs) {
+      // A zoo entry holds its own eval.json; its rows are labelled zoo:NAME.
+      const bool from_zoo = training::is_zoo_name(argument);
+      const std::string dir = from_zoo ? training::zoo_entry_dir(argument) : argument;
       const Json file = metrics::read_eval_file(dir);
-      const std::string run_name = fs::path(dir).lexically_normal().filename().string();
+      const std::string run_name = from_zoo ? argument : fs::path(dir).lexically_normal().filename().string();
       for (auto it = file["samplers"].begin(); it != file["samplers"].end(); ++it) {
         report::ModelRow row;
         const Json& r = *it;
@@ -96,7 +100,7 @@ void add_compare_command(CLI::App& app, Context& context) {
         if (r.contains("extractor")) extractors.insert(r["extractor"].value("crc32", std::string()));
         sizes.insert(r.value("n", int64_t{0}));
         if (first_protocol.is_null() && r.contains("protocol")) first_protocol = r["protocol"];
-        const std::string safe = run_name + "-";
+        const std::string safe = (from_zoo ? "zoo-" + fs::path(dir).filename().string() : run_name) + "-";
         if (r.contains("sample_grid")) {
           const fs::path grid = fs::path(dir) / r["sample_grid"].get<std::string>();
           if (fs::exists(grid))

@@ -3,6 +3,7 @@
 // trilemma eval --samples FILE.npy [--json FILE]
 // Samples a run (or reads any generator's samples), measures the trilemma's three corners
 // with the tested metrics (metrics/run_evaluation.h) and writes them to RUN_DIR/eval.json.
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "models/conditioning.h"
 #include "models/sampling_options.h"
 #include "training/run_dir.h"
+#include "training/zoo.h"
 
 namespace trilemma::cli {
 
@@ -66,6 +68,16 @@ void print_summary(const Json& r) {
   }
 }
 
+// The reference rows' FIDs and labels (metrics::reference_rows: real data and its common
+// failure modes, computed once and cached), so that every evaluation is read against them.
+Json reference_fids(metrics::EvalReference& reference, const std::string& data_dir,
+                    const metrics::EvalProtocol& protocol) {
+  const Json rows = metrics::reference_rows(reference.evaluator, reference.real, data_dir, protocol, std::cout);
+  Json fids = Json::object();
+  for (const auto& [key, row] : rows.items()) fids[key] = {{"fid", row.value("fid", 0.0)}, {"label", row.value("label", key)}};
+  return fids;
+}
+
 Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string& data_dir) {
   metrics::RunEvaluationRequest& request = flags.request;
   training::LoadedRun run = training::load_run(flags.run_dir, device);
@@ -79,7 +91,28 @@ Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string&
             << run.model->sampler_name(request.sampling) << ", " << precision_name(request.sampling.precision)
             << ") at N = " << request.protocol.n << "\n";
   metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
-  return metrics::evaluate_run(run, request, reference, std::cout);
+  Json result = metrics::evaluate_run(run, request, reference, std::cout);
+  result["reference_fids"] = reference_fids(reference, data_dir, request.protocol);
+  return result;
+}
+
+// Where a FID sits among the reference rows', e.g. "between blur (1.9) and noise σ = 16 (4.2)".
+std::string place_among(double fid, const Json& references) {
+  std::vector<std::pair<double, std::string>> sorted;
+  for (const auto& [key, r] : references.items()) sorted.emplace_back(r.value("fid", 0.0), r.value("label", key));
+  std::sort(sorted.begin(), sorted.end());
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2);
+  for (size_t i = 0; i < sorted.size(); ++i)
+    if (fid < sorted[i].first) {
+      if (i == 0) s << "below every reference row, " << sorted[0].second << " (" << sorted[0].first << ")";
+      else
+        s << "between " << sorted[i - 1].second << " (" << sorted[i - 1].first << ") and " << sorted[i].second
+          << " (" << sorted[i].first << ")";
+      return s.str();
+    }
+  s << "above every reference row, " << sorted.back().second << " (" << sorted.back().first << ")";
+  return s.str();
 }
 
 }  // namespace
@@ -91,7 +124,7 @@ void add_eval_command(CLI::App& app, Context& context) {
       "eval", "measure a run (or a .npy of samples): FID/KID/PRDC on classifier features, class "
               "coverage, sampling speed; writes RUN_DIR/eval.json");
   sub->fallthrough();
-  sub->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`");
+  sub->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`, or zoo:NAME");
   sub->add_option("--samples", flags->samples,
                   "evaluate these samples instead of a run: .npy, uint8 (0-255) or float (0-1), "
                   "N×28×28");
@@ -142,8 +175,20 @@ void add_eval_command(CLI::App& app, Context& context) {
         flags->samples.empty()
             ? evaluate_run_dir(*flags, device, data_dir)
             : metrics::evaluate_samples_file(flags->samples, request.protocol, device, data_dir, std::cout);
+    Json references = result.value("reference_fids", Json());
+    if (references.is_null()) {  // --samples: the evaluator is loaded again for them
+      metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
+      metrics::EvalProtocol protocol = request.protocol;
+      protocol.n = result.value("n", protocol.n);
+      references = reference_fids(reference, data_dir, protocol);
+    }
     print_summary(result);
-    if (!flags->run_dir.empty()) {
+    std::cout << "  reading:  FID " << std::fixed << std::setprecision(2) << result.value("fid", 0.0)
+              << " lies " << place_among(result.value("fid", 0.0), references) << std::defaultfloat
+              << std::setprecision(6) << "\n";
+    if (!flags->run_dir.empty() && training::is_zoo_name(flags->run_dir)) {
+      std::cout << "results: not written into the zoo (give --json FILE to keep them)\n";
+    } else if (!flags->run_dir.empty()) {
       const std::string path = metrics::write_eval_result(flags->run_dir, result, std::cerr);
       std::cout << "results: " << path << " (sampler " << result["sampler"].get<std::string>() << ")\n";
     }

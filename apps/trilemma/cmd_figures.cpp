@@ -3,9 +3,11 @@
 #include <iostream>
 
 #include "commands.h"
+#include "core/error.h"
 #include "core/runtime.h"
 #include "data/mnist.h"
 #include "training/run_dir.h"
+#include "training/zoo.h"
 #include "training/figures.h"
 
 namespace trilemma::cli {
@@ -18,6 +20,9 @@ void add_figures_command(CLI::App& app, Context& context) {
   sub->callback([&context, run_dir]() {
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
+    if (training::is_zoo_name(*run_dir))
+      throw UserError(*run_dir + ": figures are redrawn into a run directory and need the whole model; a zoo "
+                      "model is read-only (try `trilemma sample " + *run_dir + " --grid FILE.png`)");
     training::LoadedRun run = training::load_run(*run_dir, device);
     const data::ImageDataset test =
         data::load_mnist(data::resolve_data_dir(context.data_dir), data::Split::kTest);

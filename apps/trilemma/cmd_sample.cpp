@@ -58,12 +58,12 @@ void add_sample_command(CLI::App& app, Context& context) {
   auto flags = std::make_shared<SampleFlags>();
   CLI::App* sub = app.add_subcommand("sample", "draw samples from a trained run (.npy and/or PNG grid)");
   sub->fallthrough();
-  sub->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`")->required();
+  sub->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`, or zoo:NAME")->required();
   sub->add_option("--n", flags->n, "number of samples")->check(CLI::Range(int64_t{1}, int64_t{1000000}))->capture_default_str();
   sub->add_option("--batch", flags->batch, "images per sampling batch")->check(CLI::Range(int64_t{1}, int64_t{65536}))->capture_default_str();
   sub->add_option("--seed", flags->seed, "random seed for the noise")->check(CLI::NonNegativeNumber)->capture_default_str();
   sub->add_option("--out", flags->out, "write uint8 N×28×28 samples to this .npy file");
-  sub->add_option("--grid", flags->grid, "write a PNG grid (at most 400 images) (default: RUN_DIR/images/samples-<sampler>.png)");
+  sub->add_option("--grid", flags->grid, "write a PNG grid (at most 400 images) (default: RUN_DIR/images/samples-<sampler>.png; for zoo:NAME, zoo-NAME-samples-<sampler>.png here)");
   sub->add_option("--sampler", flags->sampling.sampler, "diffusion sampler: ddpm, ddim or dpm-solver");
   sub->add_option("--steps", flags->sampling.steps, "diffusion sampling steps (default: the run's setting)")->check(CLI::Range(int64_t{1}, int64_t{100000}));
   CLI::Option* eta_option = sub->add_option("--eta", flags->eta, "DDIM noise: 0 deterministic, 1 DDPM-like (default: the run's)")->check(CLI::Range(0.0, 1.0));
@@ -118,9 +118,12 @@ void add_sample_command(CLI::App& app, Context& context) {
                                : flags->sampling.class_label >= 0
                                    ? "-class" + std::to_string(flags->sampling.class_label)
                                    : "";
-    if (grid.empty() && flags->out.empty())
-      grid = (std::filesystem::path(training::images_dir(run.dir)) / ("samples-" + sampler + suffix + ".png"))
-                 .string();
+    if (grid.empty() && flags->out.empty()) {
+      const std::string file = "samples-" + sampler + suffix + ".png";
+      // Nothing is written into the zoo: its samples go to the current folder.
+      grid = run.read_only ? "zoo-" + std::filesystem::path(run.dir).filename().string() + "-" + file
+                           : (std::filesystem::path(training::images_dir(run.dir)) / file).string();
+    }
     if (!grid.empty()) {
       // Per class: one row per class, at most 40 columns; otherwise at most 400 images.
       const int64_t columns = flags->per_class ? std::min<int64_t>(40, flags->n) : 0;
@@ -139,7 +142,7 @@ void add_info_command(CLI::App& app, Context& context) {
   auto run_dir = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand("info", "describe a run: settings, checkpoint, model facts");
   sub->fallthrough();
-  sub->add_option("run_dir", *run_dir, "run directory")->required();
+  sub->add_option("run_dir", *run_dir, "run directory, or zoo:NAME")->required();
   sub->callback([&context, run_dir]() {
     apply_runtime(context);
     training::LoadedRun run = training::load_run(*run_dir, resolve_device(context.device));

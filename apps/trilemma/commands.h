@@ -35,5 +35,8 @@ void add_figures_command(CLI::App& app, Context& context);
 void add_eval_command(CLI::App& app, Context& context);
 void add_compare_command(CLI::App& app, Context& context);
 void add_bench_command(CLI::App& app, Context& context);
+void add_zoo_command(CLI::App& app, Context& context);
+void add_sweep_command(CLI::App& app, Context& context);
+void add_curve_command(CLI::App& app, Context& context);
 
 }  // namespace trilemma::cli

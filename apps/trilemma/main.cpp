@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   cli::add_eval_command(app, context);
   cli::add_compare_command(app, context);
   cli::add_bench_command(app, context);
+  cli::add_zoo_command(app, context);
+  cli::add_sweep_command(app, context);
+  cli::add_curve_command(app, context);
 
   try {
     app.parse(argc, argv);

@@ -34,6 +34,29 @@ void write_module(torch::serialize::OutputArchive& archive, const std::string& k
   archive.write(key, part);
 }
 
+namespace {
+// Module::save's layout (parameters, buffers, a nested archive per child), cast on the way.
+void save_module_as(const torch::nn::Module& module, torch::serialize::OutputArchive& archive, torch::Dtype storage) {
+  auto stored = [&](const torch::Tensor& t) { return t.is_floating_point() ? t.detach().to(storage) : t.detach(); };
+  for (const auto& parameter : module.named_parameters(/*recurse=*/false))
+    archive.write(parameter.key(), stored(parameter.value()), /*is_buffer=*/false);
+  for (const auto& buffer : module.named_buffers(/*recurse=*/false))
+    archive.write(buffer.key(), stored(buffer.value()), /*is_buffer=*/true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::OutputArchive child_archive;
+    save_module_as(*child.value(), child_archive, storage);
+    archive.write(child.key(), child_archive);
+  }
+}
+}  // namespace
+
+void write_module_as(torch::serialize::OutputArchive& archive, const std::string& key,
+                     const torch::nn::Module& module, torch::Dtype storage) {
+  torch::serialize::OutputArchive part;
+  save_module_as(module, part, storage);
+  archive.write(key, part);
+}
+
 void read_module(torch::serialize::InputArchive& archive, const std::string& key, torch::nn::Module& module) {
   torch::serialize::InputArchive part;
   archive.read(key, part);

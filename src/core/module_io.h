@@ -19,6 +19,10 @@ void load_module_checked(torch::nn::Module& module, torch::serialize::InputArchi
 /// load_module_checked, so a part saved with other settings is a UserError.
 void write_module(torch::serialize::OutputArchive& archive, const std::string& key, const torch::nn::Module& module);
 void read_module(torch::serialize::InputArchive& archive, const std::string& key, torch::nn::Module& module);
+/// write_module with every floating-point tensor stored as `storage` (e.g. float16 for the
+/// model zoo); read_module casts them back to the module's own type.
+void write_module_as(torch::serialize::OutputArchive& archive, const std::string& key,
+                     const torch::nn::Module& module, torch::Dtype storage);
 void write_optimizer(torch::serialize::OutputArchive& archive, const std::string& key,
                      const torch::optim::Optimizer& optimizer);
 void read_optimizer(torch::serialize::InputArchive& archive, const std::string& key, torch::optim::Optimizer& optimizer);

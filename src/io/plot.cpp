@@ -33,6 +33,7 @@ std::string preamble(const PlotSpec& spec, const std::string& path) {
     << "set title " << quote(spec.title) << "\nset xlabel " << quote(spec.x_label)
     << "\nset ylabel " << quote(spec.y_label) << "\nset grid\nset key outside right\n";
   if (spec.log_y) s << "set logscale y\n";
+  if (spec.log_x) s << "set logscale x\n";
   return s.str();
 }
 
@@ -88,6 +89,29 @@ bool plot_series(const std::vector<Series>& series, const PlotSpec& spec, const 
 
 bool plot_lines(const std::vector<Series>& series, const PlotSpec& spec, const std::string& path) {
   return plot_series(series, spec, path, "with lines lw 2");
+}
+
+bool plot_panels(const std::vector<Panel>& panels, const std::string& title, int width, int height,
+                 const std::string& path) {
+  std::ostringstream s;
+  s << "set terminal pngcairo size " << width << "," << height << " font 'sans,10' noenhanced\nset output "
+    << quote(path) << "\nset multiplot layout 1," << panels.size() << " title " << quote(title) << "\n";
+  for (size_t p = 0; p < panels.size(); ++p) {
+    const Panel& panel = panels[p];
+    s << "unset logscale\nset title " << quote(panel.spec.title) << "\nset xlabel " << quote(panel.spec.x_label)
+      << "\nset ylabel " << quote(panel.spec.y_label) << "\nset grid\nset key bottom right\n";
+    if (panel.spec.log_x) s << "set logscale x\n";
+    if (panel.spec.log_y) s << "set logscale y\n";
+    for (size_t i = 0; i < panel.series.size(); ++i)
+      s << data_block("p" + std::to_string(p) + "s" + std::to_string(i), panel.series[i]);
+    s << "plot ";
+    for (size_t i = 0; i < panel.series.size(); ++i)
+      s << (i ? ", " : "") << "$p" << p << "s" << i << " using 1:2 with linespoints lw 2 pt 7 lc rgb '"
+        << kPalette[i % 10] << "' title " << quote(panel.series[i].name);
+    s << "\n";
+  }
+  s << "unset multiplot\n";
+  return run_gnuplot(s.str(), path);
 }
 
 bool plot_scatter(const std::vector<Series>& series, const PlotSpec& spec,

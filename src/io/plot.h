@@ -19,10 +19,22 @@ struct PlotSpec {
   bool log_y = false;
   int width = 800;
   int height = 500;
+  bool log_x = false;
 };
 
 /// Lines through each series. Returns false (with a warning) if gnuplot failed.
 bool plot_lines(const std::vector<Series>& series, const PlotSpec& spec, const std::string& path);
+
+/// One panel of plot_panels: lines with points through each series.
+struct Panel {
+  PlotSpec spec;  ///< title, axis labels and log scales (its size is ignored)
+  std::vector<Series> series;
+};
+
+/// Panels side by side in one PNG of width × height under one title, e.g. a sweep's
+/// quality, coverage and speed against the swept value. Returns false if gnuplot failed.
+bool plot_panels(const std::vector<Panel>& panels, const std::string& title, int width, int height,
+                 const std::string& path);
 
 /// Points, one colour per series (e.g. one series per digit class) with a legend.
 bool plot_scatter(const std::vector<Series>& series, const PlotSpec& spec,

@@ -64,11 +64,20 @@ Json evaluate_images(Evaluator& evaluator, const RealReference& real, const torc
                      const EvalProtocol& protocol, const torch::Tensor& requested = {},
                      int64_t num_classes = 0);
 
-/// The reference rows {"train": {...}, "single_digit": {...}}, each an evaluate_images
-/// result with a "label". Cached in <data_dir>/<evaluator version>-reference.json, keyed by
-/// the extractor's checksum and the protocol, since they cost as much as one evaluation.
+/// The reference rows, each an evaluate_images result with a "label": real data at the
+/// floor ("train": N training images) and the common failure modes, so that a model's
+/// numbers are read against known faults: the same training images blurred ("blur",
+/// Gaussian σ = 1 pixel) or with Gaussian pixel noise ("noise_16", "noise_64": σ = 16 or
+/// 64 of 255), and the test images of two classes or of one ("two_digits": 0 and 1,
+/// "single_digit": the protocol's digit). Cached in <data_dir>/<evaluator
+/// version>-reference.json, keyed by the extractor's checksum, the protocol and the rows'
+/// version, since each costs as much as one evaluation.
 Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::string& data_dir,
                     const EvalProtocol& protocol, std::ostream& log);
+/// The perturbations of the failure-mode rows (images N×1×28×28 in [0,1]; noise drawn from
+/// `seed`), exposed for their tests.
+torch::Tensor add_pixel_noise(const torch::Tensor& images, double sigma_of_255, uint64_t seed);
+torch::Tensor gaussian_blur(const torch::Tensor& images, double sigma_pixels);
 
 /// Turns loaded images into N×1×28×28 float32 in [0,1]: accepts uint8 (0–255) or float
 /// (0–1) arrays shaped N×28×28, N×1×28×28 or N×784. Throws UserError naming `source`.

@@ -170,7 +170,7 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
                    {"parameters", model.parameter_count()}};
   result["sampling_seconds"] = sampling_seconds;
   result["evaluation_seconds"] = evaluation_seconds;
-  result["sample_grid"] = write_eval_grid(run.dir, sampler, labelled, classes);
+  if (!run.read_only) result["sample_grid"] = write_eval_grid(run.dir, sampler, labelled, classes);
   result["protocol"] = protocol_record(request.protocol, device);
   result["evaluated_at"] = now_iso8601();
   return result;

@@ -50,7 +50,7 @@ Json guidance_curve(GenerativeModel& model, EvalReference& reference,
 /// The eval.json result of a run: N samples (a conditional model's class-balanced) measured
 /// against the reference, the speed corner, the run's identity, the protocol and, for a
 /// model with guidance, the guidance curve. Also writes the evaluated samples' grid to
-/// RUN_DIR/images/eval-<sampler>.png (named under "sample_grid"). The speed and protocol
+/// RUN_DIR/images/eval-<sampler>.png (named under "sample_grid"; not for a read-only zoo model). The speed and protocol
 /// records name the evaluator's device, so the run is to be loaded on that device too.
 Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
                   EvalReference& reference, std::ostream& log);

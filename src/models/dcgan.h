@@ -69,6 +69,7 @@ class Dcgan : public GenerativeModel {
   std::vector<Figure> epoch_figures(const FigureInputs& inputs) override;
   std::vector<Figure> figures(const FigureInputs& inputs) override;
   int64_t parameter_count() const override;
+  std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() override;
   int64_t num_classes() const override;
   std::string sampler_name(const SampleOptions& options) const override { return "generator"; }
 

@@ -298,6 +298,10 @@ std::string Ddgan::sampler_name(const SampleOptions& options) const {
 
 int64_t Ddgan::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
 
+std::vector<std::pair<std::string, torch::nn::Module*>> Ddgan::sampling_networks() {
+  return {{"ema", ema_.ptr().get()}};
+}
+
 int64_t Ddgan::parameter_count() const { return count_parameters(*generator_); }
 
 Json Ddgan::info() const {

@@ -84,6 +84,7 @@ class Ddgan : public GenerativeModel {
   std::vector<Figure> epoch_figures(const FigureInputs& inputs) override;
   std::vector<Figure> figures(const FigureInputs& inputs) override;
   int64_t parameter_count() const override;
+  std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() override;
   int64_t num_classes() const override;
   Json info() const override;
 

@@ -242,6 +242,10 @@ void Ddpm::load(torch::serialize::InputArchive& archive) {
   ema_->to(device_);
 }
 
+std::vector<std::pair<std::string, torch::nn::Module*>> Ddpm::sampling_networks() {
+  return {{"ema", ema_.ptr().get()}};
+}
+
 int64_t Ddpm::parameter_count() const { return count_parameters(*net_); }
 
 Json Ddpm::info() const {

@@ -72,6 +72,7 @@ class Ddpm : public GenerativeModel {
   std::vector<Figure> epoch_figures(const FigureInputs& inputs) override;
   std::vector<Figure> figures(const FigureInputs& inputs) override;
   int64_t parameter_count() const override;
+  std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() override;
   Json info() const override;
   int64_t num_classes() const override;
   bool supports_guidance() const override { return settings_.common.conditional; }

@@ -115,6 +115,11 @@ class GenerativeModel {
   virtual void save(torch::serialize::OutputArchive& archive) = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 
+  /// The networks sampling needs, under their checkpoint keys: a diffusion model's EMA
+  /// weights, a GAN's generator, a VAE's decoder. The model zoo ships only these; a model
+  /// given only them samples and evaluates, but cannot resume training.
+  virtual std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() = 0;
+
   /// Figures drawn after each epoch (e.g. a GAN's fixed-noise grid). Optional.
   virtual std::vector<Figure> epoch_figures(const FigureInputs& inputs) { return {}; }
   /// Figures drawn at the end of training and by `trilemma figures`.

@@ -81,6 +81,7 @@ class Vae : public GenerativeModel {
   void load(torch::serialize::InputArchive& archive) override;
   std::vector<Figure> figures(const FigureInputs& inputs) override;
   int64_t parameter_count() const override;
+  std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() override;
   int64_t num_classes() const override;
 
   VaeOutput forward(const torch::Tensor& images, const torch::Tensor& labels);

@@ -37,6 +37,11 @@ double number_at(const Json& json, const std::string& key) {
   return it->get<double>();
 }
 
+const std::vector<std::string>& reference_row_keys() {
+  static const std::vector<std::string> keys = {"train", "noise_16", "blur", "two_digits", "single_digit", "noise_64"};
+  return keys;
+}
+
 double reference_fid(const Json& references, const std::string& which) {
   return references.is_object() && references.contains(which) ? number_at(references.at(which), "fid")
                                                               : kNaN;

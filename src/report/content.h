@@ -21,6 +21,12 @@ double number_at(const Json& json, const std::string& key);
 /// FID of the reference `which` ("train" or "single_digit"), or NaN when absent.
 double reference_fid(const Json& references, const std::string& which);
 
+/// The keys of the reference rows metrics::reference_rows writes, in the order the report
+/// lists them: the floor, then the failure modes from mild to severe as the evaluator
+/// rates them (measured at N = 10,000: noise σ 16 5.2, blur 11.3, two digits 94,
+/// one digit 128, noise σ 64 150).
+const std::vector<std::string>& reference_row_keys();
+
 /// A result's class shares (eval.json's "class_shares"), or none.
 std::vector<double> shares_of(const Json& result);
 

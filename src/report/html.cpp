@@ -58,10 +58,10 @@ std::string render_html(const ReportData& data) {
     h << "</tr>\n";
   }
   if (data.references.is_object()) {
-    for (const auto& key : {"train", "single_digit"}) {
+    for (const auto& key : reference_row_keys()) {
       if (!data.references.contains(key)) continue;
       const Json& ref = data.references[key];
-      h << "<tr class=\"ref\"><td>reference: " << html_escape(ref.value("label", std::string(key)))
+      h << "<tr class=\"ref\"><td>reference: " << html_escape(ref.value("label", key))
         << "</td>";
       for (const auto& c : columns) h << "<td>" << (c.corner == "speed" ? "" : cell(ref, c)) << "</td>";
       h << "</tr>\n";

@@ -49,10 +49,10 @@ std::string render_markdown(const ReportData& data) {
     md << "\n";
   }
   if (data.references.is_object()) {
-    for (const auto& key : {"train", "single_digit"}) {
+    for (const auto& key : reference_row_keys()) {
       if (!data.references.contains(key)) continue;
       const Json& ref = data.references[key];
-      md << "| *reference: " << ref.value("label", std::string(key)) << "* |";
+      md << "| *reference: " << ref.value("label", key) << "* |";
       for (const auto& c : columns) md << " " << (c.corner == "speed" ? "" : cell(ref, c)) << " |";
       md << "\n";
     }

@@ -1,12 +1,18 @@
 #include "training/run_dir.h"
 
+#include <sys/stat.h>
+
+#include <ctime>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/files.h"
 #include "models/registry.h"
 #include "training/checkpoint.h"
+#include "training/zoo.h"
 
 namespace trilemma::training {
 namespace fs = std::filesystem;
@@ -15,6 +21,15 @@ std::string config_path(const std::string& run_dir) { return (fs::path(run_dir) 
 std::string metrics_path(const std::string& run_dir) { return (fs::path(run_dir) / "metrics.jsonl").string(); }
 std::string images_dir(const std::string& run_dir) { return (fs::path(run_dir) / "images").string(); }
 std::string checkpoints_dir(const std::string& run_dir) { return (fs::path(run_dir) / "checkpoints").string(); }
+
+double minutes_since_created(const RunConfig& config, const std::string& file) {
+  std::tm tm{};
+  std::istringstream in(config.environment.value("created", std::string()));
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+  struct stat info {};
+  if (in.fail() || ::stat(file.c_str(), &info) != 0) return -1;
+  return static_cast<double>(info.st_mtime - timegm(&tm)) / 60.0;
+}
 
 Json RunConfig::to_json() const {
   return {{"model", model},
@@ -52,6 +67,7 @@ RunConfig read_run_config(const std::string& run_dir) {
 }
 
 LoadedRun load_run(const std::string& dir, torch::Device device) {
+  if (is_zoo_name(dir)) return load_zoo_model(dir, device);
   if (!fs::is_directory(dir)) throw UserError(dir + ": no such run directory");
   if (!fs::exists(config_path(dir))) throw UserError(dir + ": not a run directory (no config.json)");
   LoadedRun run;

@@ -35,12 +35,17 @@ struct LoadedRun {
   int64_t step = 0;           ///< optimiser steps done at the loaded checkpoint
   int64_t epoch = 0;          ///< completed epochs at the loaded checkpoint
   std::string checkpoint;     ///< path of the loaded checkpoint
+  bool read_only = false;     ///< a zoo entry (training/zoo.h): commands write nothing into it
 };
 
 /// Reads config.json and loads the newest valid checkpoint (falling back to older ones
-/// with a warning on stderr). Throws UserError if the directory is not a run or holds no
-/// usable checkpoint.
+/// with a warning on stderr), or, for "zoo:NAME", a zoo entry (training/zoo.h). Throws
+/// UserError if the directory is not a run or holds no usable checkpoint.
 LoadedRun load_run(const std::string& dir, torch::Device device);
+
+/// Wall minutes from the run's creation (config.json's environment.created) to the last
+/// write of `file` (e.g. a checkpoint), or -1 when either is unknown.
+double minutes_since_created(const RunConfig& config, const std::string& file);
 
 std::string config_path(const std::string& run_dir);
 std::string metrics_path(const std::string& run_dir);

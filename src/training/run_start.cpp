@@ -9,6 +9,7 @@
 #include "core/files.h"
 #include "models/registry.h"
 #include "training/checkpoint.h"
+#include "training/zoo.h"
 
 namespace trilemma::training {
 namespace fs = std::filesystem;
@@ -82,6 +83,8 @@ RunOptions resolve_run_options(RunConfig& config, const TrainOptions& options, b
 }
 
 RunStart find_run_start(const RunConfig& config, const TrainOptions& options) {
+  if (options.resume && is_zoo_name(options.run_dir))
+    throw UserError(options.run_dir + ": a zoo model holds only its sampling networks and cannot be resumed");
   if (!options.resume) return start_new_run(config, options);
   const bool never_checkpointed = fs::is_directory(options.run_dir) && fs::exists(config_path(options.run_dir)) &&
                                   list_checkpoints(checkpoints_dir(options.run_dir)).empty();

@@ -27,6 +27,7 @@ class LabelEchoModel : public GenerativeModel {
   void save(torch::serialize::OutputArchive&) override {}
   void load(torch::serialize::InputArchive&) override {}
   int64_t parameter_count() const override { return 0; }
+  std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() override { return {}; }
   int64_t num_classes() const override { return classes_; }
 
   std::vector<int64_t> batch_sizes;

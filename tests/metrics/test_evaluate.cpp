@@ -103,3 +103,30 @@ TEST(Evaluate, ConditionalAccuracyAndPerClassFrechetDistance) {
   EXPECT_EQ(c["per_class_n"][1].get<int>(), 300);
   EXPECT_NEAR(c["mean_per_class_fid"].get<double>(), 2.5, 1e-3);
 }
+
+// The failure-mode reference rows' perturbations against hand-computed values.
+TEST(Evaluate, GaussianBlurOfAPointIsTheSampledGaussian) {
+  auto image = torch::zeros({1, 1, 28, 28});
+  image[0][0][14][14] = 1.0;
+  const auto blurred = gaussian_blur(image, 1.0);
+  // Separable kernel g(x) = exp(-x²/2) / Σ_{|k|<=3} exp(-k²/2); the point spreads to g(dx)·g(dy).
+  double norm = 0;
+  for (int k = -3; k <= 3; ++k) norm += std::exp(-k * k / 2.0);
+  const auto g = [&](int x) { return std::exp(-x * x / 2.0) / norm; };
+  EXPECT_NEAR(blurred[0][0][14][14].item<double>(), g(0) * g(0), 1e-6);
+  EXPECT_NEAR(blurred[0][0][15][13].item<double>(), g(1) * g(1), 1e-6);
+  EXPECT_NEAR(blurred[0][0][14][17].item<double>(), g(3) * g(0), 1e-6);
+  EXPECT_EQ(blurred[0][0][14][18].item<double>(), 0.0);  // beyond 3σ
+  EXPECT_NEAR(blurred.sum().item<double>(), 1.0, 1e-5);   // mass kept away from the border
+}
+
+TEST(Evaluate, PixelNoiseHasTheAskedSpreadAndIsSeeded) {
+  const auto grey = torch::full({64, 1, 28, 28}, 0.5);
+  const auto noisy = add_pixel_noise(grey, 16, 3);
+  EXPECT_NEAR((noisy - grey).std().item<double>(), 16.0 / 255.0, 0.02 * 16.0 / 255.0);
+  EXPECT_NEAR((noisy - grey).mean().item<double>(), 0.0, 1e-3);
+  EXPECT_TRUE(torch::equal(noisy, add_pixel_noise(grey, 16, 3)));
+  EXPECT_FALSE(torch::equal(noisy, add_pixel_noise(grey, 16, 4)));
+  const auto strong = add_pixel_noise(torch::zeros({4, 1, 28, 28}), 64, 3);
+  EXPECT_GE(strong.min().item<double>(), 0.0);  // clamped to the image range
+}

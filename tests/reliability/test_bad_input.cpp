@@ -254,6 +254,31 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       {"info '" + file("nothere") + "'", "no such run directory"},
       {"figures '" + file("nothere") + "'", "no such run directory"},
       {"nosuchcommand", "A subcommand is required"},
+      // The model zoo: unknown names, and the commands that would write into it or resume it.
+      {"sample zoo:nosuch", "zoo:nosuch: no such zoo model"},
+      {"sample zoo:", "no such zoo model"},
+      {"sample zoo:../x", "no such zoo model"},
+      {"info zoo:nosuch", "zoo:nosuch: no such zoo model"},
+      {"compare zoo:nosuch", "zoo:nosuch: no such zoo model"},
+      {"figures zoo:ddpm", "a zoo model is read-only"},
+      {"train --resume zoo:ddpm", "cannot be resumed"},
+      {"zoo add" + r, "--name is required"},
+      {"zoo add zoo:ddpm --name x", "give a run directory, not a zoo model"},
+      {"zoo add" + r + " --name ../x", "zoo entry name '../x'"},
+      {"zoo add" + r + " --name x --n 3", "--n"},
+      // Sweeps are checked before anything is trained.
+      {"sweep", "A subcommand is required"},
+      {"sweep vae --latent-dim 4", "give one setting with several values"},
+      {"sweep vae --latent-dim 2,,4", "--latent-dim: an empty value"},
+      {"sweep vae --latent-dim 2,4,", "--latent-dim: an empty value"},
+      {"sweep vae --latent-dim 2,x", "--latent-dim: expected an integer, got 'x'"},
+      {"sweep vae --latent-dim 2,0", "--latent-dim: must be between"},
+      {"sweep vae --latent-dim 2,4 --channels 8,16", "one setting at a time"},
+      {"sweep vae --preset nope --latent-dim 2,4", "unknown vae preset 'nope'"},
+      {"sweep vae --latent-dim 2,4 --n 3", "--n"},
+      {"sweep vae --no-such 2,4", "--no-such"},
+      {"sweep ddpm --guidance 1,2", "--guidance: this run is unconditional"},
+      {"sweep vae --lr 0.1,20", "--lr: must be in (0, 10)"},
   };
   const auto before = snapshot(run());
   run_table(table);

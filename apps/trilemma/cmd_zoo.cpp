@@ -1,0 +1,101 @@
+// trilemma zoo                        list the model zoo's entries
+// trilemma zoo add RUN_DIR --name NAME [--n 10000]
+//   exports a trained run's sampling networks into the zoo (training/zoo.h) and evaluates the
+//   exported model itself, so that its eval.json describes exactly what ships.
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/runtime.h"
+#include "data/mnist.h"
+#include "metrics/run_evaluation.h"
+#include "training/zoo.h"
+
+namespace trilemma::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ZooAddFlags {
+  std::string run_dir;
+  std::string name;
+  metrics::RunEvaluationRequest request;
+};
+
+// The entry's headline numbers from its own eval.json, or "not evaluated".
+std::string headline(const std::string& entry_dir) {
+  try {
+    const Json file = metrics::read_eval_file(entry_dir);
+    const auto& [sampler, r] = *file["samplers"].items().begin();
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(2) << "FID " << r.value("fid", 0.0) << " (N " << r.value("n", 0)
+      << ", " << sampler << "), recall " << r.value("recall", 0.0) << ", classes "
+      << r.value("classes_covered", 0) << "/10";
+    return s.str();
+  } catch (const UserError&) {
+    return "not evaluated";
+  }
+}
+
+void list_entries() {
+  const std::string zoo = training::zoo_directory();
+  const auto entries = training::list_zoo(zoo);
+  if (entries.empty()) {
+    std::cout << "the zoo at " << zoo << " is empty\n";
+    return;
+  }
+  std::cout << "the zoo at " << zoo << " (use as zoo:NAME with sample, eval, compare, info):\n";
+  for (const auto& e : entries) {
+    const Json& m = e.manifest;
+    const Json training = m.value("training", Json::object());
+    std::cout << "  zoo:" << std::left << std::setw(14) << e.name << std::right << m["model"].get<std::string>()
+              << " " << m.value("preset", std::string("?")) << (m["settings"].value("conditional", false) ? " conditional" : "")
+              << ", step " << m.value("step", 0) << ", " << m.value("parameters", 0) << " parameters, "
+              << m["bytes"].get<int64_t>() << " bytes; " << headline(e.dir) << "\n"
+              << "    trained with: " << training.value("command", std::string("?")) << "\n";
+  }
+}
+
+}  // namespace
+
+void add_zoo_command(CLI::App& app, Context& context) {
+  CLI::App* sub = app.add_subcommand("zoo", "list the model zoo: trained models to use as zoo:NAME");
+  sub->fallthrough();
+  auto flags = std::make_shared<ZooAddFlags>();
+  CLI::App* add = sub->add_subcommand(
+      "add", "export a run's sampling networks into the zoo (float16) and evaluate the exported model");
+  add->fallthrough();
+  add->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`")->required();
+  add->add_option("--name", flags->name, "the entry's name (then zoo:NAME)")->required();
+  add->add_option("--n", flags->request.protocol.n, "generated images to evaluate (the protocol: 10000)")
+      ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
+      ->capture_default_str();
+  sub->callback([sub]() {
+    if (sub->get_subcommands().empty()) list_entries();
+  });
+  add->callback([&context, flags]() {
+    if (training::is_zoo_name(flags->run_dir)) throw UserError("zoo add: give a run directory, not a zoo model");
+    apply_runtime(context);
+    const torch::Device device = resolve_device(context.device);
+    const std::string data_dir = data::resolve_data_dir(context.data_dir);
+    training::LoadedRun run = training::load_run(flags->run_dir, device);
+    // Loaded before anything is written, so that missing MNIST leaves no unevaluated entry.
+    metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
+    const std::string entry =
+        training::export_to_zoo(run, flags->name, training::zoo_directory(), training::training_record(run));
+    if (fs::exists(training::metrics_path(run.dir)))  // the training speed in eval.json comes from it
+      fs::copy_file(training::metrics_path(run.dir), training::metrics_path(entry),
+                    fs::copy_options::overwrite_existing);
+    std::cout << "exported " << run.dir << " (step " << run.step << ") to " << entry << "\n";
+
+    training::LoadedRun exported = training::load_zoo_model("zoo:" + flags->name, device);
+    exported.read_only = false;  // its own evaluation and grid belong in the entry
+    const Json result = metrics::evaluate_run(exported, flags->request, reference, std::cout);
+    std::cout << "results: " << metrics::write_eval_result(entry, result, std::cerr) << "\n";
+    std::cout << "zoo:" << flags->name << ": " << headline(entry) << "\n";
+  });
+}
+
+}  // namespace trilemma::cli

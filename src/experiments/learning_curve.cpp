@@ -1,0 +1,95 @@
+#include "experiments/learning_curve.h"
+
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "io/plot.h"
+#include "training/checkpoint.h"
+
+namespace trilemma::experiments {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fixed(double value, int decimals) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(decimals) << value;
+  return s.str();
+}
+
+// `count` of the checkpoints (newest first), evenly spread over their steps, the newest kept.
+std::vector<training::CheckpointInfo> spread(std::vector<training::CheckpointInfo> all, int64_t count) {
+  std::reverse(all.begin(), all.end());  // oldest first
+  if (static_cast<int64_t>(all.size()) <= count) return all;
+  std::vector<training::CheckpointInfo> chosen;
+  for (int64_t i = 0; i < count; ++i) {
+    const size_t index = static_cast<size_t>((static_cast<double>(i) + 1) / count * (all.size() - 1) + 0.5);
+    if (chosen.empty() || chosen.back().step != all[index].step) chosen.push_back(all[index]);
+  }
+  return chosen;
+}
+
+}  // namespace
+
+std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t points,
+                                       const metrics::RunEvaluationRequest& request, const std::string& data_dir,
+                                       torch::Device device, std::ostream& log) {
+  training::LoadedRun run = training::load_run(run_dir, device);
+  if (run.read_only) throw UserError(run_dir + ": a zoo model keeps no checkpoints; give a run directory");
+  std::vector<training::CheckpointInfo> all;
+  for (const auto& info : training::list_checkpoints(training::checkpoints_dir(run.dir)))
+    if (info.step >= 0) all.push_back(info);
+  if (all.size() < 2)
+    throw UserError(run_dir + ": a learning curve needs at least two checkpoints (train with --keep K "
+                    "--checkpoint-minutes M)");
+  metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
+  metrics::RunEvaluationRequest evaluation = request;
+  evaluation.guidance_weights.clear();
+  evaluation.measure_latency = false;  // the curve is about quality against training time
+
+  std::vector<CurvePoint> curve;
+  Json json = {{"run", run.dir}, {"n", request.protocol.n}, {"points", Json::array()}};
+  for (const auto& info : spread(all, points)) {
+    training::load_checkpoint(*run.model, run.config.model, info);
+    run.step = info.step;
+    run.epoch = info.epoch;
+    run.checkpoint = info.path;
+    log << "learning curve: step " << info.step << std::endl;
+    run.read_only = true;  // no eval grid per checkpoint
+    CurvePoint point{info.step, training::minutes_since_created(run.config, info.path),
+                     metrics::evaluate_run(run, evaluation, reference, log)};
+    json["points"].push_back({{"step", point.step}, {"minutes", point.minutes}, {"result", point.result}});
+    curve.push_back(std::move(point));
+  }
+  write_file_atomic((fs::path(run.dir) / "learning_curve.json").string(), json.dump(2) + "\n");
+  io::Series fid{"FID (N = " + std::to_string(request.protocol.n) + ")", {}, {}};
+  io::Series recall{"recall", {}, {}};
+  for (const auto& p : curve) {
+    fid.x.push_back(p.minutes);
+    fid.y.push_back(p.result.value("fid", 0.0));
+    recall.x.push_back(p.minutes);
+    recall.y.push_back(p.result.value("recall", 0.0));
+  }
+  const std::string x_label = "training minutes (wall clock)";
+  fs::create_directories(training::images_dir(run.dir));
+  io::plot_panels({{{"quality: FID (lower is better)", x_label, "FID", true}, {fid}},
+                   {{"coverage: recall", x_label, "recall", false}, {recall}}},
+                  "learning curve: " + run.config.model + " " + run.config.preset, 1100, 420,
+                  (fs::path(training::images_dir(run.dir)) / "learning_curve.png").string());
+  return curve;
+}
+
+std::string curve_table_markdown(const std::vector<CurvePoint>& points) {
+  std::ostringstream md;
+  md << "| step | minutes | FID | precision | recall | classes |\n|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& p : points)
+    md << "| " << p.step << " | " << fixed(p.minutes, 1) << " | " << fixed(p.result.value("fid", 0.0), 2) << " | "
+       << fixed(p.result.value("precision", 0.0), 3) << " | " << fixed(p.result.value("recall", 0.0), 3) << " | "
+       << p.result.value("classes_covered", 0) << "/10 |\n";
+  return md.str();
+}
+
+}  // namespace trilemma::experiments

@@ -1,0 +1,189 @@
+#include "training/zoo.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/module_io.h"
+#include "models/registry.h"
+#include "perf/machine.h"
+
+#ifndef TRILEMMA_DEFAULT_ZOO_DIR
+#define TRILEMMA_DEFAULT_ZOO_DIR "zoo"
+#endif
+
+namespace trilemma::training {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPrefix = "zoo:";
+constexpr const char* kModelFile = "model.pt";
+constexpr const char* kManifestFile = "zoo.json";
+
+std::string manifest_path(const std::string& entry_dir) { return (fs::path(entry_dir) / kManifestFile).string(); }
+
+// Entry names become folder names and `zoo:` arguments: keep them to one plain word.
+void check_entry_name(const std::string& name) {
+  const bool plain = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+  if (!plain || name[0] == '.')
+    throw UserError("zoo entry name '" + name + "': use letters, digits, '-', '_' and '.' (at most 64)");
+}
+
+ZooEntry read_entry(const std::string& name, const std::string& dir) {
+  const std::string path = manifest_path(dir);
+  ZooEntry entry{name, dir, Json()};
+  try {
+    entry.manifest = Json::parse(read_file(path));
+  } catch (const Json::exception&) {
+    throw UserError(path + ": not valid JSON");
+  }
+  const Json& m = entry.manifest;
+  const bool well_formed = m.is_object() && m.value("format_version", 0) == kZooFormatVersion &&
+                           m.contains("model") && m["model"].is_string() && m.contains("settings") &&
+                           m["settings"].is_object() && m.contains("bytes") && m["bytes"].is_number_integer() &&
+                           m.contains("crc32") && m["crc32"].is_string();
+  if (!well_formed)
+    throw UserError(path + ": not a zoo manifest of format version " + std::to_string(kZooFormatVersion) +
+                    " (needs model, settings, bytes, crc32)");
+  return entry;
+}
+
+std::string entry_names(const std::string& zoo_dir) {
+  std::string names;
+  if (fs::is_directory(zoo_dir))
+    for (const auto& e : fs::directory_iterator(zoo_dir))
+      if (fs::exists(e.path() / kManifestFile)) names += (names.empty() ? "" : ", ") + e.path().filename().string();
+  return names.empty() ? "none" : names;
+}
+
+// A setting's value as its flag takes it: lists comma-separated ("none" when empty).
+std::string flag_text(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_array()) {
+    if (value.empty()) return "none";
+    std::string text;
+    for (const auto& item : value) text += (text.empty() ? "" : ",") + flag_text(item);
+    return text;
+  }
+  return value.dump();
+}
+
+}  // namespace
+
+std::string zoo_directory() {
+  const char* dir = std::getenv("TRILEMMA_ZOO_DIR");
+  return dir && *dir ? dir : TRILEMMA_DEFAULT_ZOO_DIR;
+}
+
+bool is_zoo_name(const std::string& run_argument) { return run_argument.rfind(kPrefix, 0) == 0; }
+
+std::string zoo_entry_dir(const std::string& run_argument) {
+  const std::string name = run_argument.substr(std::string(kPrefix).size());
+  const std::string zoo = zoo_directory();
+  const std::string dir = (fs::path(zoo) / name).string();
+  if (name.empty() || name.find('/') != std::string::npos || !fs::exists(manifest_path(dir)))
+    throw UserError(run_argument + ": no such zoo model (the zoo at " + zoo + " has: " + entry_names(zoo) + ")");
+  return dir;
+}
+
+std::vector<ZooEntry> list_zoo(const std::string& zoo_dir) {
+  std::vector<ZooEntry> entries;
+  if (!fs::is_directory(zoo_dir)) return entries;
+  for (const auto& e : fs::directory_iterator(zoo_dir))
+    if (fs::exists(e.path() / kManifestFile)) entries.push_back(read_entry(e.path().filename().string(), e.path().string()));
+  std::sort(entries.begin(), entries.end(), [](const ZooEntry& a, const ZooEntry& b) { return a.name < b.name; });
+  return entries;
+}
+
+std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::string& zoo_dir, const Json& training) {
+  check_entry_name(name);
+  const auto networks = run.model->sampling_networks();
+  if (networks.empty()) throw UserError(run.config.model + ": this family names no sampling networks to export");
+  torch::serialize::OutputArchive archive;
+  for (const auto& [key, module] : networks) write_module_as(archive, key, *module, torch::kFloat16);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string data = bytes.str();
+
+  const fs::path dir = fs::path(zoo_dir) / name;
+  // A replaced entry's evaluation and training log describe the old model.
+  for (const char* stale : {"eval.json", "metrics.jsonl", "images"}) fs::remove_all(dir / stale);
+  fs::create_directories(dir);
+  write_file_atomic((dir / kModelFile).string(), data);
+  const Json manifest = {{"format_version", kZooFormatVersion},
+                         {"name", name},
+                         {"model", run.config.model},
+                         {"preset", run.config.preset},
+                         {"settings", run.config.settings},
+                         {"step", run.step},
+                         {"epoch", run.epoch},
+                         {"parameters", run.model->parameter_count()},
+                         {"file", kModelFile},
+                         {"storage", "float16"},
+                         {"bytes", static_cast<int64_t>(data.size())},
+                         {"crc32", crc32_hex(crc32_of(data))},
+                         {"training", training}};
+  // The manifest last: an entry whose model.pt does not match it fails its CRC check.
+  write_file_atomic(manifest_path(dir.string()), manifest.dump(2) + "\n");
+  return dir.string();
+}
+
+LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) {
+  const std::string dir = zoo_entry_dir(run_argument);
+  const ZooEntry entry = read_entry(run_argument.substr(std::string(kPrefix).size()), dir);
+  const Json& m = entry.manifest;
+  const std::string file = (fs::path(dir) / kModelFile).string();
+  const std::string data = read_file(file);
+  if (static_cast<int64_t>(data.size()) != m["bytes"].get<int64_t>())
+    throw UserError(file + ": " + std::to_string(data.size()) + " bytes, its zoo.json says " +
+                    std::to_string(m["bytes"].get<int64_t>()) + " (damaged or replaced)");
+  if (crc32_hex(crc32_of(data)) != m["crc32"].get<std::string>())
+    throw UserError(file + ": CRC-32 " + crc32_hex(crc32_of(data)) + " differs from its zoo.json's " +
+                    m["crc32"].get<std::string>() + " (damaged or replaced)");
+
+  LoadedRun run;
+  run.dir = dir;
+  run.read_only = true;
+  run.config.model = m["model"].get<std::string>();
+  run.config.preset = m.value("preset", std::string("?"));
+  run.config.settings = m["settings"];
+  run.config.environment = m.value("training", Json::object()).value("environment", Json::object());
+  run.family = &find_model_family(run.config.model);
+  run.family->validate(run.config.settings);
+  run.model = run.family->create(run.config.settings, device);
+  run.step = m.value("step", int64_t{0});
+  run.epoch = m.value("epoch", int64_t{0});
+  run.checkpoint = file;
+  try {
+    std::istringstream in(data);
+    torch::serialize::InputArchive archive;
+    archive.load_from(in, device);
+    for (const auto& [key, module] : run.model->sampling_networks()) read_module(archive, key, *module);
+  } catch (const c10::Error& e) {
+    throw UserError(file + ": not a readable zoo model (" + std::string(e.what_without_backtrace()).substr(0, 120) + ")");
+  }
+  return run;
+}
+
+Json training_record(const LoadedRun& run) {
+  std::string command = "trilemma train " + run.config.model + " --preset " + run.config.preset;
+  const Json preset = run.family->preset_settings(run.config.preset);
+  for (const auto& [key, value] : run.config.settings.items())
+    if (!preset.contains(key) || preset[key] != value) {
+      std::string flag = key;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      command += " --" + flag + " " + flag_text(value);
+    }
+  Json record = {{"command", command}, {"environment", run.config.environment}, {"exported_on_cpu", perf::cpu_model_name()}};
+  const double minutes = minutes_since_created(run.config, run.checkpoint);
+  if (minutes >= 0) record["wall_minutes"] = minutes;
+  return record;
+}
+
+}  // namespace trilemma::training

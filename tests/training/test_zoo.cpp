@@ -1,0 +1,115 @@
+// Guards the model zoo: an exported model samples as its run does, a damaged or unknown
+// entry is named, a zoo model is never written to or resumed, and every shipped model
+// loads (CRC checked) and draws digits of every class as the evaluator reads them.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "models/classifier.h"
+#include "models/registry.h"
+#include "support/test_support.h"
+#include "training/zoo.h"
+
+namespace trilemma::training {
+namespace {
+
+namespace fs = std::filesystem;
+using trilemma::testing::TempDir;
+
+// A small trained VAE as a loaded run, as `trilemma zoo add` sees one.
+LoadedRun tiny_vae_run() {
+  LoadedRun run;
+  run.config.model = "vae";
+  run.config.preset = "quick";
+  run.family = &find_model_family("vae");
+  run.config.settings = run.family->preset_settings("quick");
+  run.family->set_setting(run.config.settings, "channels", "8");
+  run.family->set_setting(run.config.settings, "latent_dim", "4");
+  run.config.settings = run.family->validate(run.config.settings);
+  torch::manual_seed(1);
+  run.model = run.family->create(run.config.settings, torch::kCPU);
+  for (int i = 0; i < 3; ++i) run.model->train_step(torch::rand({16, 1, 28, 28}), {});
+  run.step = 3;
+  return run;
+}
+
+// Points zoo_directory() at a test's folder for the test's lifetime.
+struct ZooAt {
+  explicit ZooAt(const std::string& dir) { setenv("TRILEMMA_ZOO_DIR", dir.c_str(), 1); }
+  ~ZooAt() { unsetenv("TRILEMMA_ZOO_DIR"); }
+};
+
+TEST(Zoo, ExportedModelSamplesAsTheRunDoesAtHalfTheBytes) {
+  TempDir dir;
+  ZooAt zoo(dir.path().string());
+  LoadedRun run = tiny_vae_run();
+  const std::string entry = export_to_zoo(run, "tiny", dir.path().string(), {{"command", "test"}});
+  LoadedRun loaded = load_run("zoo:tiny", torch::kCPU);
+  EXPECT_TRUE(loaded.read_only);
+  EXPECT_EQ(loaded.config.model, "vae");
+  EXPECT_EQ(loaded.step, 3);
+  torch::manual_seed(7);
+  const torch::Tensor expected = run.model->sample(32, {});
+  torch::manual_seed(7);
+  const torch::Tensor got = loaded.model->sample(32, {});
+  // float16 keeps ~3 decimal digits of each weight: the images agree to well under a grey level.
+  EXPECT_LT((expected - got).abs().max().item<double>(), 2e-3);
+  int64_t fp32_bytes = 0;
+  for (const auto& [key, module] : run.model->sampling_networks())
+    for (const auto& p : module->parameters()) fp32_bytes += 4 * p.numel();
+  EXPECT_LT(static_cast<double>(fs::file_size(fs::path(entry) / "model.pt")), 0.6 * fp32_bytes + 20000);
+}
+
+TEST(Zoo, DamagedUnknownAndMisusedEntriesAreNamed) {
+  TempDir dir;
+  ZooAt zoo(dir.path().string());
+  LoadedRun run = tiny_vae_run();
+  const fs::path model = fs::path(export_to_zoo(run, "tiny", dir.path().string(), {})) / "model.pt";
+  try {
+    load_run("zoo:nope", torch::kCPU);
+    FAIL() << "an unknown entry loaded";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("zoo:nope: no such zoo model"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tiny"), std::string::npos) << e.what();  // lists what there is
+  }
+  std::string bytes = read_file(model.string());
+  bytes[bytes.size() / 2] ^= 0x5a;
+  write_file_atomic(model.string(), bytes);
+  try {
+    load_run("zoo:tiny", torch::kCPU);
+    FAIL() << "a damaged entry loaded";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("CRC-32"), std::string::npos) << e.what();
+  }
+  fs::resize_file(model, 100);
+  EXPECT_THROW(load_run("zoo:tiny", torch::kCPU), UserError);
+  EXPECT_THROW(export_to_zoo(run, "../escape", dir.path().string(), {}), UserError);
+}
+
+TEST(Zoo, ShippedModelsLoadAndDrawEveryDigit) {
+  const auto entries = list_zoo(zoo_directory());
+  ASSERT_FALSE(entries.empty()) << "no zoo at " << zoo_directory();
+  Evaluator evaluator = load_evaluator(torch::kCPU);
+  for (const auto& entry : entries) {
+    SCOPED_TRACE(entry.name);
+    LoadedRun run = load_run("zoo:" + entry.name, torch::kCPU);  // verifies bytes and CRC
+    torch::manual_seed(0);
+    constexpr int64_t kImages = 200;
+    const torch::Tensor images = run.model->sample(kImages, {});
+    const auto probabilities = run_evaluator(evaluator, images).probabilities;
+    const auto predicted = probabilities.argmax(1);
+    const auto counts = torch::bincount(predicted, {}, 10);
+    // 200 draws of ten equally likely digits: each appears 20 ± 4 times; fewer than 6 of one
+    // class, or a classifier unsure of the images, means a broken model or load (noise and
+    // blank images are read as one or two classes, with low confidence).
+    EXPECT_GE(counts.min().item<int64_t>(), 6) << counts;
+    EXPECT_GE(std::get<0>(probabilities.max(1)).mean().item<double>(), 0.9);
+  }
+}
+
+}  // namespace
+}  // namespace trilemma::training
