@@ -1,5 +1,7 @@
 #include "experiments/learning_curve.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <sstream>
@@ -26,7 +28,8 @@ std::vector<training::CheckpointInfo> spread(std::vector<training::CheckpointInf
   if (static_cast<int64_t>(all.size()) <= count) return all;
   std::vector<training::CheckpointInfo> chosen;
   for (int64_t i = 0; i < count; ++i) {
-    const size_t index = static_cast<size_t>((static_cast<double>(i) + 1) / count * (all.size() - 1) + 0.5);
+    // The (i+1)-th of `count` equal shares of the list ends here: 2, 4, 6 of 6 for count 3.
+    const size_t index = static_cast<size_t>(std::llround((i + 1.0) * all.size() / count)) - 1;
     if (chosen.empty() || chosen.back().step != all[index].step) chosen.push_back(all[index]);
   }
   return chosen;

@@ -1,6 +1,8 @@
 // Guards the CLI's contract for bad input: one clear line, non-zero exit, no crash.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -67,6 +69,72 @@ TEST(Cli, SettingsBeforeTheModelNameDoWhatTheySay) {
   const auto info = run_cli("--device cpu info " + dir.file("run"));
   EXPECT_EQ(info.exit_code, 0) << info.output;
   EXPECT_NE(info.output.find("step 2"), std::string::npos) << info.output;
+}
+
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(testing::slurp(path)); }
+
+// One run per value, each evaluated; a second call reuses them instead of retraining.
+TEST(Cli, SweepTrainsAndEvaluatesEachValueOnceAndTabulatesThem) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string command = "--threads 1 sweep vae --latent-dim 2,4 --channels 8 --max-steps 5 --batch-size 16 "
+                              "--n 100 --out " + dir.file("s");
+  const auto first = run_cli(command);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto sweep = read_json(dir.file("s") + "/sweep.json");
+  ASSERT_EQ(sweep["points"].size(), 2u);
+  EXPECT_EQ(sweep["points"][0]["value"], "2");
+  EXPECT_EQ(sweep["points"][1]["value"], "4");
+  for (const auto& point : sweep["points"]) {
+    const std::string run = point["run_dir"];
+    EXPECT_EQ(read_json(run + "/config.json")["settings"]["latent_dim"].get<int>(),
+              std::stoi(point["value"].get<std::string>()));
+    EXPECT_GT(point["result"]["fid"].get<double>(), 0.0);
+    EXPECT_EQ(point["result"]["n"], 100);
+  }
+  const std::string report = testing::slurp(dir.file("s") + "/report.md");
+  EXPECT_NE(report.find("| 2 | "), std::string::npos) << report;
+  EXPECT_NE(report.find("| 4 | "), std::string::npos) << report;
+  const auto again = run_cli(command);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(again.output.find("train "), std::string::npos) << "retrained:\n" << again.output;
+  EXPECT_NE(again.output.find("reused"), std::string::npos) << again.output;
+  EXPECT_EQ(read_json(dir.file("s") + "/sweep.json")["points"][1]["result"]["fid"], sweep["points"][1]["result"]["fid"]);
+}
+
+// A sampling setting trains one run and samples it at each value: the NFE follows the steps.
+TEST(Cli, SweepOfASamplingSettingTrainsOnce) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const auto result = run_cli("--threads 1 sweep ddpm --sample-steps 2,5 --base-width 8 --channel-mults 1,2 "
+                              "--attention-levels none --groups 4 --timesteps 100 --max-steps 3 --batch-size 16 "
+                              "--n 100 --out " + dir.file("s"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto sweep = read_json(dir.file("s") + "/sweep.json");
+  ASSERT_EQ(sweep["points"].size(), 2u);
+  EXPECT_EQ(sweep["points"][0]["run_dir"], sweep["points"][1]["run_dir"]);
+  EXPECT_EQ(sweep["points"][0]["result"]["speed"]["nfe"], 2);
+  EXPECT_EQ(sweep["points"][1]["result"]["speed"]["nfe"], 5);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("s") + "/sample_steps-5")) << "trained a second run";
+}
+
+// The learning curve evaluates the kept checkpoints it is asked for, the newest included.
+TEST(Cli, CurveEvaluatesSpreadCheckpointsIncludingTheNewest) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const auto train = run_cli("--threads 1 train --keep 100 --checkpoint-minutes 0 vae --channels 8 --latent-dim 4 "
+                             "--batch-size 16 --max-steps 6 --run-dir " + dir.file("run"));
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const auto curve = run_cli("--threads 1 curve " + dir.file("run") + " --points 3 --n 100");
+  ASSERT_EQ(curve.exit_code, 0) << curve.output;
+  const auto points = read_json(dir.file("run") + "/learning_curve.json")["points"];
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points[0]["step"], 2);
+  EXPECT_EQ(points[1]["step"], 4);
+  EXPECT_EQ(points[2]["step"], 6);
+  for (const auto& p : points) EXPECT_GE(p["minutes"].get<double>(), 0.0);
+  const auto too_few = run_cli("curve " + dir.file("run") + " --points 1");
+  EXPECT_NE(too_few.exit_code, 0);
 }
 
 }  // namespace
