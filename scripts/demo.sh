@@ -27,7 +27,14 @@ done
 
 if "$TRILEMMA" --help | grep -q '^  compare'; then
   for run in "${done_runs[@]}"; do "$TRILEMMA" eval "$run"; done
-  "$TRILEMMA" compare "${done_runs[@]}" --out "$RUNS/report"
+  # The zoo's converged models of the same families beside the quick ones just trained
+  # (their rows are labelled zoo:NAME; their evaluations ship with them).
+  zoo_models=()
+  for model in $models; do
+    if "$TRILEMMA" zoo | grep -q "^  zoo:$model "; then zoo_models+=("zoo:$model"); fi
+  done
+  "$TRILEMMA" compare "${done_runs[@]}" "${zoo_models[@]}" --out "$RUNS/report" \
+    --title "trilemma: quick models just trained, and the zoo's converged ones"
   echo "report: $RUNS/report/report.html (and report.md)"
 fi
 echo
