@@ -9,18 +9,14 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "io/plot.h"
+#include "report/content.h"
 #include "training/checkpoint.h"
 
 namespace trilemma::experiments {
 namespace fs = std::filesystem;
+using report::format_number;
 
 namespace {
-
-std::string fixed(double value, int decimals) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(decimals) << value;
-  return s.str();
-}
 
 // `count` of the checkpoints (newest first), evenly spread over their steps, the newest kept.
 std::vector<training::CheckpointInfo> spread(std::vector<training::CheckpointInfo> all, int64_t count) {
@@ -89,8 +85,8 @@ std::string curve_table_markdown(const std::vector<CurvePoint>& points) {
   std::ostringstream md;
   md << "| step | minutes | FID | precision | recall | classes |\n|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& p : points)
-    md << "| " << p.step << " | " << fixed(p.minutes, 1) << " | " << fixed(p.result.value("fid", 0.0), 2) << " | "
-       << fixed(p.result.value("precision", 0.0), 3) << " | " << fixed(p.result.value("recall", 0.0), 3) << " | "
+    md << "| " << p.step << " | " << format_number(p.minutes, 1) << " | " << format_number(p.result.value("fid", 0.0), 2) << " | "
+       << format_number(p.result.value("precision", 0.0), 3) << " | " << format_number(p.result.value("recall", 0.0), 3) << " | "
        << p.result.value("classes_covered", 0) << "/10 |\n";
   return md.str();
 }

@@ -9,6 +9,7 @@
 #include "core/files.h"
 #include "core/settings.h"
 #include "io/plot.h"
+#include "report/content.h"
 #include "models/conditioning.h"
 #include "models/registry.h"
 #include "models/sampling_options.h"
@@ -17,6 +18,7 @@
 
 namespace trilemma::experiments {
 namespace fs = std::filesystem;
+using report::format_number;
 
 namespace {
 
@@ -37,12 +39,6 @@ std::string safe_name(const std::string& text) {
   std::string out;
   for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
   return out;
-}
-
-std::string fixed(double value, int decimals) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(decimals) << value;
-  return s.str();
 }
 
 double speed_of(const Json& result, const char* key) {
@@ -188,12 +184,12 @@ std::string sweep_table_markdown(const std::string& setting, const std::vector<S
         "training (min) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& p : points) {
     const Json& r = p.result;
-    md << "| " << p.value << " | " << fixed(r.value("fid", 0.0), 2) << " | " << fixed(r.value("precision", 0.0), 3)
-       << " | " << fixed(r.value("recall", 0.0), 3) << " | " << fixed(r.value("coverage", 0.0), 3) << " | "
+    md << "| " << p.value << " | " << format_number(r.value("fid", 0.0), 2) << " | " << format_number(r.value("precision", 0.0), 3)
+       << " | " << format_number(r.value("recall", 0.0), 3) << " | " << format_number(r.value("coverage", 0.0), 3) << " | "
        << r.value("classes_covered", 0) << "/10 | " << (r.contains("speed") ? r["speed"].value("nfe", 0) : 0)
-       << " | " << fixed(speed_of(r, "images_per_s_batch256"), 0) << " | "
-       << fixed(speed_of(r, "ms_per_image_batch1"), 2) << " | "
-       << (r.contains("sweep_train_minutes") ? fixed(r["sweep_train_minutes"].get<double>(), 1) : "–") << " |\n";
+       << " | " << format_number(speed_of(r, "images_per_s_batch256"), 0) << " | "
+       << format_number(speed_of(r, "ms_per_image_batch1"), 2) << " | "
+       << (r.contains("sweep_train_minutes") ? format_number(r["sweep_train_minutes"].get<double>(), 1) : "–") << " |\n";
   }
   return md.str();
 }
@@ -258,7 +254,7 @@ int run_sweep(const SweepRequest& request, std::ostream& log) {
       const int status = training::train_run(config, options);
       if (status != 0) return status;
       train_minutes = seconds_since(start) / 60.0;
-      write_file_atomic((fs::path(run_dir) / "done").string(), fixed(train_minutes, 3) + "\n");
+      write_file_atomic((fs::path(run_dir) / "done").string(), format_number(train_minutes, 3) + "\n");
     } else if (fs::exists(fs::path(run_dir) / "done")) {
       train_minutes = std::stod(read_file((fs::path(run_dir) / "done").string()));
     }
