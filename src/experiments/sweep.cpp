@@ -80,7 +80,7 @@ void draw_figure(const std::string& title, const std::string& setting, const std
   const std::string x_label = flag_name(setting).substr(2) + (numeric ? "" : " (value number, see table)");
   io::Panel quality{{"quality: FID (lower is better)", x_label, "FID", true, 0, 0, log_x},
                     {series("FID", [](const Json& r) { return r.value("fid", 0.0); })}};
-  io::Panel coverage{{"coverage (higher is better)", x_label, "share", false, 0, 0, log_x},
+  io::Panel coverage{{"coverage (higher is better)", x_label, "share", false, 0, 0, log_x, 0, 1},
                      {series("recall", [](const Json& r) { return r.value("recall", 0.0); }),
                       series("precision", [](const Json& r) { return r.value("precision", 0.0); }),
                       series("classes / 10", [](const Json& r) { return r.value("classes_covered", 0) / 10.0; })}};
@@ -113,7 +113,10 @@ void write_reports(const SweepRequest& request, const std::vector<SweepPoint>& p
      << "; other settings: preset " << request.preset << (fixed_text.empty() ? "" : "," + fixed_text)
      << ". Every point is evaluated under the same protocol (N = " << request.evaluation.protocol.n
      << ", seed " << request.evaluation.protocol.seed
-     << "); FID at small N is biased upwards, so points compare with each other.\n\n"
+     << ")" << (request.evaluation.protocol.n < 10000 ? "; FID at N below 10,000 is biased upwards, so these points "
+                                                          "compare with each other, not with the README's tables"
+                                                        : "")
+     << ".\n\n"
      << table << "\n![quality, coverage and speed against " << flag_name(request.setting) << "](sweep.png)\n";
   write_file_atomic((out / "report.md").string(), md.str());
 

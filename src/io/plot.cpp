@@ -102,6 +102,8 @@ bool plot_panels(const std::vector<Panel>& panels, const std::string& title, int
       << "\nset ylabel " << quote(panel.spec.y_label) << "\nset grid\nset key bottom right\n";
     if (panel.spec.log_x) s << "set logscale x\n";
     if (panel.spec.log_y) s << "set logscale y\n";
+    if (panel.spec.y_max > panel.spec.y_min) s << "set yrange [" << panel.spec.y_min << ":" << panel.spec.y_max << "]\n";
+    else s << "set autoscale y\n";
     for (size_t i = 0; i < panel.series.size(); ++i)
       s << data_block("p" + std::to_string(p) + "s" + std::to_string(i), panel.series[i]);
     s << "plot ";

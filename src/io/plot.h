@@ -20,6 +20,7 @@ struct PlotSpec {
   int width = 800;
   int height = 500;
   bool log_x = false;
+  double y_min = 0, y_max = 0;  ///< plot_panels: a fixed y range when y_max > y_min
 };
 
 /// Lines through each series. Returns false (with a warning) if gnuplot failed.
