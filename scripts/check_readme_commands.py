@@ -7,11 +7,12 @@ Commands come from the README's code blocks and inline code (`trilemma ...` or
   train    + --max-steps 2 --epochs 0 (a command's own --epochs/--max-steps is kept on --resume)
   sample   --n 2 (per class: --n 1)
   eval     --n 10 --curve-n 10 --no-latency
+  sweep    --max-steps 2 --epochs 0 --n 10 for every value
   and, for a diffusion run, --steps 2 (eval's throughput timing alone would otherwise
   sample four batches of 256 images at the run's full step count).
 Placeholder run directories (runs/vae-20261130-101500, RUN_DIR, runs/dq ...) are mapped to a
 run of the family the README trained under that name, or to the newest run of the family
-the placeholder names. Usage:
+the placeholder names; zoo:NAME is the checkout's zoo. Usage:
   scripts/check_readme_commands.py [--trilemma build/trilemma] [--readme README.md]
 """
 import argparse
@@ -74,7 +75,7 @@ class Runner:
 
     def run_dir_for(self, word):
         """The scratch run a README run directory or placeholder stands for."""
-        if word in self.runs:
+        if word in self.runs or word.startswith("zoo:"):  # the zoo ships with the checkout
             return word
         for family in FAMILIES:
             if family in word:
@@ -116,12 +117,16 @@ class Runner:
                     words += [flag, value]
             if command == "eval" and "--no-latency" not in words:
                 words.append("--no-latency")
-            if command in ("sample", "eval") and self.runs.get(words[1]) == "ddpm":
+            diffusion = self.runs.get(words[1]) == "ddpm" or words[1].startswith("zoo:ddpm")
+            if command in ("sample", "eval") and diffusion:
                 if "--steps" in words:
                     words[words.index("--steps") + 1] = "2"
                 else:
                     words += ["--steps", "2"]
             return ["--threads", "2"] + words
+        if command == "sweep":
+            # Every value trained for two steps and evaluated on 10 images, into the scratch folder.
+            return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0", "--n", "10"]
         if command == "compare":
             # Run directories are mapped; the value of --out is a new folder, kept.
             return ["compare"] + [w if w.startswith("-") or words[i] == "--out" else self.run_dir_for(w)
