@@ -7,6 +7,7 @@
 #include "core/runtime.h"
 #include "data/mnist.h"
 #include "experiments/learning_curve.h"
+#include "report/markdown.h"
 
 namespace trilemma::cli {
 
@@ -30,7 +31,8 @@ void add_curve_command(CLI::App& app, Context& context) {
     const auto curve = experiments::learning_curve(*run_dir, *points, *request,
                                                    data::resolve_data_dir(context.data_dir),
                                                    resolve_device(context.device), std::cout);
-    std::cout << experiments::curve_table_markdown(curve) << "curve: " << *run_dir
+    report::markdown_table(std::cout, experiments::curve_table(curve));
+    std::cout << "curve: " << *run_dir
               << "/learning_curve.json and images/learning_curve.png\n";
   });
 }

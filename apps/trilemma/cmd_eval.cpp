@@ -68,16 +68,6 @@ void print_summary(const Json& r) {
   }
 }
 
-// The reference rows' FIDs and labels (metrics::reference_rows: real data and its common
-// failure modes, computed once and cached), so that every evaluation is read against them.
-Json reference_fids(metrics::EvalReference& reference, const std::string& data_dir,
-                    const metrics::EvalProtocol& protocol) {
-  const Json rows = metrics::reference_rows(reference.evaluator, reference.real, data_dir, protocol, std::cout);
-  Json fids = Json::object();
-  for (const auto& [key, row] : rows.items()) fids[key] = {{"fid", row.value("fid", 0.0)}, {"label", row.value("label", key)}};
-  return fids;
-}
-
 Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string& data_dir) {
   metrics::RunEvaluationRequest& request = flags.request;
   training::LoadedRun run = training::load_run(flags.run_dir, device);
@@ -92,7 +82,7 @@ Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string&
             << ") at N = " << request.protocol.n << "\n";
   metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
   Json result = metrics::evaluate_run(run, request, reference, std::cout);
-  result["reference_fids"] = reference_fids(reference, data_dir, request.protocol);
+  result["reference_fids"] = metrics::reference_fids(reference, data_dir, request.protocol, std::cout);
   return result;
 }
 
@@ -175,16 +165,9 @@ void add_eval_command(CLI::App& app, Context& context) {
         flags->samples.empty()
             ? evaluate_run_dir(*flags, device, data_dir)
             : metrics::evaluate_samples_file(flags->samples, request.protocol, device, data_dir, std::cout);
-    Json references = result.value("reference_fids", Json());
-    if (references.is_null()) {  // --samples: the evaluator is loaded again for them
-      metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
-      metrics::EvalProtocol protocol = request.protocol;
-      protocol.n = result.value("n", protocol.n);
-      references = reference_fids(reference, data_dir, protocol);
-    }
     print_summary(result);
     std::cout << "  reading:  FID " << std::fixed << std::setprecision(2) << result.value("fid", 0.0)
-              << " lies " << place_among(result.value("fid", 0.0), references) << std::defaultfloat
+              << " lies " << place_among(result.value("fid", 0.0), result["reference_fids"]) << std::defaultfloat
               << std::setprecision(6) << "\n";
     if (!flags->run_dir.empty() && training::is_zoo_name(flags->run_dir)) {
       std::cout << "results: not written into the zoo (give --json FILE to keep them)\n";

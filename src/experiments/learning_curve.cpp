@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <iomanip>
-#include <sstream>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -48,6 +46,7 @@ std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t point
   metrics::RunEvaluationRequest evaluation = request;
   evaluation.guidance_weights.clear();
   evaluation.measure_latency = false;  // the curve is about quality against training time
+  run.read_only = true;                // no eval grid per checkpoint
 
   std::vector<CurvePoint> curve;
   Json json = {{"run", run.dir}, {"n", request.protocol.n}, {"points", Json::array()}};
@@ -57,7 +56,6 @@ std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t point
     run.epoch = info.epoch;
     run.checkpoint = info.path;
     log << "learning curve: step " << info.step << std::endl;
-    run.read_only = true;  // no eval grid per checkpoint
     CurvePoint point{info.step, training::minutes_since_created(run.config, info.path),
                      metrics::evaluate_run(run, evaluation, reference, log)};
     json["points"].push_back({{"step", point.step}, {"minutes", point.minutes}, {"result", point.result}});
@@ -81,14 +79,14 @@ std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t point
   return curve;
 }
 
-std::string curve_table_markdown(const std::vector<CurvePoint>& points) {
-  std::ostringstream md;
-  md << "| step | minutes | FID | precision | recall | classes |\n|---:|---:|---:|---:|---:|---:|\n";
+report::Table curve_table(const std::vector<CurvePoint>& points) {
+  report::Table table = {{"step", "minutes", "FID", "precision", "recall", "classes"}};
   for (const auto& p : points)
-    md << "| " << p.step << " | " << format_number(p.minutes, 1) << " | " << format_number(p.result.value("fid", 0.0), 2) << " | "
-       << format_number(p.result.value("precision", 0.0), 3) << " | " << format_number(p.result.value("recall", 0.0), 3) << " | "
-       << p.result.value("classes_covered", 0) << "/10 |\n";
-  return md.str();
+    table.push_back({std::to_string(p.step), format_number(p.minutes, 1), format_number(p.result.value("fid", 0.0), 2),
+                     format_number(p.result.value("precision", 0.0), 3),
+                     format_number(p.result.value("recall", 0.0), 3),
+                     std::to_string(p.result.value("classes_covered", 0)) + "/10"});
+  return table;
 }
 
 }  // namespace trilemma::experiments

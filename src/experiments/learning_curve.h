@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "metrics/run_evaluation.h"
+#include "report/content.h"
 
 namespace trilemma::experiments {
 
@@ -25,7 +26,7 @@ std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t point
                                        const metrics::RunEvaluationRequest& request, const std::string& data_dir,
                                        torch::Device device, std::ostream& log);
 
-/// The curve as a Markdown table (step, minutes, FID, precision, recall, classes).
-std::string curve_table_markdown(const std::vector<CurvePoint>& points);
+/// The curve as a table: step, minutes, FID, precision, recall, classes.
+report::Table curve_table(const std::vector<CurvePoint>& points);
 
 }  // namespace trilemma::experiments

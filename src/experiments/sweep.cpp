@@ -1,7 +1,7 @@
 #include "experiments/sweep.h"
 
+#include <chrono>
 #include <filesystem>
-#include <iomanip>
 #include <sstream>
 
 #include "core/clock.h"
@@ -9,11 +9,13 @@
 #include "core/files.h"
 #include "core/settings.h"
 #include "io/plot.h"
-#include "report/content.h"
 #include "models/conditioning.h"
 #include "models/registry.h"
 #include "models/sampling_options.h"
+#include "report/content.h"
 #include "report/encoding.h"
+#include "report/html.h"
+#include "report/markdown.h"
 #include "training/train_loop.h"
 
 namespace trilemma::experiments {
@@ -103,7 +105,7 @@ void write_reports(const SweepRequest& request, const std::vector<SweepPoint>& p
   write_file_atomic((out / "sweep.json").string(), json.dump(2) + "\n");
   draw_figure(title, request.setting, points, (out / "sweep.png").string());
 
-  const std::string table = sweep_table_markdown(request.setting, points);
+  const report::Table table = sweep_table(request.setting, points);
   std::string fixed_text;
   for (const auto& [k, v] : request.fixed) fixed_text += " " + flag_name(k) + " " + v;
   std::ostringstream md;
@@ -116,29 +118,17 @@ void write_reports(const SweepRequest& request, const std::vector<SweepPoint>& p
      << ")" << (request.evaluation.protocol.n < 10000 ? "; FID at N below 10,000 is biased upwards, so these points "
                                                           "compare with each other, not with the README's tables"
                                                         : "")
-     << ".\n\n"
-     << table << "\n![quality, coverage and speed against " << flag_name(request.setting) << "](sweep.png)\n";
+     << ".\n\n";
+  report::markdown_table(md, table);
+  md << "![quality, coverage and speed against " << flag_name(request.setting) << "](sweep.png)\n";
   write_file_atomic((out / "report.md").string(), md.str());
 
   std::ostringstream html;
   html << "<!doctype html><meta charset=\"utf-8\"><title>" << report::html_escape(title)
        << "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style>\n<h1>"
-       << report::html_escape(title) << "</h1>\n<table>\n";
-  std::istringstream lines(table);
-  std::string line;
-  bool header = true;
-  while (std::getline(lines, line)) {
-    if (line.rfind("|---", 0) == 0 || line.empty()) continue;
-    html << "<tr>";
-    std::istringstream cells(line.substr(1));
-    std::string cell;
-    while (std::getline(cells, cell, '|'))
-      html << (header ? "<th>" : "<td>") << report::html_escape(cell) << (header ? "</th>" : "</td>");
-    html << "</tr>\n";
-    header = false;
-  }
-  html << "</table>\n";
+       << report::html_escape(title) << "</h1>\n";
+  report::html_table(html, table);
   if (fs::exists(out / "sweep.png"))
     html << "<p><img alt=\"sweep\" src=\"data:image/png;base64,"
          << report::base64_encode(read_file((out / "sweep.png").string())) << "\"></p>\n";
@@ -156,6 +146,38 @@ Json reusable_result(const std::string& run_dir, const Json& settings, int64_t n
   } catch (const UserError&) {
   }
   return Json();
+}
+
+// A point's run trained: `status` is train_run's (130/143 when stopped), `minutes` the
+// training time recorded in its `done` marker (the part trained by this call when resumed).
+struct TrainedPoint {
+  int status = 0;
+  double minutes = 0;
+};
+
+// Trains run_dir with these settings, resuming it when interrupted, or does nothing when its
+// `done` marker says it finished.
+TrainedPoint train_point(const SweepRequest& request, const std::string& run_dir, const Json& settings) {
+  const fs::path done = fs::path(run_dir) / "done";
+  const bool started = fs::exists(training::config_path(run_dir));
+  if (started && training::read_run_config(run_dir).settings != settings)
+    throw UserError(run_dir + ": holds a run of other settings; remove it or choose another --out");
+  if (started && fs::exists(done)) return {0, std::stod(read_file(done.string()))};
+  training::RunConfig config;
+  config.model = request.model;
+  config.preset = request.preset;
+  config.settings = settings;
+  training::TrainOptions options;
+  options.run_dir = run_dir;
+  options.data_dir = request.data_dir;
+  options.device = request.device;
+  options.resume = started;
+  const auto start = std::chrono::steady_clock::now();
+  const int status = training::train_run(config, options);
+  if (status != 0) return {status, 0};
+  const double minutes = seconds_since(start) / 60.0;
+  write_file_atomic(done.string(), format_number(minutes, 3) + "\n");
+  return {0, minutes};
 }
 
 }  // namespace
@@ -180,21 +202,21 @@ std::vector<std::string> split_sweep_values(const std::string& flag, const std::
   return values;
 }
 
-std::string sweep_table_markdown(const std::string& setting, const std::vector<SweepPoint>& points) {
-  std::ostringstream md;
-  md << "| " << flag_name(setting).substr(2)
-     << " | FID | precision | recall | coverage | classes | NFE | images/s (batch 256) | ms/image (batch 1) | "
-        "training (min) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+report::Table sweep_table(const std::string& setting, const std::vector<SweepPoint>& points) {
+  report::Table table = {{flag_name(setting).substr(2), "FID", "precision", "recall", "coverage", "classes", "NFE",
+                          "images/s (batch 256)", "ms/image (batch 1)", "training (min)"}};
   for (const auto& p : points) {
     const Json& r = p.result;
-    md << "| " << p.value << " | " << format_number(r.value("fid", 0.0), 2) << " | " << format_number(r.value("precision", 0.0), 3)
-       << " | " << format_number(r.value("recall", 0.0), 3) << " | " << format_number(r.value("coverage", 0.0), 3) << " | "
-       << r.value("classes_covered", 0) << "/10 | " << (r.contains("speed") ? r["speed"].value("nfe", 0) : 0)
-       << " | " << format_number(speed_of(r, "images_per_s_batch256"), 0) << " | "
-       << format_number(speed_of(r, "ms_per_image_batch1"), 2) << " | "
-       << (r.contains("sweep_train_minutes") ? format_number(r["sweep_train_minutes"].get<double>(), 1) : "–") << " |\n";
+    table.push_back({p.value, format_number(r.value("fid", 0.0), 2), format_number(r.value("precision", 0.0), 3),
+                     format_number(r.value("recall", 0.0), 3), format_number(r.value("coverage", 0.0), 3),
+                     std::to_string(r.value("classes_covered", 0)) + "/10",
+                     std::to_string(r.contains("speed") ? r["speed"].value("nfe", 0) : 0),
+                     format_number(speed_of(r, "images_per_s_batch256"), 0),
+                     format_number(speed_of(r, "ms_per_image_batch1"), 2),
+                     r.contains("sweep_train_minutes") ? format_number(r["sweep_train_minutes"].get<double>(), 1)
+                                                       : "–"});
   }
-  return md.str();
+  return table;
 }
 
 int run_sweep(const SweepRequest& request, std::ostream& log) {
@@ -219,59 +241,53 @@ int run_sweep(const SweepRequest& request, std::ostream& log) {
   }
   fs::create_directories(request.out_dir);
   metrics::EvalReference reference = metrics::load_eval_reference(request.device, request.data_dir);
+  metrics::RunEvaluationRequest evaluation = request.evaluation;
+  evaluation.guidance_weights.clear();  // the sweep is the curve
 
   std::vector<SweepPoint> points;
+  auto add_point = [&](SweepPoint point) {
+    points.push_back(std::move(point));
+    write_reports(request, points);  // after every point, so that a stopped sweep shows its progress
+  };
+  auto announce = [&](size_t i, const std::string& run_dir) {
+    log << "sweep " << flag_name(request.setting) << " " << request.values[i] << " (" << i + 1 << "/"
+        << request.values.size() << "): " << run_dir << std::endl;
+  };
+
+  if (sampling_sweep) {  // one run, trained once and sampled at every value
+    const std::string run_dir = (fs::path(request.out_dir) / "run").string();
+    const TrainedPoint trained = train_point(request, run_dir, settings.front());
+    if (trained.status != 0) return trained.status;
+    training::LoadedRun run = training::load_run(run_dir, request.device);
+    for (size_t i = 0; i < request.values.size(); ++i) {
+      announce(i, run_dir);
+      metrics::RunEvaluationRequest at_value = evaluation;
+      set_sampling_option(at_value.sampling, request.setting, request.values[i]);
+      Json result = metrics::evaluate_run(run, at_value, reference, log);
+      if (i == 0) result["sweep_train_minutes"] = trained.minutes;
+      add_point({request.values[i], run_dir, result});
+    }
+    return 0;
+  }
+
   for (size_t i = 0; i < request.values.size(); ++i) {
-    const std::string& value = request.values[i];
-    // A sampling sweep trains the first value's run once and samples it at every value.
-    const size_t trained = sampling_sweep ? 0 : i;
     const std::string run_dir =
-        (fs::path(request.out_dir) / (sampling_sweep ? std::string("run")
-                                                     : request.setting + "-" + safe_name(request.values[trained])))
-            .string();
-    const Json& run_settings = settings[trained];
-    log << "sweep " << flag_name(request.setting) << " " << value << " (" << i + 1 << "/" << request.values.size()
-        << "): " << run_dir << std::endl;
-    Json result = sampling_sweep ? Json() : reusable_result(run_dir, run_settings, request.evaluation.protocol.n);
+        (fs::path(request.out_dir) / (request.setting + "-" + safe_name(request.values[i]))).string();
+    announce(i, run_dir);
+    Json result = reusable_result(run_dir, settings[i], request.evaluation.protocol.n);
     if (!result.is_null()) {
       log << "  already trained and evaluated; reused" << std::endl;
-      points.push_back({value, run_dir, result});
+      add_point({request.values[i], run_dir, result});
       continue;
     }
-    double train_minutes = 0;
-    const bool needs_training = !(sampling_sweep && i > 0) && !(fs::exists(training::config_path(run_dir)) &&
-                                                                 fs::exists(fs::path(run_dir) / "done"));
-    if (needs_training) {
-      training::RunConfig config;
-      config.model = request.model;
-      config.preset = request.preset;
-      config.settings = run_settings;
-      training::TrainOptions options;
-      options.run_dir = run_dir;
-      options.data_dir = request.data_dir;
-      options.device = request.device;
-      options.resume = fs::exists(training::config_path(run_dir));
-      if (options.resume && training::read_run_config(run_dir).settings != run_settings)
-        throw UserError(run_dir + ": holds a run of other settings; remove it or choose another --out");
-      const auto start = std::chrono::steady_clock::now();
-      const int status = training::train_run(config, options);
-      if (status != 0) return status;
-      train_minutes = seconds_since(start) / 60.0;
-      write_file_atomic((fs::path(run_dir) / "done").string(), format_number(train_minutes, 3) + "\n");
-    } else if (fs::exists(fs::path(run_dir) / "done")) {
-      train_minutes = std::stod(read_file((fs::path(run_dir) / "done").string()));
-    }
+    const TrainedPoint trained = train_point(request, run_dir, settings[i]);
+    if (trained.status != 0) return trained.status;
     training::LoadedRun run = training::load_run(run_dir, request.device);
-    metrics::RunEvaluationRequest evaluation = request.evaluation;
-    if (sampling_sweep) set_sampling_option(evaluation.sampling, request.setting, value);
-    evaluation.guidance_weights.clear();  // the sweep is the curve
     result = metrics::evaluate_run(run, evaluation, reference, log);
-    if (!sampling_sweep || i == 0) result["sweep_train_minutes"] = train_minutes;
-    if (!sampling_sweep) metrics::write_eval_result(run_dir, result, log);
-    points.push_back({value, run_dir, result});
-    write_reports(request, points);  // after every point, so that a stopped sweep shows its progress
+    result["sweep_train_minutes"] = trained.minutes;
+    metrics::write_eval_result(run_dir, result, log);
+    add_point({request.values[i], run_dir, result});
   }
-  write_reports(request, points);
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "metrics/run_evaluation.h"
+#include "report/content.h"
 
 namespace trilemma::experiments {
 
@@ -47,7 +48,7 @@ struct SweepPoint {
 /// input, before anything is trained.
 int run_sweep(const SweepRequest& request, std::ostream& log);
 
-/// The sweep's table (Markdown) from its points, for the report and the README.
-std::string sweep_table_markdown(const std::string& setting, const std::vector<SweepPoint>& points);
+/// The sweep's table (a header row, then one row per point), for its report.
+report::Table sweep_table(const std::string& setting, const std::vector<SweepPoint>& points);
 
 }  // namespace trilemma::experiments

@@ -176,6 +176,14 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
   return result;
 }
 
+Json reference_fids(EvalReference& reference, const std::string& data_dir, const EvalProtocol& protocol,
+                    std::ostream& log) {
+  const Json rows = reference_rows(reference.evaluator, reference.real, data_dir, protocol, log);
+  Json fids = Json::object();
+  for (const auto& [key, row] : rows.items()) fids[key] = {{"fid", row.value("fid", 0.0)}, {"label", row.value("label", key)}};
+  return fids;
+}
+
 Json evaluate_samples_file(const std::string& npy_path, EvalProtocol protocol, torch::Device device,
                            const std::string& data_dir, std::ostream& log) {
   const torch::Tensor images = images_from_array(io::load_npy(npy_path), npy_path);
@@ -187,6 +195,7 @@ Json evaluate_samples_file(const std::string& npy_path, EvalProtocol protocol, t
   const auto eval_start = Clock::now();
   Json result = evaluate_images(reference.evaluator, reference.real, images, protocol);
   result["evaluation_seconds"] = seconds_since(eval_start);
+  result["reference_fids"] = reference_fids(reference, data_dir, protocol, log);
   result["source"] = npy_path;
   result["sampler"] = "samples-file";
   result["protocol"] = protocol_record(protocol, device);

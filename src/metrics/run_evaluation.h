@@ -55,8 +55,15 @@ Json guidance_curve(GenerativeModel& model, EvalReference& reference,
 Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
                   EvalReference& reference, std::ostream& log);
 
+/// The reference rows' FIDs and labels ({"train": {"fid", "label"}, ...}; reference_rows:
+/// real data and its common failure modes, computed once and cached), so that an
+/// evaluation is read against them. Progress of a first computation goes to `log`.
+Json reference_fids(EvalReference& reference, const std::string& data_dir, const EvalProtocol& protocol,
+                    std::ostream& log);
+
 /// The result for samples drawn elsewhere (a .npy that images_from_array accepts), at N =
-/// their count; a note goes to `log` when that differs from protocol.n. The file is read
+/// their count, with the reference rows' FIDs at that N ("reference_fids"); a note goes to
+/// `log` when N differs from protocol.n. The file is read
 /// before the evaluator and MNIST, so that a bad file is named before missing data is.
 Json evaluate_samples_file(const std::string& npy_path, EvalProtocol protocol, torch::Device device,
                            const std::string& data_dir, std::ostream& log);

@@ -16,6 +16,8 @@ std::string sampler_suffix(const Json& result) {
                                                           : std::string();
 }
 
+}  // namespace
+
 void html_table(std::ostream& h, const Table& table) {
   h << "<table>\n";
   for (size_t r = 0; r < table.size(); ++r) {
@@ -27,7 +29,6 @@ void html_table(std::ostream& h, const Table& table) {
   h << "</table>\n";
 }
 
-}  // namespace
 
 std::string render_html(const ReportData& data) {
   std::ostringstream h;

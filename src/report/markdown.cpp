@@ -7,7 +7,6 @@
 #include "report/reading.h"
 
 namespace trilemma::report {
-namespace {
 
 void markdown_table(std::ostream& md, const Table& table) {
   for (size_t r = 0; r < table.size(); ++r) {
@@ -22,8 +21,6 @@ void markdown_table(std::ostream& md, const Table& table) {
   }
   md << "\n";
 }
-
-}  // namespace
 
 std::string render_markdown(const ReportData& data) {
   std::ostringstream md;

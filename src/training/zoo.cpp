@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/module_io.h"
+#include "core/settings.h"
 #include "models/registry.h"
 #include "perf/machine.h"
 
@@ -54,25 +55,18 @@ ZooEntry read_entry(const std::string& name, const std::string& dir) {
   return entry;
 }
 
-std::string entry_names(const std::string& zoo_dir) {
-  std::string names;
+// The entries' names (folders holding a zoo.json), sorted.
+std::vector<std::string> entry_names(const std::string& zoo_dir) {
+  std::vector<std::string> names;
   if (fs::is_directory(zoo_dir))
     for (const auto& e : fs::directory_iterator(zoo_dir))
-      if (fs::exists(e.path() / kManifestFile)) names += (names.empty() ? "" : ", ") + e.path().filename().string();
-  return names.empty() ? "none" : names;
+      if (fs::exists(e.path() / kManifestFile)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
-// A setting's value as its flag takes it: lists comma-separated ("none" when empty).
-std::string flag_text(const Json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_array()) {
-    if (value.empty()) return "none";
-    std::string text;
-    for (const auto& item : value) text += (text.empty() ? "" : ",") + flag_text(item);
-    return text;
-  }
-  return value.dump();
-}
+// "zoo:NAME" -> NAME.
+std::string entry_name(const std::string& run_argument) { return run_argument.substr(std::string(kPrefix).size()); }
 
 }  // namespace
 
@@ -84,20 +78,25 @@ std::string zoo_directory() {
 bool is_zoo_name(const std::string& run_argument) { return run_argument.rfind(kPrefix, 0) == 0; }
 
 std::string zoo_entry_dir(const std::string& run_argument) {
-  const std::string name = run_argument.substr(std::string(kPrefix).size());
+  const std::string name = entry_name(run_argument);
   const std::string zoo = zoo_directory();
   const std::string dir = (fs::path(zoo) / name).string();
-  if (name.empty() || name.find('/') != std::string::npos || !fs::exists(manifest_path(dir)))
-    throw UserError(run_argument + ": no such zoo model (the zoo at " + zoo + " has: " + entry_names(zoo) + ")");
+  if (name.empty() || name.find('/') != std::string::npos || !fs::exists(manifest_path(dir))) {
+    std::string names;
+    for (const auto& n : entry_names(zoo)) names += (names.empty() ? "" : ", ") + n;
+    throw UserError(run_argument + ": no such zoo model (the zoo at " + zoo + " has: " +
+                    (names.empty() ? "none" : names) + ")");
+  }
   return dir;
+}
+
+std::string run_folder(const std::string& run_argument) {
+  return is_zoo_name(run_argument) ? zoo_entry_dir(run_argument) : run_argument;
 }
 
 std::vector<ZooEntry> list_zoo(const std::string& zoo_dir) {
   std::vector<ZooEntry> entries;
-  if (!fs::is_directory(zoo_dir)) return entries;
-  for (const auto& e : fs::directory_iterator(zoo_dir))
-    if (fs::exists(e.path() / kManifestFile)) entries.push_back(read_entry(e.path().filename().string(), e.path().string()));
-  std::sort(entries.begin(), entries.end(), [](const ZooEntry& a, const ZooEntry& b) { return a.name < b.name; });
+  for (const auto& name : entry_names(zoo_dir)) entries.push_back(read_entry(name, (fs::path(zoo_dir) / name).string()));
   return entries;
 }
 
@@ -136,15 +135,16 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
 
 LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) {
   const std::string dir = zoo_entry_dir(run_argument);
-  const ZooEntry entry = read_entry(run_argument.substr(std::string(kPrefix).size()), dir);
+  const ZooEntry entry = read_entry(entry_name(run_argument), dir);
   const Json& m = entry.manifest;
   const std::string file = (fs::path(dir) / kModelFile).string();
   const std::string data = read_file(file);
   if (static_cast<int64_t>(data.size()) != m["bytes"].get<int64_t>())
     throw UserError(file + ": " + std::to_string(data.size()) + " bytes, its zoo.json says " +
                     std::to_string(m["bytes"].get<int64_t>()) + " (damaged or replaced)");
-  if (crc32_hex(crc32_of(data)) != m["crc32"].get<std::string>())
-    throw UserError(file + ": CRC-32 " + crc32_hex(crc32_of(data)) + " differs from its zoo.json's " +
+  const std::string crc = crc32_hex(crc32_of(data));
+  if (crc != m["crc32"].get<std::string>())
+    throw UserError(file + ": CRC-32 " + crc + " differs from its zoo.json's " +
                     m["crc32"].get<std::string>() + " (damaged or replaced)");
 
   LoadedRun run;
@@ -175,11 +175,7 @@ Json training_record(const LoadedRun& run) {
   std::string command = "trilemma train " + run.config.model + " --preset " + run.config.preset;
   const Json preset = run.family->preset_settings(run.config.preset);
   for (const auto& [key, value] : run.config.settings.items())
-    if (!preset.contains(key) || preset[key] != value) {
-      std::string flag = key;
-      std::replace(flag.begin(), flag.end(), '_', '-');
-      command += " --" + flag + " " + flag_text(value);
-    }
+    if (!preset.contains(key) || preset[key] != value) command += " " + flag_name(key) + " " + setting_text(value);
   Json record = {{"command", command}, {"environment", run.config.environment}, {"exported_on_cpu", perf::cpu_model_name()}};
   const double minutes = minutes_since_created(run.config, run.checkpoint);
   if (minutes >= 0) record["wall_minutes"] = minutes;

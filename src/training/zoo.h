@@ -27,6 +27,10 @@ bool is_zoo_name(const std::string& run_argument);
 /// "zoo:NAME" -> the entry's folder; UserError listing the entries when there is no NAME.
 std::string zoo_entry_dir(const std::string& run_argument);
 
+/// The folder a command's run argument names: a zoo entry's for "zoo:NAME" (UserError as
+/// zoo_entry_dir), else the argument itself.
+std::string run_folder(const std::string& run_argument);
+
 /// A zoo entry's zoo.json, read and checked (format version, family, bytes, crc32).
 struct ZooEntry {
   std::string name;

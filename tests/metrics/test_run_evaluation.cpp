@@ -183,6 +183,12 @@ TEST(RunEvaluation, SamplesFileIsMeasuredAtItsOwnCount) {
   EXPECT_EQ(r["source"], npy);
   EXPECT_TRUE(r.contains("evaluated_at"));
   EXPECT_FALSE(r.contains("speed"));
-  EXPECT_EQ(log.str(), "note: " + npy +
-                           " holds 60 images; the protocol's N is 10000 and FID is comparable only at equal N\n");
+  // Read against the reference rows at its own N (their first computation is logged after the note).
+  EXPECT_EQ(log.str().rfind("note: " + npy +
+                                " holds 60 images; the protocol's N is 10000 and FID is comparable only at equal N\n",
+                            0),
+            0u)
+      << log.str();
+  EXPECT_TRUE(r["reference_fids"].contains("train"));
+  EXPECT_TRUE(r["reference_fids"].contains("single_digit"));
 }
