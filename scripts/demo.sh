@@ -25,6 +25,20 @@ for model in $models; do
   done_runs+=("$run")
 done
 
+# The few-step sampler distilled from the quick DDPM just trained (`trilemma distill`).
+if [[ " ${done_runs[*]} " == *" $RUNS/demo-ddpm "* ]] && "$TRILEMMA" --help | grep -q '^  distill'; then
+  run="$RUNS/demo-consistency"
+  if [[ -f $run/config.json ]]; then
+    echo "== consistency: continuing $run"
+    "$TRILEMMA" train --resume "$run"
+  else
+    echo "== consistency: distilling $RUNS/demo-ddpm into $run"
+    "$TRILEMMA" distill "$RUNS/demo-ddpm" --preset quick --run-dir "$run"
+  fi
+  "$TRILEMMA" sample "$run" --n 100 --grid "$run/images/demo-samples.png"
+  done_runs+=("$run")
+fi
+
 if "$TRILEMMA" --help | grep -q '^  compare'; then
   for run in "${done_runs[@]}"; do "$TRILEMMA" eval "$run"; done
   # The zoo's converged models of the same families beside the quick ones just trained

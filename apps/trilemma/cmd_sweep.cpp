@@ -18,6 +18,7 @@ void add_sweep_command(CLI::App& app, Context& context) {
       "sweep", "grid search: train and evaluate one run per value of a setting, e.g. `sweep vae --latent-dim 2,8,32`");
   sweep->require_subcommand(1);
   for (const ModelFamily& family : model_families()) {
+    if (!family.teacher_family.empty()) continue;  // distilled runs start from a teacher, not a preset
     CLI::App* sub = sweep->add_subcommand(family.name, family.summary);
     sub->fallthrough();
     auto preset = std::make_shared<std::string>(family.presets.front());

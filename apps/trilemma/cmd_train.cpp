@@ -16,13 +16,6 @@
 namespace trilemma::cli {
 namespace {
 
-std::string default_run_dir(const std::string& model) {
-  std::time_t t = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&t));
-  return "runs/" + model + "-" + stamp;
-}
-
 // "--latent-dim" help: the field's text, its valid values and its value in each preset.
 std::string setting_help(const ModelFamily& family, const std::vector<Json>& presets, const SettingField& field) {
   std::string help = field.help + " (" + field.range + ") [";
@@ -30,30 +23,6 @@ std::string setting_help(const ModelFamily& family, const std::vector<Json>& pre
     help += (i ? ", " : "") + family.presets[i] + ": " + setting_text(presets[i].at(field.name));
   return help + "]";
 }
-
-struct TrainFlags {
-  std::string run_dir;
-  std::string resume;
-  std::map<std::string, std::string> run_options;  ///< text of each run option given
-  int64_t resume_epochs = -1;
-  int64_t resume_max_steps = -1;
-
-  /// What a new and a resumed run share: threads applied, data, device, run options.
-  training::TrainOptions options(const Context& context, const std::string& dir, const CLI::App& train) const {
-    apply_runtime(context);
-    training::TrainOptions options;
-    options.run_dir = dir;
-    options.data_dir = data::resolve_data_dir(context.data_dir);
-    options.device = resolve_device(context.device);
-    const auto& table = training::run_options_table();
-    for (const SettingField& field : table.fields())
-      if (train.count(flag_name(field.name)) > 0)
-        table.set_from_text(options.run_options, field.name, run_options.at(field.name));
-    // Refused here, before a resumed run's directory is tidied; the rest are the run's own.
-    training::merge_run_options(Json::object(), options.run_options);
-    return options;
-  }
-};
 
 std::string join(const std::vector<std::string>& items) {
   std::string joined;
@@ -63,6 +32,59 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
+std::string default_run_dir(const std::string& model) {
+  std::time_t t = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&t));
+  return "runs/" + model + "-" + stamp;
+}
+
+void add_run_option_flags(CLI::App& command, std::map<std::string, std::string>& values) {
+  const training::RunOptions defaults;
+  for (const SettingField& field : training::run_options_table().fields())
+    command.add_option(flag_name(field.name), values[field.name],
+                       field.help + " (" + field.range + "; default " +
+                           setting_text(training::run_options_table().to_json(defaults)[field.name]) +
+                           ", or the run's own on --resume)")
+        ->type_name("VALUE");
+}
+
+training::TrainOptions train_options(const Context& context, const std::string& dir, const CLI::App& command,
+                                     const std::map<std::string, std::string>& run_option_values) {
+  apply_runtime(context);
+  training::TrainOptions options;
+  options.run_dir = dir;
+  options.data_dir = data::resolve_data_dir(context.data_dir);
+  options.device = resolve_device(context.device);
+  const auto& table = training::run_options_table();
+  for (const SettingField& field : table.fields())
+    if (command.count(flag_name(field.name)) > 0)
+      table.set_from_text(options.run_options, field.name, run_option_values.at(field.name));
+  // Refused here, before a resumed run's directory is tidied; the rest are the run's own.
+  training::merge_run_options(Json::object(), options.run_options);
+  return options;
+}
+
+void add_setting_flags(CLI::App& command, const ModelFamily& family, std::map<std::string, std::string>& values) {
+  std::vector<Json> presets;
+  for (const std::string& name : family.presets) presets.push_back(family.preset_settings(name));
+  for (const SettingField& field : family.settings) {
+    CLI::Option* option =
+        command.add_option(flag_name(field.name), values[field.name], setting_help(family, presets, field))
+            ->type_name("VALUE");
+    // A boolean setting also works as a bare switch: `--conditional` = `--conditional true`.
+    if (field.type == "boolean") option->expected(0, 1)->default_str("true");
+  }
+}
+
+struct TrainFlags {
+  std::string run_dir;
+  std::string resume;
+  std::map<std::string, std::string> run_options;  ///< text of each run option given
+  int64_t resume_epochs = -1;
+  int64_t resume_max_steps = -1;
+};
+
 void add_train_command(CLI::App& app, Context& context) {
   auto flags = std::make_shared<TrainFlags>();
   CLI::App* train = app.add_subcommand("train", "train a model (one subcommand per model family)");
@@ -70,13 +92,7 @@ void add_train_command(CLI::App& app, Context& context) {
   train->require_subcommand(0, 1);
   train->add_option("--resume", flags->resume, "continue the run in RUN_DIR from its newest good checkpoint");
   // Run options: recorded in config.json and kept by --resume unless given again.
-  const training::RunOptions defaults;
-  for (const SettingField& field : training::run_options_table().fields())
-    train->add_option(flag_name(field.name), flags->run_options[field.name],
-                      field.help + " (" + field.range + "; default " +
-                          setting_text(training::run_options_table().to_json(defaults)[field.name]) +
-                          ", or the run's own on --resume)")
-        ->type_name("VALUE");
+  add_run_option_flags(*train, flags->run_options);
 
   // With --resume, the run's new length; before a model name (`train --epochs 3 vae`) they
   // are that model's settings, as after it.
@@ -94,10 +110,11 @@ void add_train_command(CLI::App& app, Context& context) {
     if (!train->get_subcommands().empty()) return;
     if (flags->resume.empty()) {
       std::vector<std::string> names;
-      for (const auto& f : model_families()) names.push_back(f.name);
+      for (const auto& f : model_families())
+        if (f.teacher_family.empty()) names.push_back(f.name);
       throw UserError("train: name a model (" + join(names) + ") or --resume RUN_DIR");
     }
-    training::TrainOptions options = flags->options(context, flags->resume, *train);
+    training::TrainOptions options = train_options(context, flags->resume, *train, flags->run_options);
     options.resume = true;
     options.resume_epochs = flags->resume_epochs;
     options.resume_max_steps = flags->resume_max_steps;
@@ -106,21 +123,20 @@ void add_train_command(CLI::App& app, Context& context) {
 
   for (const ModelFamily& family : model_families()) {
     CLI::App* sub = train->add_subcommand(family.name, family.summary);
+    // A distilled family starts from a teacher: its runs are made by `trilemma distill`. Its
+    // flags parse as usual, then the callback names the way; hidden from `train --help`,
+    // whose list the demo reads.
+    if (!family.teacher_family.empty()) sub->group("");
     sub->fallthrough();
     auto preset = std::make_shared<std::string>(family.presets.front());
     auto values = std::make_shared<std::map<std::string, std::string>>();
     sub->add_option("--preset", *preset, "named settings: " + join(family.presets))->capture_default_str();
     sub->add_option("--run-dir", flags->run_dir, "run directory (default: runs/" + family.name + "-<time>)");
-    std::vector<Json> presets;
-    for (const std::string& name : family.presets) presets.push_back(family.preset_settings(name));
-    for (const SettingField& field : family.settings) {
-      CLI::Option* option =
-          sub->add_option(flag_name(field.name), (*values)[field.name], setting_help(family, presets, field))
-              ->type_name("VALUE");
-      // A boolean setting also works as a bare switch: `--conditional` = `--conditional true`.
-      if (field.type == "boolean") option->expected(0, 1)->default_str("true");
-    }
+    add_setting_flags(*sub, family, *values);
     sub->callback([&context, &family, flags, preset, values, sub, train, epochs_option, max_steps_option]() {
+      if (!family.teacher_family.empty())
+        throw UserError(family.name + " runs are distilled from a trained " + family.teacher_family +
+                        " run: trilemma distill TEACHER_RUN --method " + family.name);
       if (!flags->resume.empty())
         throw UserError("--resume continues an existing run: use `trilemma train --resume RUN_DIR` without a model");
       training::RunConfig config;
@@ -139,8 +155,9 @@ void add_train_command(CLI::App& app, Context& context) {
         family.set_setting(config.settings, name, option->as<std::string>());
       }
       config.settings = family.validate(config.settings);
-      const training::TrainOptions options = flags->options(
-          context, flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir, *train);
+      const training::TrainOptions options =
+          train_options(context, flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir, *train,
+                        flags->run_options);
       std::cout << "run directory: " << options.run_dir << "\n";
       context.exit_code = training::train_run(config, options);
     });

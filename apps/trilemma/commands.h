@@ -2,10 +2,13 @@
 // Each `trilemma` subcommand lives in its own cmd_*.cpp and registers itself with an
 // add_*_command function listed in main.cpp.
 #include <CLI/CLI.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/precision.h"
+#include "models/generative_model.h"
+#include "training/train_loop.h"
 
 namespace trilemma::cli {
 
@@ -28,6 +31,18 @@ std::vector<std::string> given_sampler_options(const CLI::App& command);
 /// its value goes through precision_for (core/precision.h).
 void add_sampling_precision_option(CLI::App& command, std::string& value);
 
+/// runs/MODEL-<local time>: where a new run goes unless --run-dir says otherwise.
+std::string default_run_dir(const std::string& model);
+/// The run options (--keep, --log-every, --checkpoint-minutes) as flags whose text lands in
+/// values[field]; train_options reads them.
+void add_run_option_flags(CLI::App& command, std::map<std::string, std::string>& values);
+/// What every training command shares: threads applied, data, device, the run options given.
+training::TrainOptions train_options(const Context& context, const std::string& dir, const CLI::App& command,
+                                     const std::map<std::string, std::string>& run_option_values);
+/// Every setting of `family` as a --flag whose text lands in values[field], with its range
+/// and its value in each preset in --help.
+void add_setting_flags(CLI::App& command, const ModelFamily& family, std::map<std::string, std::string>& values);
+
 void add_train_command(CLI::App& app, Context& context);
 void add_sample_command(CLI::App& app, Context& context);
 void add_info_command(CLI::App& app, Context& context);
@@ -38,5 +53,6 @@ void add_bench_command(CLI::App& app, Context& context);
 void add_zoo_command(CLI::App& app, Context& context);
 void add_sweep_command(CLI::App& app, Context& context);
 void add_curve_command(CLI::App& app, Context& context);
+void add_distill_command(CLI::App& app, Context& context);
 
 }  // namespace trilemma::cli

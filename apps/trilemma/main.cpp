@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   cli::add_zoo_command(app, context);
   cli::add_sweep_command(app, context);
   cli::add_curve_command(app, context);
+  cli::add_distill_command(app, context);
 
   try {
     app.parse(argc, argv);

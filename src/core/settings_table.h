@@ -3,6 +3,7 @@
 // Reading and writing config.json, parsing a flag's text, `--help` and range checks all
 // come from the table, so a new hyperparameter is one line in it plus its use (the
 // pattern of llama.cpp's common/arg.cpp, for structs instead of argv).
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -130,11 +131,16 @@ class SettingsTable {
     return *this;
   }
 
-  /// Appends every field of another table, reached through `part` (e.g. the common settings).
+  /// Appends `other`'s fields (all, or only those named in `only`), reached through
+  /// part_of: e.g. the common settings, or a distilled student's copy of its teacher's
+  /// architecture fields, declared once in the teacher's table.
   template <class P, class Part>
-  SettingsTable& include(const SettingsTable<P>& other, Part part_of) {
+  SettingsTable& include(const SettingsTable<P>& other, Part part_of, const std::vector<std::string>& only = {}) {
     const Access<P> part = part_of;
+    for (const std::string& name : only)
+      if (!other.has(name)) throw std::logic_error("settings table: no field '" + name + "' to include");
     for (const auto& e : other.entries()) {
+      if (!only.empty() && std::find(only.begin(), only.end(), e.field.name) == only.end()) continue;
       auto write = e.write;
       auto read = e.read;
       auto violation = e.violation;

@@ -121,6 +121,26 @@ SampleResult sample_ddpm(const NoiseSchedule& schedule, const EpsilonPredictor& 
   });
 }
 
+torch::Tensor ddim_ode_step(const NoiseSchedule& schedule, const torch::Tensor& x_t, const torch::Tensor& eps,
+                            const torch::Tensor& t, const torch::Tensor& t_prev, double clip_x0) {
+  // ᾱ per row, broadcast over the image dimensions; index -1 (clean) has ᾱ = 1.
+  std::vector<int64_t> shape(static_cast<size_t>(x_t.dim()), 1);
+  shape[0] = x_t.size(0);
+  const auto padded = torch::cat({torch::ones({1}, torch::kDouble),
+                                  torch::tensor(schedule.alpha_bars(), torch::kDouble)});
+  auto gather = [&](const torch::Tensor& index) {
+    return padded.index_select(0, (index.to(torch::kCPU) + 1)).to(x_t.options()).view(shape);
+  };
+  const auto ab = gather(t), ab_prev = gather(t_prev);
+  auto x0 = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt();
+  auto e = eps;
+  if (clip_x0 > 0) {
+    x0 = x0.clamp(-clip_x0, clip_x0);
+    e = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt();
+  }
+  return ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * e;
+}
+
 SampleResult sample_ddim(const NoiseSchedule& schedule, const EpsilonPredictor& predict_eps,
                          torch::Tensor x, const SamplerSettings& settings) {
   if (settings.eta < 0) throw UserError("--eta: must be >= 0");

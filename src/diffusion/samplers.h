@@ -78,6 +78,14 @@ SampleResult sample_ddim(const NoiseSchedule& schedule, const EpsilonPredictor& 
 SampleResult sample_dpm_solver(const NoiseSchedule& schedule, const EpsilonPredictor& predict_eps,
                                torch::Tensor x, const SamplerSettings& settings);
 
+/// One deterministic DDIM step (η = 0, Song et al. 2021, eq. 12) of the probability-flow
+/// ODE from index t to index t_prev for every row of x_t, each with its own pair (int64
+/// tensors of N indices; t_prev = -1 means clean): x̂_0 from ε̂, clamped to ±clip_x0 when
+/// clip_x0 > 0 (with ε̂ made consistent, as the DDIM sampler does), then
+/// √ᾱ_prev x̂_0 + √(1-ᾱ_prev) ε̂. Consistency distillation's teacher step.
+torch::Tensor ddim_ode_step(const NoiseSchedule& schedule, const torch::Tensor& x_t, const torch::Tensor& eps,
+                            const torch::Tensor& t, const torch::Tensor& t_prev, double clip_x0);
+
 /// "ddpm", "ddim", "dpm-solver" (also accepts "dpm-solver++" and "dpmsolver").
 /// Throws UserError listing the known names otherwise.
 SamplerKind parse_sampler_kind(const std::string& name);

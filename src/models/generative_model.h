@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -120,6 +121,13 @@ class GenerativeModel {
   /// given only them samples and evaluates, but cannot resume training.
   virtual std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() = 0;
 
+  /// A distilled family's student takes its starting weights from a trained teacher of
+  /// ModelFamily::teacher_family (`trilemma distill`), through the teacher's
+  /// sampling_networks(). Families trained from scratch have no teacher.
+  virtual void start_from_teacher(GenerativeModel& teacher) {
+    throw std::logic_error("this model family is not distilled from a teacher");
+  }
+
   /// Figures drawn after each epoch (e.g. a GAN's fixed-noise grid). Optional.
   virtual std::vector<Figure> epoch_figures(const FigureInputs& inputs) { return {}; }
   /// Figures drawn at the end of training and by `trilemma figures`.
@@ -150,6 +158,13 @@ struct ModelFamily {
   std::string name;                   ///< "vae", "dcgan", "ddpm"
   std::string summary;                ///< one line for --help
   std::vector<std::string> presets;   ///< first one is the default
+  /// A distilled family: the family of the teacher its runs start from (made by
+  /// `trilemma distill TEACHER_RUN`, not by `trilemma train`); "" = trained from scratch.
+  std::string teacher_family;
+  /// A distilled family: settings copied from the teacher's config (its architecture),
+  /// which a flag may not change; and settings whose default is the teacher's value when
+  /// the teacher's config holds them (e.g. the guidance weight).
+  std::vector<std::string> teacher_fields, teacher_defaults;
   std::vector<SettingField> settings; ///< every field, in display order
   /// The settings of a named preset (throws UserError for an unknown name).
   std::function<Json(const std::string& preset)> preset_settings;

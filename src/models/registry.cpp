@@ -1,6 +1,7 @@
 #include "models/registry.h"
 
 #include "core/error.h"
+#include "models/consistency.h"
 #include "models/dcgan.h"
 #include "models/ddgan.h"
 #include "models/ddpm.h"
@@ -15,6 +16,7 @@ const std::vector<ModelFamily>& model_families() {
       dcgan_family(),
       ddpm_family(),
       ddgan_family(),
+      consistency_family(),
   };
   return families;
 }
@@ -29,6 +31,14 @@ const ModelFamily& find_model_family(const std::string& name) {
   for (const ModelFamily& family : model_families())
     if (family.name == name) return family;
   throw UserError("unknown model '" + name + "' (known: " + model_family_names() + ")");
+}
+
+std::unique_ptr<GenerativeModel> untrained_teacher(const ModelFamily& student, const Json& student_settings,
+                                                   torch::Device device) {
+  const ModelFamily& family = find_model_family(student.teacher_family);
+  Json settings = family.preset_settings(family.presets.front());
+  for (const std::string& name : student.teacher_fields) settings[name] = student_settings.at(name);
+  return family.create(family.validate(settings), device);
 }
 
 }  // namespace trilemma

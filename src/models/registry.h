@@ -1,4 +1,5 @@
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,11 @@ std::string model_family_names();
 
 /// The family called `name`; throws UserError listing the known ones otherwise.
 const ModelFamily& find_model_family(const std::string& name);
+
+/// For a distilled family's student (`student_settings`), a teacher of its teacher family
+/// with untrained weights, shaped as the student's teacher fields say: what benchmarks and
+/// tests that time or exercise a student's training step start it from.
+std::unique_ptr<GenerativeModel> untrained_teacher(const ModelFamily& student, const Json& student_settings,
+                                                   torch::Device device);
 
 }  // namespace trilemma

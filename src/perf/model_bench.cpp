@@ -1,6 +1,7 @@
 #include "perf/model_bench.h"
 
 #include "metrics/speed.h"
+#include "models/registry.h"
 #include "perf/machine.h"
 #include "perf/op_profile.h"
 
@@ -58,6 +59,8 @@ ModelBenchResult bench_model(const ModelFamily& family, const ModelBenchOptions&
   reset_peak_rss();
   torch::manual_seed(options.seed);
   std::unique_ptr<GenerativeModel> model = family.create(r.settings, torch::kCPU);
+  // A distilled student's step runs its teacher too: time it with one of random weights.
+  if (!family.teacher_family.empty()) model->start_from_teacher(*untrained_teacher(family, r.settings, torch::kCPU));
   r.parameters = model->parameter_count();
   SampleOptions defaults;
   defaults.precision = sample_precision;

@@ -32,11 +32,13 @@ double minutes_since_created(const RunConfig& config, const std::string& file) {
 }
 
 Json RunConfig::to_json() const {
-  return {{"model", model},
-          {"preset", preset},
-          {"settings", settings},
-          {"run_options", run_options},
-          {"environment", environment}};
+  Json json = {{"model", model},
+               {"preset", preset},
+               {"settings", settings},
+               {"run_options", run_options},
+               {"environment", environment}};
+  if (!teacher.empty()) json["teacher"] = teacher;
+  return json;
 }
 
 RunConfig RunConfig::from_json(const Json& json, const std::string& source) {
@@ -49,6 +51,8 @@ RunConfig RunConfig::from_json(const Json& json, const std::string& source) {
     config.run_options = json.value("run_options", Json::object());
     if (!config.run_options.is_object()) throw std::runtime_error("run_options");
     config.environment = json.value("environment", Json::object());
+    config.teacher = json.value("teacher", Json::object());
+    if (!config.teacher.is_object()) throw std::runtime_error("teacher");
     return config;
   } catch (const std::exception&) {
     throw UserError(source + ": not a valid trilemma config (needs model, preset, settings)");

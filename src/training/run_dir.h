@@ -18,6 +18,8 @@ struct RunConfig {
   Json run_options = Json::object();  ///< keep, log_every, checkpoint_minutes (train_loop.h's
                                       ///< RunOptions); empty in runs from before they were kept
   Json environment;    ///< torch_version, device, threads, created (informational)
+  Json teacher = Json::object();  ///< a distilled run's teacher: run, checkpoint, its CRC,
+                                  ///< step, model, settings (training/distill.h); else empty
   Json to_json() const;
   static RunConfig from_json(const Json& json, const std::string& source);
 };

@@ -260,6 +260,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     }
   }
   GenerativeModel& model = *start.model;
+  if (start.fresh && options.teacher != nullptr) model.start_from_teacher(*options.teacher);
   if (start.fresh) {
     config.environment = {{"torch_version", torch_version()},
                           {"device", describe_device(options.device)},

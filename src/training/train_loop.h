@@ -32,6 +32,8 @@ struct TrainOptions {
   bool resume = false;
   int64_t resume_epochs = -1;     ///< on resume, replaces the run's epochs when >= 0
   int64_t resume_max_steps = -1;  ///< on resume, replaces the run's max_steps when >= 0
+  /// A distilled family's new run starts from this trained model (training/distill.h).
+  GenerativeModel* teacher = nullptr;
 };
 
 /// Trains a new run (family + preset + settings) or resumes one (options.resume; a run

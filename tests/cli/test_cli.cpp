@@ -137,5 +137,44 @@ TEST(Cli, CurveEvaluatesSpreadCheckpointsIncludingTheNewest) {
   EXPECT_NE(too_few.exit_code, 0);
 }
 
+// `distill` makes a run from a teacher run: config.json records the teacher, the student
+// resumes without it (its checkpoint carries the teacher), samples in K steps, refuses the
+// teacher's sampler flags, and `train` points distilled families to `distill`.
+TEST(Cli, DistilledRunRecordsItsTeacherResumesAloneAndSamplesInKSteps) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string teacher = dir.file("teacher"), student = dir.file("student");
+  const auto trained = run_cli("--threads 1 train ddpm --base-width 8 --channel-mults 1,2 --attention-levels none "
+                               "--groups 4 --max-steps 2 --batch-size 8 --run-dir " + teacher);
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  const auto distilled = run_cli("--threads 1 distill " + teacher + " --grid-points 10 --max-steps 2 --batch-size 8 "
+                                 "--run-dir " + student);
+  ASSERT_EQ(distilled.exit_code, 0) << distilled.output;
+  const auto config = read_json(student + "/config.json");
+  EXPECT_EQ(config["model"], "consistency");
+  EXPECT_EQ(config["teacher"]["run"], teacher);
+  EXPECT_EQ(config["teacher"]["step"], 2);
+  EXPECT_EQ(config["teacher"]["checkpoint_crc32"].get<std::string>().size(), 8u);
+  EXPECT_EQ(config["settings"]["base_width"], 8);
+  EXPECT_EQ(config["settings"]["channel_mults"], nlohmann::json::array({1, 2}));
+
+  std::filesystem::remove_all(teacher);  // the student's checkpoints carry what it needs
+  const auto resumed = run_cli("--threads 1 train --resume " + student + " --max-steps 3");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_TRUE(std::filesystem::exists(student + "/checkpoints/step-0000000003.pt")) << resumed.output;
+
+  const auto sampled = run_cli("sample " + student + " --steps 2 --n 4 --grid " + dir.file("g.png"));
+  ASSERT_EQ(sampled.exit_code, 0) << sampled.output;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("g.png")));
+  const auto evaluated = run_cli("--threads 1 eval " + student + " --steps 1 --n 20 --no-latency");
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.output;
+  EXPECT_EQ(read_json(student + "/eval.json")["samplers"]["consistency-1"]["speed"]["nfe"], 1);
+  expect_clean_error("sample " + student + " --steps 10", "--steps: must be in 1..9");
+  expect_clean_error("sample " + student + " --sampler ddim", "--sampler");
+  expect_clean_error("sample " + student + " --eta 0.5", "--eta");
+  expect_clean_error("train consistency --run-dir " + dir.file("x"), "trilemma distill TEACHER_RUN");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x")));
+}
+
 }  // namespace
 }  // namespace trilemma

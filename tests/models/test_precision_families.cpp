@@ -33,6 +33,7 @@ TEST(PrecisionFamilies, EveryPresetTrainsAndSamplesInBf16) {
       settings["precision"] = "bf16";
       torch::manual_seed(0);
       auto model = family.create(family.validate(settings), torch::kCPU);
+      if (!family.teacher_family.empty()) model->start_from_teacher(*untrained_teacher(family, settings, torch::kCPU));
       LossTerms terms;
       {
         const PrecisionGuard guard(Precision::kBf16, torch::kCPU);  // as the training loop does
