@@ -5,6 +5,7 @@ does not work: so that a documented command cannot rot unnoticed.
 Commands come from the README's code blocks and inline code (`trilemma ...` or
 `build/trilemma ...`). Each runs in a scratch directory with sizes cut down:
   train    + --max-steps 2 --epochs 0 (a command's own --epochs/--max-steps is kept on --resume)
+  distill  + --max-steps 2 --epochs 0, from the README's teacher run (or zoo:NAME)
   sample   --n 2 (per class: --n 1)
   eval     --n 10 --curve-n 10 --no-latency
   sweep    --max-steps 2 --epochs 0 --n 10 for every value
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 
-FAMILIES = ("vae", "dcgan", "ddpm", "ddgan")
+FAMILIES = ("vae", "dcgan", "ddpm", "ddgan", "consistency")
 
 
 def readme_commands(text):
@@ -105,6 +106,13 @@ class Runner:
                 words += ["--run-dir", run_dir]
             self.runs[run_dir] = family
             return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0"]
+        if command == "distill":
+            words[1] = self.run_dir_for(words[1])
+            run_dir = words[words.index("--run-dir") + 1] if "--run-dir" in words else "runs/consistency-readme"
+            if "--run-dir" not in words:
+                words += ["--run-dir", run_dir]
+            self.runs[run_dir] = "consistency"
+            return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0"]
         if command in ("sample", "eval", "info", "figures"):
             if len(words) > 1 and not words[1].startswith("-"):
                 words[1] = self.run_dir_for(words[1])
@@ -158,9 +166,11 @@ def main():
     args = parser.parse_args()
     with open(args.readme) as f:
         commands = readme_commands(f.read())
-    # Trainings first, so that the runs the other commands name exist.
-    ordered = [c for c in commands if " train " in " " + c and "--resume" not in c] + \
-              [c for c in commands if not (" train " in " " + c and "--resume" not in c)]
+    # Trainings first, then distillations of them, so that the runs the other commands name exist.
+    def trains(c):
+        return " train " in " " + c and "--resume" not in c
+    ordered = [c for c in commands if trains(c)] + [c for c in commands if " distill " in " " + c] + \
+              [c for c in commands if not trains(c) and " distill " not in " " + c]
     with tempfile.TemporaryDirectory(prefix="trilemma-readme-") as scratch:
         runner = Runner(args.trilemma, scratch)
         for command in ordered:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job of `./run demo`: train the quick preset of every model family, draw their
-# samples, evaluate them and write the comparison report. Each step prints where its
+# The main job of `./run demo`: train the quick preset of every model family, distil the
+# quick DDPM into a few-step sampler, draw their samples, evaluate them and write the
+# comparison report. Each step prints where its
 # output went. Runs land in runs/demo-<model>; an existing one is reused (resumed if it
 # was interrupted), so a second `./run demo` is quick. TRILEMMA_DEMO_MODELS="vae" limits
 # the demo to the named families.
@@ -37,6 +38,7 @@ if [[ " ${done_runs[*]} " == *" $RUNS/demo-ddpm "* ]] && "$TRILEMMA" --help | gr
   fi
   "$TRILEMMA" sample "$run" --n 100 --grid "$run/images/demo-samples.png"
   done_runs+=("$run")
+  models="$models consistency"  # so that the zoo's distilled student joins the report
 fi
 
 if "$TRILEMMA" --help | grep -q '^  compare'; then

@@ -35,7 +35,7 @@ struct ConsistencySettings {
   double grad_clip = 1.0;        ///< max global gradient norm; 0 = no clipping
   double guidance = 2.0;         ///< conditional: the teacher's guidance weight w folded into
                                  ///< the student (it samples at this w, with one evaluation)
-  CommonSettings common{/*epochs=*/1, /*max_steps=*/300, /*batch_size=*/32, /*lr=*/1e-4};
+  CommonSettings common{/*epochs=*/1, /*max_steps=*/500, /*batch_size=*/32, /*lr=*/1e-4};
 };
 
 /// The student's settings table: the teacher's fields (declared once, in the DDPM's table),

@@ -41,7 +41,7 @@ RunConfig distilled_config(const DistillRequest& request, const LoadedRun& teach
   }
   config.settings = family.validate(config.settings);
   const std::string checkpoint_bytes = read_file(teacher.checkpoint);
-  config.teacher = {{"run", teacher.dir},
+  config.teacher = {{"run", request.teacher},  // as given: a run directory or zoo:NAME
                     {"model", teacher.config.model},
                     {"preset", teacher.config.preset},
                     {"checkpoint", teacher.checkpoint},

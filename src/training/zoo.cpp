@@ -172,11 +172,21 @@ LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) 
 }
 
 Json training_record(const LoadedRun& run) {
-  std::string command = "trilemma train " + run.config.model + " --preset " + run.config.preset;
+  const Json& teacher = run.config.teacher;
+  const bool distilled = !teacher.empty();
+  // A distilled run's command names its teacher; the fields copied from it are not flags.
+  std::string command = distilled ? "trilemma distill " + teacher.value("run", std::string("TEACHER_RUN")) +
+                                        " --method " + run.config.model
+                                  : "trilemma train " + run.config.model;
+  command += " --preset " + run.config.preset;
   const Json preset = run.family->preset_settings(run.config.preset);
-  for (const auto& [key, value] : run.config.settings.items())
+  const auto& copied = run.family->teacher_fields;
+  for (const auto& [key, value] : run.config.settings.items()) {
+    if (distilled && std::find(copied.begin(), copied.end(), key) != copied.end()) continue;
     if (!preset.contains(key) || preset[key] != value) command += " " + flag_name(key) + " " + setting_text(value);
+  }
   Json record = {{"command", command}, {"environment", run.config.environment}, {"exported_on_cpu", perf::cpu_model_name()}};
+  if (distilled) record["teacher"] = teacher;
   const double minutes = minutes_since_created(run.config, run.checkpoint);
   if (minutes >= 0) record["wall_minutes"] = minutes;
   return record;
