@@ -199,6 +199,17 @@ torch::Tensor ConsistencyModel::teacher_step(const torch::Tensor& x_t, const tor
   return diffusion::ddim_ode_step(schedule_, x_t, eps, t, t_prev, settings_.teacher.clip_denoised ? 1.0 : 0.0);
 }
 
+ConsistencyModel::TrainingPair ConsistencyModel::draw_pair(const torch::Tensor& x0) const {
+  // A random neighbouring pair (t_{k+1}, t_k) of the grid per image (Algorithm 2).
+  const auto position = torch::randint(1, static_cast<int64_t>(grid_.size()), {x0.size(0)}, torch::kLong);
+  const auto grid = index_tensor(grid_, torch::kCPU);
+  TrainingPair pair;
+  pair.t_high = grid.index_select(0, position).to(device_);
+  pair.t_low = grid.index_select(0, position - 1).to(device_);
+  pair.x_high = schedule_.q_sample(x0, pair.t_high, torch::randn_like(x0));
+  return pair;
+}
+
 LossTerms ConsistencyModel::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   if (!has_teacher_)
     throw UserError("this consistency run holds no teacher weights (it stopped before its first checkpoint): "
@@ -206,21 +217,15 @@ LossTerms ConsistencyModel::train_step(const torch::Tensor& images, const torch:
   net_->train();
   target_->eval();
   const auto x0 = to_model_space(images.to(device_));
-  const int64_t n = x0.size(0);
   const auto classes = settings_.common.conditional ? labels.to(device_) : torch::Tensor();
-  // A random neighbouring pair (t_{k+1}, t_k) of the grid per image (Algorithm 2).
-  const auto position = torch::randint(1, static_cast<int64_t>(grid_.size()), {n}, torch::kLong);
-  const auto grid = index_tensor(grid_, torch::kCPU);
-  const auto t_high = grid.index_select(0, position).to(device_);
-  const auto t_low = grid.index_select(0, position - 1).to(device_);
-  const auto x_high = schedule_.q_sample(x0, t_high, torch::randn_like(x0));
+  const TrainingPair pair = draw_pair(x0);
   torch::Tensor target;
   {
     torch::NoGradGuard no_grad;
-    const auto x_low = teacher_step(x_high, t_high, t_low, classes);
-    target = consistency_function(target_, x_low, t_low, classes);
+    const auto x_low = teacher_step(pair.x_high, pair.t_high, pair.t_low, classes);
+    target = consistency_function(target_, x_low, pair.t_low, classes);
   }
-  const auto prediction = consistency_function(net_, x_high, t_high, classes);
+  const auto prediction = consistency_function(net_, pair.x_high, pair.t_high, classes);
   const auto loss = consistency_distance(prediction, target.to(prediction.dtype()), settings_.distance);
 
   optimizer_->zero_grad();
@@ -244,13 +249,10 @@ LossTerms ConsistencyModel::eval_loss(const torch::Tensor& images, const torch::
   target_->eval();
   const auto x0 = to_model_space(images.to(device_));
   const auto classes = settings_.common.conditional ? labels.to(device_) : torch::Tensor();
-  const auto position = torch::randint(1, static_cast<int64_t>(grid_.size()), {x0.size(0)}, torch::kLong);
-  const auto grid = index_tensor(grid_, torch::kCPU);
-  const auto t_high = grid.index_select(0, position).to(device_);
-  const auto t_low = grid.index_select(0, position - 1).to(device_);
-  const auto x_high = schedule_.q_sample(x0, t_high, torch::randn_like(x0));
-  const auto target = consistency_function(target_, teacher_step(x_high, t_high, t_low, classes), t_low, classes);
-  const auto prediction = consistency_function(ema_, x_high, t_high, classes);
+  const TrainingPair pair = draw_pair(x0);
+  const auto target =
+      consistency_function(target_, teacher_step(pair.x_high, pair.t_high, pair.t_low, classes), pair.t_low, classes);
+  const auto prediction = consistency_function(ema_, pair.x_high, pair.t_high, classes);
   return {{"loss", consistency_distance(prediction, target, settings_.distance).item<double>()}};
 }
 

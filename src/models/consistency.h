@@ -99,6 +99,11 @@ class ConsistencyModel : public GenerativeModel {
   const diffusion::NoiseSchedule& schedule() const { return schedule_; }
 
  private:
+  /// Neighbouring grid times per image and x_0 noised to the higher one.
+  struct TrainingPair {
+    torch::Tensor t_high, t_low, x_high;
+  };
+  TrainingPair draw_pair(const torch::Tensor& x0) const;
   int64_t resolve_steps(const SampleOptions& options) const;
 
   ConsistencySettings settings_;

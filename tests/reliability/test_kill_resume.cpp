@@ -237,6 +237,40 @@ TEST(KillAndResume, RunKilledBeforeItsFirstCheckpointRestartsFromZero) {
   expect_same_final_state(run, dir.file("straight"));
 }
 
+// A distilled run is killed like any other: SIGKILL mid-distillation, then `train --resume`
+// (which needs no teacher: the checkpoints carry it) ends on the same losses and state as
+// an uninterrupted distillation.
+TEST(KillAndResume, KilledDistillationResumesToTheUninterruptedRun) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string teacher = dir.file("teacher");
+  const auto trained = testing::run_cli("--threads 1 train ddpm --base-width 8 --channel-mults 1,2 "
+                                        "--attention-levels none --groups 4 --max-steps 2 --batch-size 8 --run-dir '" +
+                                        teacher + "'");
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  auto distill = [&](const std::string& run) {
+    return "--threads 1 distill '" + teacher + "' " + kTrainFlags +
+           " --grid-points 10 --batch-size 8 --max-steps 16 --run-dir '" + run + "'";
+  };
+  const std::string straight = dir.file("straight"), killed = dir.file("killed");
+  const auto reference = testing::run_cli(distill(straight));
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  {
+    CliProcess process(distill(killed), dir.file("out"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!process.finished() && std::chrono::steady_clock::now() < deadline && last_logged_step(killed) < 5)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_FALSE(process.finished()) << "the distillation ended before the kill";
+    process.send(SIGKILL);
+    EXPECT_EQ(process.wait(), 128 + SIGKILL);
+  }
+  EXPECT_LT(newest_checkpoint(killed).step, 16);
+  const auto finish = testing::run_cli(resume_run(killed));
+  ASSERT_EQ(finish.exit_code, 0) << finish.output;
+  EXPECT_EQ(losses_by_step(killed), losses_by_step(straight));
+  expect_same_final_state(straight, killed);
+}
+
 // Run options given to `train` are kept by a resume that does not repeat them: a run
 // started with --checkpoint-minutes 0 (a checkpoint after every step), killed and resumed
 // with a plain `--resume`, still checkpoints after every step, so the next kill loses at
