@@ -108,7 +108,8 @@ class Runner:
             return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0"]
         if command == "distill":
             words[1] = self.run_dir_for(words[1])
-            run_dir = words[words.index("--run-dir") + 1] if "--run-dir" in words else "runs/consistency-readme"
+            run_dir = (words[words.index("--run-dir") + 1] if "--run-dir" in words
+                       else "runs/consistency-readme-%d" % len(self.runs))
             if "--run-dir" not in words:
                 words += ["--run-dir", run_dir]
             self.runs[run_dir] = "consistency"

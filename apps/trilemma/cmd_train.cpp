@@ -1,4 +1,5 @@
 // trilemma train MODEL [--preset P] [--<setting> V]... | trilemma train --resume RUN_DIR
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -68,9 +69,15 @@ training::TrainOptions train_options(const Context& context, const std::string& 
 void add_setting_flags(CLI::App& command, const ModelFamily& family, std::map<std::string, std::string>& values) {
   std::vector<Json> presets;
   for (const std::string& name : family.presets) presets.push_back(family.preset_settings(name));
+  const auto& copied = family.teacher_fields;
   for (const SettingField& field : family.settings) {
+    // A distilled family's copies of its teacher's settings stay flags, so that giving one
+    // is refused with the teacher's value (training/distill.cpp), but say so in --help.
+    const bool from_teacher = std::find(copied.begin(), copied.end(), field.name) != copied.end();
     CLI::Option* option =
-        command.add_option(flag_name(field.name), values[field.name], setting_help(family, presets, field))
+        command.add_option(flag_name(field.name), values[field.name],
+                           from_teacher ? "the teacher's: " + field.help + " (copied, not settable)"
+                                        : setting_help(family, presets, field))
             ->type_name("VALUE");
     // A boolean setting also works as a bare switch: `--conditional` = `--conditional true`.
     if (field.type == "boolean") option->expected(0, 1)->default_str("true");
