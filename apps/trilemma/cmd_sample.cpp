@@ -151,6 +151,11 @@ void add_info_command(CLI::App& app, Context& context) {
               << ", epoch " << run.epoch << ")\nparameters: " << run.model->parameter_count()
               << "\nsettings:   " << run.config.settings.dump() << "\nenvironment: "
               << run.config.environment.dump() << "\n";
+    const Json& teacher = run.config.teacher;
+    if (!teacher.empty())
+      std::cout << "teacher:    " << teacher.value("run", std::string("?")) << " (" << teacher.value("model", std::string("?"))
+                << ", step " << teacher.value("step", int64_t{0}) << ", checkpoint crc32 "
+                << teacher.value("checkpoint_crc32", std::string("?")) << ")\n";
     const Json facts = run.model->info();
     for (const auto& [key, value] : facts.items())
       std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";

@@ -154,6 +154,7 @@ LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) 
   run.config.preset = m.value("preset", std::string("?"));
   run.config.settings = m["settings"];
   run.config.environment = m.value("training", Json::object()).value("environment", Json::object());
+  run.config.teacher = m.value("training", Json::object()).value("teacher", Json::object());
   run.family = &find_model_family(run.config.model);
   run.family->validate(run.config.settings);
   run.model = run.family->create(run.config.settings, device);

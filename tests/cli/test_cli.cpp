@@ -157,6 +157,9 @@ TEST(Cli, DistilledRunRecordsItsTeacherResumesAloneAndSamplesInKSteps) {
   EXPECT_EQ(config["teacher"]["checkpoint_crc32"].get<std::string>().size(), 8u);
   EXPECT_EQ(config["settings"]["base_width"], 8);
   EXPECT_EQ(config["settings"]["channel_mults"], nlohmann::json::array({1, 2}));
+  const auto info = run_cli("info " + student);
+  EXPECT_NE(info.output.find("teacher:    " + teacher + " (ddpm, step 2, checkpoint crc32 "), std::string::npos)
+      << info.output;
 
   std::filesystem::remove_all(teacher);  // the student's checkpoints carry what it needs
   const auto resumed = run_cli("--threads 1 train --resume " + student + " --max-steps 3");
