@@ -13,31 +13,32 @@ mkdir -p "$RUNS"
 # Every registered model family, unless TRILEMMA_DEMO_MODELS names some ("vae dcgan").
 models=${TRILEMMA_DEMO_MODELS:-$("$TRILEMMA" train --help | awk '/^Subcommands:/{f=1;next} f&&NF{print $1}')}
 done_runs=()
-for model in $models; do
-  run="$RUNS/demo-$model"
+# demo_run NAME RUN WHAT COMMAND...: resumes RUN when it exists, else says WHAT and runs
+# COMMAND (which creates it); then draws its grid and adds it to the report's runs.
+demo_run() {
+  local name=$1 run=$2 what=$3
+  shift 3
   if [[ -f $run/config.json ]]; then
-    echo "== $model: continuing $run"
+    echo "== $name: continuing $run"
     "$TRILEMMA" train --resume "$run"
   else
-    echo "== $model: training the quick preset into $run"
-    "$TRILEMMA" train "$model" --preset quick --run-dir "$run"
+    echo "== $name: $what $run"
+    "$@"
   fi
   "$TRILEMMA" sample "$run" --n 100 --grid "$run/images/demo-samples.png"
   done_runs+=("$run")
+}
+
+for model in $models; do
+  run="$RUNS/demo-$model"
+  demo_run "$model" "$run" "training the quick preset into" "$TRILEMMA" train "$model" --preset quick --run-dir "$run"
 done
 
 # The few-step sampler distilled from the quick DDPM just trained (`trilemma distill`).
 if [[ " ${done_runs[*]} " == *" $RUNS/demo-ddpm "* ]] && "$TRILEMMA" --help | grep -q '^  distill'; then
   run="$RUNS/demo-consistency"
-  if [[ -f $run/config.json ]]; then
-    echo "== consistency: continuing $run"
-    "$TRILEMMA" train --resume "$run"
-  else
-    echo "== consistency: distilling $RUNS/demo-ddpm into $run"
+  demo_run consistency "$run" "distilling $RUNS/demo-ddpm into" \
     "$TRILEMMA" distill "$RUNS/demo-ddpm" --preset quick --run-dir "$run"
-  fi
-  "$TRILEMMA" sample "$run" --n 100 --grid "$run/images/demo-samples.png"
-  done_runs+=("$run")
   models="$models consistency"  # so that the zoo's distilled student joins the report
 fi
 

@@ -96,10 +96,16 @@ const SettingsTable<ConsistencySettings>& consistency_settings_table() {
   return table;
 }
 
-std::pair<double, double> consistency_scalings(int64_t t) {
-  const double s = kTimestepScaling * static_cast<double>(t);
+std::pair<torch::Tensor, torch::Tensor> consistency_scalings(const torch::Tensor& t) {
+  // In double, so that c_skip(0) = 0.25/0.25 = 1 and c_out(0) = 0/0.5 = 0 exactly.
+  const auto s = kTimestepScaling * t.to(torch::kDouble);
   const double d2 = kSigmaData * kSigmaData;
-  return {d2 / (s * s + d2), s / std::sqrt(s * s + d2)};
+  return {d2 / (s * s + d2), s / (s * s + d2).sqrt()};
+}
+
+std::pair<double, double> consistency_scalings(int64_t t) {
+  const auto [c_skip, c_out] = consistency_scalings(torch::tensor({t}));
+  return {c_skip.item<double>(), c_out.item<double>()};
 }
 
 std::vector<int64_t> consistency_grid(const diffusion::NoiseSchedule& schedule, int64_t points) {
@@ -167,35 +173,16 @@ torch::Tensor ConsistencyModel::consistency_function(UNet& network, const torch:
   const auto eps = network->forward(x, t, settings_.common.conditional ? labels : torch::Tensor());
   const auto ab = alpha_bars_of(schedule_, t, x);
   const auto x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt();
-  std::vector<double> skip, out;
-  const auto indices = t.to(torch::kCPU);
-  for (int64_t i = 0; i < indices.size(0); ++i) {
-    const auto [c_skip, c_out] = consistency_scalings(indices[i].item<int64_t>());
-    skip.push_back(c_skip);
-    out.push_back(c_out);
-  }
-  auto as_column = [&](const std::vector<double>& v) {
-    return torch::tensor(v, torch::kDouble).to(x.device()).to(x.dtype()).view({-1, 1, 1, 1});
-  };
-  return as_column(skip) * x + as_column(out) * x0;
+  // Per-row scalings as columns of x's type, computed on the device without a host round trip.
+  const auto [c_skip, c_out] = consistency_scalings(t);
+  auto column = [&](const torch::Tensor& c) { return c.to(x.dtype()).view({-1, 1, 1, 1}); };
+  return column(c_skip) * x + column(c_out) * x0;
 }
 
 torch::Tensor ConsistencyModel::teacher_step(const torch::Tensor& x_t, const torch::Tensor& t,
                                              const torch::Tensor& t_prev, const torch::Tensor& labels) {
   teacher_->eval();
-  torch::Tensor eps;
-  const double w = settings_.guidance;
-  if (!settings_.common.conditional || w == 1.0) {
-    eps = teacher_->forward(x_t, t, settings_.common.conditional ? labels : torch::Tensor());
-  } else if (w == 0.0) {
-    eps = teacher_->forward(x_t, t);  // the null class alone
-  } else {
-    // Both predictions in one batch of 2N, as the DDPM's guided sampler does.
-    const auto both = teacher_->forward(torch::cat({x_t, x_t}), torch::cat({t, t}),
-                                        torch::cat({labels, torch::full_like(labels, kDigitClasses)}))
-                          .chunk(2);
-    eps = guided_epsilon(both[1], both[0], w);
-  }
+  const auto eps = guided_prediction(teacher_, x_t, t, settings_.common.conditional, labels, settings_.guidance);
   return diffusion::ddim_ode_step(schedule_, x_t, eps, t, t_prev, settings_.teacher.clip_denoised ? 1.0 : 0.0);
 }
 

@@ -48,6 +48,8 @@ const std::vector<std::string>& consistency_teacher_fields();
 /// timestep scaling 10): c_skip = σ_d² / ((10t)² + σ_d²), c_out = 10t / √((10t)² + σ_d²).
 /// c_skip(0) = 1 and c_out(0) = 0 exactly.
 std::pair<double, double> consistency_scalings(int64_t t);
+/// The same for a tensor of indices (one per row), as double tensors on t's device.
+std::pair<torch::Tensor, torch::Tensor> consistency_scalings(const torch::Tensor& t);
 
 /// The distillation grid: N indices from 0 up to the top, evenly spaced (rounded). The top
 /// is the largest index with ᾱ ≥ 0.005 (√ᾱ ≥ 0.07, the end of Stable Diffusion's schedule

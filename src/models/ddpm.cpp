@@ -61,6 +61,18 @@ void ema_update(torch::nn::Module& target, const torch::nn::Module& source, doub
   for (size_t i = 0; i < target_buffers.size(); ++i) target_buffers[i].copy_(source_buffers[i]);
 }
 
+torch::Tensor guided_prediction(UNet& network, const torch::Tensor& x_t, const torch::Tensor& t, bool conditional,
+                                const torch::Tensor& labels, double w) {
+  if (!conditional) return network->forward(x_t, t);
+  if (!labels.defined() || w == 0.0) return network->forward(x_t, t);  // null class
+  if (w == 1.0) return network->forward(x_t, t, labels);
+  // Both predictions in one batch of 2N: [conditional; unconditional].
+  const torch::Tensor null_labels = torch::full_like(labels, kDigitClasses);
+  const auto both =
+      network->forward(torch::cat({x_t, x_t}), torch::cat({t, t}), torch::cat({labels, null_labels})).chunk(2);
+  return guided_epsilon(both[1], both[0], w);
+}
+
 double ema_decay_at(double decay, int64_t update) {
   return std::min(decay, (1.0 + static_cast<double>(update)) / (10.0 + static_cast<double>(update)));
 }
@@ -160,14 +172,7 @@ diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x, const diffusion::S
   c10::InferenceMode guard;
   ema_->eval();
   diffusion::EpsilonPredictor predict = [&](const torch::Tensor& x_t, const torch::Tensor& t) {
-    if (!settings_.common.conditional) return ema_->forward(x_t, t);
-    if (!labels.defined() || guidance == 0.0) return ema_->forward(x_t, t);  // null class
-    if (guidance == 1.0) return ema_->forward(x_t, t, labels);
-    // Both predictions in one batch of 2N: [conditional; unconditional].
-    const torch::Tensor null_labels = torch::full_like(labels, kDigitClasses);
-    const auto both = ema_->forward(torch::cat({x_t, x_t}), torch::cat({t, t}),
-                                    torch::cat({labels, null_labels})).chunk(2);
-    return guided_epsilon(both[1], both[0], guidance);
+    return guided_prediction(ema_, x_t, t, settings_.common.conditional, labels, guidance);
   };
   return diffusion::run_sampler(schedule_, predict, x.to(device_), settings);
 }

@@ -53,6 +53,14 @@ void validate_ddpm_settings(const DdpmSettings& settings);
 /// structure.
 void ema_update(torch::nn::Module& target, const torch::nn::Module& source, double decay);
 
+/// ε̂ of `network` at (x_t, t) as a sampler asks for it: an unconditional network's own; a
+/// conditional one's for `labels` with classifier-free guidance weight w — the null class
+/// alone when labels are undefined or w = 0, the conditional prediction at w = 1, else both
+/// in one batch of 2N combined by guided_epsilon. The DDPM's samplers and a distilled
+/// student's teacher step (models/consistency.h) share it.
+torch::Tensor guided_prediction(UNet& network, const torch::Tensor& x_t, const torch::Tensor& t, bool conditional,
+                                const torch::Tensor& labels, double w);
+
 /// The decay used at the n-th update (n from 0): min(decay, (1+n)/(10+n)). The warm-up
 /// keeps early, random weights from dominating the average of a short run (the same rule
 /// as TensorFlow's ExponentialMovingAverage with num_updates).
