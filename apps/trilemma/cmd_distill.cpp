@@ -16,6 +16,7 @@ void add_distill_command(CLI::App& app, Context& context) {
     training::DistillRequest request;
     std::string run_dir;
     std::map<std::string, std::string> run_options, settings;
+    DistributedFlags distributed;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* distill = app.add_subcommand(
@@ -35,6 +36,7 @@ void add_distill_command(CLI::App& app, Context& context) {
   distill->add_option("--preset", flags->request.preset, "named settings (default: the method's first)");
   distill->add_option("--run-dir", flags->run_dir, "run directory (default: runs/<method>-<time>)");
   add_run_option_flags(*distill, flags->run_options);
+  add_distributed_flags(*distill, flags->distributed);
   // The settings of every method (today one), so that --help lists them.
   for (const ModelFamily& family : model_families())
     if (!family.teacher_family.empty()) add_setting_flags(*distill, family, flags->settings);
@@ -44,6 +46,10 @@ void add_distill_command(CLI::App& app, Context& context) {
     for (const SettingField& field : family.settings)
       if (distill->count(flag_name(field.name)) > 0) flags->request.settings[field.name] = flags->settings.at(field.name);
     const std::string dir = flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir;
+    if (const std::optional<int> status = launch_or_join(context, flags->distributed, dir)) {
+      context.exit_code = *status;
+      return;
+    }
     training::TrainOptions options = train_options(context, dir, *distill, flags->run_options);
     context.exit_code = training::distill_run(flags->request, options);
   });

@@ -1,5 +1,6 @@
 // trilemma train MODEL [--preset P] [--<setting> V]... | trilemma train --resume RUN_DIR
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -11,6 +12,8 @@
 #include "core/settings.h"
 #include "core/settings_table.h"
 #include "data/mnist.h"
+#include "distributed/launcher.h"
+#include "distributed/process_group.h"
 #include "models/registry.h"
 #include "training/train_loop.h"
 
@@ -57,6 +60,7 @@ training::TrainOptions train_options(const Context& context, const std::string& 
   options.run_dir = dir;
   options.data_dir = data::resolve_data_dir(context.data_dir);
   options.device = resolve_device(context.device);
+  if (options.device.is_cuda() && context.group) options.device = torch::Device(torch::kCUDA, context.local_rank);
   const auto& table = training::run_options_table();
   for (const SettingField& field : table.fields())
     if (command.count(flag_name(field.name)) > 0)
@@ -84,12 +88,69 @@ void add_setting_flags(CLI::App& command, const ModelFamily& family, std::map<st
   }
 }
 
+void add_distributed_flags(CLI::App& command, DistributedFlags& flags) {
+  command.add_option("--nproc", flags.nproc,
+                     "train on N local processes, data-parallel (each takes 1/N of --batch-size and "
+                     "cores/N threads); on several machines use the torchrun variables instead (README)")
+      ->check(CLI::Range(1, 256));
+  command.add_option("--dist-backend", flags.backend, "c10d backend of a distributed run (default: gloo on CPU, nccl on CUDA)")
+      ->check(CLI::IsMember({"gloo", "nccl"}));
+  command.add_option("--dist-timeout", flags.timeout_seconds,
+                     "seconds a distributed run waits for its rendezvous or for a silent rank before stopping")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+}
+
+namespace {
+
+// The command line less `--nproc N` (or --nproc=N), with --run-dir pinned when not given.
+std::vector<std::string> worker_arguments(const std::vector<std::string>& given, const std::string& run_dir) {
+  std::vector<std::string> arguments;
+  bool has_run_dir = false;
+  for (size_t i = 0; i < given.size(); ++i) {
+    if (given[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (given[i].rfind("--nproc=", 0) == 0) continue;
+    has_run_dir |= given[i] == "--run-dir" || given[i].rfind("--run-dir=", 0) == 0 || given[i] == "--resume" ||
+                   given[i].rfind("--resume=", 0) == 0;
+    arguments.push_back(given[i]);
+  }
+  if (!has_run_dir) arguments.insert(arguments.end(), {"--run-dir", run_dir});
+  return arguments;
+}
+
+}  // namespace
+
+std::optional<int> launch_or_join(Context& context, const DistributedFlags& flags, const std::string& run_dir) {
+  const std::optional<distributed::LaunchEnvironment> environment = distributed::launch_environment();
+  if (flags.nproc > 1) {
+    if (environment)
+      throw UserError("--nproc: this process is already rank " + std::to_string(environment->rank) +
+                      " of a launched run (RANK is set); give --nproc or the torchrun variables, not both");
+    return distributed::launch_local_workers(flags.nproc, worker_arguments(context.arguments, run_dir));
+  }
+  if (!environment || environment->world_size == 1) return std::nullopt;
+  const std::string backend =
+      flags.backend.empty() ? distributed::default_backend(resolve_device(context.device)) : flags.backend;
+  context.group = distributed::connect(*environment, backend,
+                                       std::chrono::milliseconds(static_cast<int64_t>(flags.timeout_seconds * 1000)));
+  context.local_rank = environment->local_rank;
+  distributed::set_active(context.group.get());
+  // Rank 0 speaks for the run; the others print only their errors (stderr).
+  if (environment->rank != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
+    throw UserError("rank " + std::to_string(environment->rank) + ": cannot silence stdout");
+  return std::nullopt;
+}
+
 struct TrainFlags {
   std::string run_dir;
   std::string resume;
   std::map<std::string, std::string> run_options;  ///< text of each run option given
   int64_t resume_epochs = -1;
   int64_t resume_max_steps = -1;
+  DistributedFlags distributed;
 };
 
 void add_train_command(CLI::App& app, Context& context) {
@@ -100,6 +161,7 @@ void add_train_command(CLI::App& app, Context& context) {
   train->add_option("--resume", flags->resume, "continue the run in RUN_DIR from its newest good checkpoint");
   // Run options: recorded in config.json and kept by --resume unless given again.
   add_run_option_flags(*train, flags->run_options);
+  add_distributed_flags(*train, flags->distributed);
 
   // With --resume, the run's new length; before a model name (`train --epochs 3 vae`) they
   // are that model's settings, as after it.
@@ -120,6 +182,10 @@ void add_train_command(CLI::App& app, Context& context) {
       for (const auto& f : model_families())
         if (f.teacher_family.empty()) names.push_back(f.name);
       throw UserError("train: name a model (" + join(names) + ") or --resume RUN_DIR");
+    }
+    if (const std::optional<int> status = launch_or_join(context, flags->distributed, flags->resume)) {
+      context.exit_code = *status;
+      return;
     }
     training::TrainOptions options = train_options(context, flags->resume, *train, flags->run_options);
     options.resume = true;
@@ -162,9 +228,12 @@ void add_train_command(CLI::App& app, Context& context) {
         family.set_setting(config.settings, name, option->as<std::string>());
       }
       config.settings = family.validate(config.settings);
-      const training::TrainOptions options =
-          train_options(context, flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir, *train,
-                        flags->run_options);
+      const std::string run_dir = flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir;
+      if (const std::optional<int> status = launch_or_join(context, flags->distributed, run_dir)) {
+        context.exit_code = *status;
+        return;
+      }
+      const training::TrainOptions options = train_options(context, run_dir, *train, flags->run_options);
       std::cout << "run directory: " << options.run_dir << "\n";
       context.exit_code = training::train_run(config, options);
     });

@@ -3,10 +3,13 @@
 // add_*_command function listed in main.cpp.
 #include <CLI/CLI.hpp>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/precision.h"
+#include "distributed/collectives.h"
 #include "models/generative_model.h"
 #include "training/train_loop.h"
 
@@ -18,7 +21,25 @@ struct Context {
   std::string device = "cpu";  ///< cpu, cuda or auto
   std::string data_dir;        ///< "" = $TRILEMMA_DATA_DIR or data/mnist
   int exit_code = 0;
+  std::vector<std::string> arguments;  ///< the command line as given (--nproc relaunches it)
+  /// This process's rank in a data-parallel run (distributed::active() points at it).
+  std::unique_ptr<distributed::Collectives> group;
+  int local_rank = 0;
 };
+
+/// How a training command runs on several processes (flags --nproc, --dist-backend,
+/// --dist-timeout).
+struct DistributedFlags {
+  int nproc = 1;
+  std::string backend;        ///< "" = by device: gloo on CPU, nccl on CUDA
+  double timeout_seconds = 1800;
+};
+void add_distributed_flags(CLI::App& command, DistributedFlags& flags);
+/// Before a training command trains: with --nproc N > 1, relaunches this command line as N
+/// local workers (run_dir pinned, so that every rank names the same directory) and returns
+/// their status; started as a worker (RANK etc. set), joins the run and returns nullopt, as
+/// it does for an ordinary single-process run.
+std::optional<int> launch_or_join(Context& context, const DistributedFlags& flags, const std::string& run_dir);
 
 /// Applies --threads and returns the resolved device (throws UserError on a bad one).
 void apply_runtime(const Context& context);

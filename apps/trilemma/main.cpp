@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   cli::Context context;
+  context.arguments.assign(argv, argv + argc);
   app.add_option("--threads", context.threads, "CPU threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--device", context.device, "cpu, cuda or auto")->capture_default_str();

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <thread>
@@ -31,6 +32,8 @@ int configure_threads(int threads) {
     threads = sched_getaffinity(0, sizeof(set), &set) == 0
                   ? CPU_COUNT(&set)
                   : static_cast<int>(std::thread::hardware_concurrency());
+    // A rank of a data-parallel run shares the machine with LOCAL_WORLD_SIZE − 1 others.
+    if (const char* ranks_here = std::getenv("LOCAL_WORLD_SIZE")) threads /= std::max(1, std::atoi(ranks_here));
     if (threads <= 0) threads = 1;
   }
   torch::set_num_threads(threads);

@@ -9,7 +9,8 @@ namespace trilemma {
 torch::Device resolve_device(const std::string& name);
 
 /// Sets LibTorch's intra-op threads. Debian's LibTorch starts at 1 thread, so the default
-/// (threads <= 0) uses every core the process may run on.
+/// (threads <= 0) uses every core the process may run on, divided by LOCAL_WORLD_SIZE when
+/// this process is one of that many data-parallel ranks on the machine.
 int configure_threads(int threads);
 
 /// Makes glibc keep freed memory for reuse instead of returning it to the kernel after

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "distributed/data_parallel.h"
 
 namespace trilemma {
 
@@ -40,7 +41,7 @@ torch::Tensor one_hot_labels(const torch::Tensor& labels, int64_t num_classes) {
 
 torch::Tensor drop_labels(const torch::Tensor& labels, double p, int64_t null_label) {
   if (p <= 0) return labels;
-  const auto dropped = torch::rand({labels.size(0)}).lt(p).to(labels.device());
+  const auto dropped = distributed::shard_rand({labels.size(0)}).lt(p).to(labels.device());
   return torch::where(dropped, torch::full_like(labels, null_label), labels);
 }
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/module_io.h"
 #include "diffusion/samplers.h"
+#include "distributed/data_parallel.h"
 #include "models/conditioning.h"
 #include "models/layers.h"
 
@@ -188,12 +189,12 @@ torch::Tensor ConsistencyModel::teacher_step(const torch::Tensor& x_t, const tor
 
 ConsistencyModel::TrainingPair ConsistencyModel::draw_pair(const torch::Tensor& x0) const {
   // A random neighbouring pair (t_{k+1}, t_k) of the grid per image (Algorithm 2).
-  const auto position = torch::randint(1, static_cast<int64_t>(grid_.size()), {x0.size(0)}, torch::kLong);
+  const auto position = distributed::shard_randint(1, static_cast<int64_t>(grid_.size()), {x0.size(0)});
   const auto grid = index_tensor(grid_, torch::kCPU);
   TrainingPair pair;
   pair.t_high = grid.index_select(0, position).to(device_);
   pair.t_low = grid.index_select(0, position - 1).to(device_);
-  pair.x_high = schedule_.q_sample(x0, pair.t_high, torch::randn_like(x0));
+  pair.x_high = schedule_.q_sample(x0, pair.t_high, distributed::shard_randn_like(x0));
   return pair;
 }
 
@@ -217,6 +218,7 @@ LossTerms ConsistencyModel::train_step(const torch::Tensor& images, const torch:
 
   optimizer_->zero_grad();
   loss.backward();
+  distributed::average_gradients(net_->parameters());
   double grad_norm = 0.0;
   if (settings_.grad_clip > 0) grad_norm = torch::nn::utils::clip_grad_norm_(net_->parameters(), settings_.grad_clip);
   optimizer_->step();

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/module_io.h"
+#include "distributed/data_parallel.h"
 #include "models/conditioning.h"
 #include "models/layers.h"
 
@@ -52,10 +53,10 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& z_in, const torch::Ten
   torch::Tensor z = z_in;
   if (num_classes > 0) z = torch::cat({z, one_hot_labels(labels, num_classes).to(z.device())}, 1);
   torch::Tensor h = dense(z);
-  if (dense_norm) h = torch::relu(dense_norm(h));
+  if (dense_norm) h = torch::relu(distributed::batch_norm(dense_norm, h));
   h = h.view({-1, 2 * width, 7, 7});
-  h = activation(norm1(up1->forward(h)));
-  h = activation(norm2(mid->forward(h)));
+  h = activation(distributed::batch_norm(norm1, up1->forward(h)));
+  h = activation(distributed::batch_norm(norm2, mid->forward(h)));
   return torch::tanh(up2->forward(h));
 }
 
@@ -80,7 +81,7 @@ DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s) : use_norm(s.archit
 torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x, const torch::Tensor& labels) {
   torch::Tensor h = torch::leaky_relu(conv1(x), 0.2);
   h = conv2(h);
-  if (use_norm) h = norm2(h);
+  if (use_norm) h = distributed::batch_norm(norm2, h);
   h = torch::leaky_relu(h, 0.2).flatten(1);
   torch::Tensor logits = dense(h);
   if (projection) logits = logits + (projection(labels.to(h.device())) * h).sum(1, true);
@@ -119,11 +120,13 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
     real_logits = discriminator_->forward(real, labels);
     torch::Tensor real_loss = bce_with_logits(real_logits, 1.0);
     real_loss.backward();
+    distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
     d_optimizer_->zero_grad();
     fake_logits = discriminator_->forward(fake, labels);
     torch::Tensor fake_loss = bce_with_logits(fake_logits, 0.0);
     fake_loss.backward();
+    distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
     d_loss = real_loss.detach() + fake_loss.detach();
   } else {
@@ -132,6 +135,7 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
     fake_logits = discriminator_->forward(fake, labels);
     d_loss = bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0);
     d_loss.backward();
+    distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
   }
   return {{"d_loss", d_loss.item<double>()},
@@ -147,6 +151,7 @@ LossTerms Dcgan::generator_step(const torch::Tensor& z, const torch::Tensor& lab
   const torch::Tensor g_loss =
       bce_with_logits(discriminator_->forward(generator_->forward(z, labels), labels), 1.0);
   g_loss.backward();
+  distributed::average_gradients(generator_->parameters());
   g_optimizer_->step();
   d_optimizer_->zero_grad();
   return {{"g_loss", g_loss.item<double>()}};
@@ -156,7 +161,7 @@ LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor& la
   const torch::Tensor real = images * 2 - 1;  // the generator's tanh range
   // The same z serves both phases, as in the article; a conditional GAN's fakes take the
   // real batch's labels, so both sides of D see the same class mix.
-  const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, real.options());
+  const torch::Tensor z = distributed::shard_randn({images.size(0), settings_.latent_dim}, real.options());
   const torch::Tensor class_labels = settings_.common.conditional ? labels : torch::Tensor();
   LossTerms terms = discriminator_step(real, z, class_labels);
   terms.merge(generator_step(z, class_labels));

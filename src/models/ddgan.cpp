@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/module_io.h"
+#include "distributed/data_parallel.h"
 #include "models/conditioning.h"
 #include "models/ddpm.h"
 #include "models/layers.h"
@@ -158,20 +159,21 @@ Ddgan::Ddgan(const DdganSettings& settings, torch::Device device)
 
 torch::Tensor Ddgan::draw_latent(int64_t n, c10::optional<at::Generator> generator) const {
   if (settings_.generator.latent_dim == 0) return {};
+  if (!generator) return distributed::shard_randn({n, settings_.generator.latent_dim}).to(device_);
   return torch::randn({n, settings_.generator.latent_dim}, generator).to(device_);
 }
 
 torch::Tensor Ddgan::random_steps(int64_t n) const {
-  return torch::randint(0, settings_.timesteps, {n}, torch::TensorOptions().dtype(torch::kLong)).to(device_);
+  return distributed::shard_randint(0, settings_.timesteps, {n}).to(device_);
 }
 
 std::pair<torch::Tensor, torch::Tensor> Ddgan::real_pair(const torch::Tensor& x0, const torch::Tensor& t) const {
   // x_{t-1} at index t-1 of the schedule; rows at t = 0 keep x_0 (ᾱ before the first step is 1).
   const auto previous = (t - 1).clamp_min(0);
-  const auto noised = schedule_.q_sample(x0, previous, torch::randn_like(x0));
+  const auto noised = schedule_.q_sample(x0, previous, distributed::shard_randn_like(x0));
   const auto at_start = (t == 0).to(x0.device()).view({-1, 1, 1, 1});
   const auto x_prev = torch::where(at_start, x0, noised);
-  return {x_prev, schedule_.q_step(x_prev, t, torch::randn_like(x0))};
+  return {x_prev, schedule_.q_step(x_prev, t, distributed::shard_randn_like(x0))};
 }
 
 torch::Tensor Ddgan::predict_x0(UNet& generator, const torch::Tensor& x_t, const torch::Tensor& t,
@@ -205,19 +207,21 @@ LossTerms Ddgan::train_step(const torch::Tensor& images, const torch::Tensor& la
   {
     torch::NoGradGuard no_grad;
     const auto x0_hat = predict_x0(generator_, x_t, t, draw_latent(n), classes);
-    fake_prev = schedule_.q_posterior_sample(x0_hat, x_t, t, torch::randn_like(x_t));
+    fake_prev = schedule_.q_posterior_sample(x0_hat, x_t, t, distributed::shard_randn_like(x_t));
   }
   const auto fake_logits = discriminator_->forward(fake_prev, x_t, t, classes);
   d_loss = d_loss + F::softplus(fake_logits).mean();
   d_loss.backward();
+  distributed::average_gradients(discriminator_->parameters());
   d_optimizer_->step();
 
   // G: a fresh z for the same x_t; only G steps, and D's gradients from this phase are cleared.
   g_optimizer_->zero_grad();
   const auto x0_hat = predict_x0(generator_, x_t, t, draw_latent(n), classes);
-  const auto g_prev = schedule_.q_posterior_sample(x0_hat, x_t, t, torch::randn_like(x_t));
+  const auto g_prev = schedule_.q_posterior_sample(x0_hat, x_t, t, distributed::shard_randn_like(x_t));
   const auto g_loss = F::softplus(-discriminator_->forward(g_prev, x_t, t, classes)).mean();
   g_loss.backward();
+  distributed::average_gradients(generator_->parameters());
   g_optimizer_->step();
   d_optimizer_->zero_grad();
   ema_update(*ema_, *generator_, ema_decay_at(settings_.ema_decay, steps_done_));

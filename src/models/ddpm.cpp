@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/module_io.h"
+#include "distributed/data_parallel.h"
 #include "models/conditioning.h"
 #include "models/layers.h"
 
@@ -102,8 +103,8 @@ LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& lab
   const auto x0 = to_model_space(images.to(device_));
   const int64_t n = x0.size(0);
   // Uniform t and ε-prediction MSE: the simplified objective L_simple (Ho et al. 2020, eq. 14).
-  const auto t = torch::randint(0, settings_.timesteps, {n}, torch::TensorOptions().dtype(torch::kLong));
-  const auto noise = torch::randn_like(x0);
+  const auto t = distributed::shard_randint(0, settings_.timesteps, {n});
+  const auto noise = distributed::shard_randn_like(x0);
   const auto x_t = schedule_.q_sample(x0, t, noise);
   // Classifier-free guidance trains p(x|y) and p(x) in one network: some labels become
   // the null class.
@@ -115,6 +116,7 @@ LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& lab
 
   optimizer_->zero_grad();
   loss.backward();
+  distributed::average_gradients(net_->parameters());
   double grad_norm = 0.0;
   if (settings_.grad_clip > 0)
     grad_norm = torch::nn::utils::clip_grad_norm_(net_->parameters(), settings_.grad_clip);

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/precision.h"
+#include "distributed/data_parallel.h"
 
 namespace trilemma {
 namespace {
@@ -123,7 +124,8 @@ torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
   };
   auto h = conv1(adaptive_norm_silu(norm1, norm1_modulation, x));
   h = h + time_proj(embedding).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(dropout(adaptive_norm_silu(norm2, norm2_modulation, h)));
+  h = conv2(distributed::shard_dropout(adaptive_norm_silu(norm2, norm2_modulation, h), dropout->options.p(),
+                                           dropout->is_training()));
   return h + (skip ? skip(x) : x);
 }
 

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/module_io.h"
+#include "distributed/data_parallel.h"
 #include "models/conditioning.h"
 #include "models/layers.h"
 
@@ -94,7 +95,7 @@ Vae::Vae(const VaeSettings& settings, torch::Device device)
 
 VaeOutput Vae::forward(const torch::Tensor& images, const torch::Tensor& labels) {
   auto [mu, log_var] = encoder_->forward(images, labels);
-  torch::Tensor z = reparameterize(mu, log_var, torch::randn_like(mu));
+  torch::Tensor z = reparameterize(mu, log_var, distributed::shard_randn_like(mu));
   return {decoder_->forward(z, labels), mu, log_var};
 }
 
@@ -107,6 +108,7 @@ LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor& labe
   VaeLoss loss = vae_loss(out.reconstruction_logits, images, out.mu, out.log_var, settings_.kl_weight);
   optimizer_->zero_grad();
   loss.total.backward();
+  distributed::average_gradients(optimizer_->param_groups()[0].params());
   optimizer_->step();
   return {{"loss", loss.total.item<double>()},
           {"bce", loss.reconstruction.item<double>()},

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "distributed/collectives.h"
 #include "models/registry.h"
 #include "training/checkpoint.h"
 #include "training/zoo.h"
@@ -29,7 +30,8 @@ RunStart start_new_run(const RunConfig& config, const TrainOptions& options) {
   start.family = &find_model_family(config.model);
   start.config.settings = start.family->validate(config.settings);
   std::error_code error;
-  if (fs::exists(options.run_dir) && !fs::is_empty(options.run_dir, error))
+  // Rank 0 alone creates the directory, so it alone checks that the name is free.
+  if (distributed::is_primary() && fs::exists(options.run_dir) && !fs::is_empty(options.run_dir, error))
     throw UserError(options.run_dir + ": already exists and is not empty (use --resume to continue it, or another --run-dir)");
   return start;
 }
@@ -41,8 +43,10 @@ RunStart restart_unstarted_run(const TrainOptions& options) {
   start.config = read_run_config(options.run_dir);
   start.family = &find_model_family(start.config.model);
   start.fresh = false;
-  tidy_checkpoints(checkpoints_dir(options.run_dir), -1);
-  truncate_metrics(metrics_path(options.run_dir), 0);
+  if (distributed::is_primary()) {
+    tidy_checkpoints(checkpoints_dir(options.run_dir), -1);
+    truncate_metrics(metrics_path(options.run_dir), 0);
+  }
   start.config_changed = apply_new_length(start.config, options);
   start.family->validate(start.config.settings);
   std::cout << options.run_dir << " holds no checkpoint yet; starting it from step 0\n";
@@ -58,9 +62,11 @@ RunStart resume_run(const TrainOptions& options) {
   start.step = run.step;
   start.last_checkpoint = run.checkpoint;
   start.fresh = false;
-  truncate_metrics(metrics_path(options.run_dir), start.step);
-  for (const std::string& path : tidy_checkpoints(checkpoints_dir(options.run_dir), start.step))
-    std::cerr << "warning: set aside damaged checkpoint " << path << " (renamed to .bad)\n";
+  if (distributed::is_primary()) {
+    truncate_metrics(metrics_path(options.run_dir), start.step);
+    for (const std::string& path : tidy_checkpoints(checkpoints_dir(options.run_dir), start.step))
+      std::cerr << "warning: set aside damaged checkpoint " << path << " (renamed to .bad)\n";
+  }
   start.config_changed = apply_new_length(start.config, options);
   if (start.config_changed) start.family->validate(start.config.settings);
   std::cout << "resuming " << options.run_dir << " from step " << start.step << " (" << start.last_checkpoint

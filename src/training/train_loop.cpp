@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "core/clock.h"
@@ -16,6 +17,8 @@
 #include "core/precision.h"
 #include "core/runtime.h"
 #include "data/mnist.h"
+#include "distributed/collectives.h"
+#include "distributed/data_parallel.h"
 #include "io/progress.h"
 #include "training/checkpoint.h"
 #include "training/figures.h"
@@ -146,8 +149,10 @@ class MetricsLog {
       : path_(std::move(path)), log_every_(log_every), batch_(batch), steps_per_epoch_(steps_per_epoch),
         start_(std::chrono::steady_clock::now()) {}
 
-  void add(const LossTerms& terms, int64_t step, int64_t total_steps) {
+  /// `sync_seconds`: this step's time in gradient all-reduces (data-parallel runs only).
+  void add(const LossTerms& terms, int64_t step, int64_t total_steps, std::optional<double> sync_seconds) {
     for (const auto& [name, value] : terms) sums_[name] += value;
+    if (sync_seconds) sync_seconds_ += *sync_seconds, logs_sync_ = true;
     ++steps_;
     if (step % log_every_ != 0 && step != total_steps) return;
     const auto now = std::chrono::steady_clock::now();
@@ -155,8 +160,10 @@ class MetricsLog {
     Json line = {{"step", step}, {"epoch", static_cast<double>(step) / steps_per_epoch_},
                  {"images_per_s", seconds > 0 ? steps_ * batch_ / seconds : 0.0}};
     for (auto& [name, sum] : sums_) line[name] = sum / steps_;
+    if (logs_sync_) line["gradient_sync_ms"] = 1000 * sync_seconds_ / steps_;
     append_line(path_, line.dump());
     sums_.clear();
+    sync_seconds_ = 0;
     steps_ = 0;
     start_ = now;
   }
@@ -171,9 +178,26 @@ class MetricsLog {
   std::string path_;
   int64_t log_every_, batch_, steps_per_epoch_;
   LossTerms sums_;
+  double sync_seconds_ = 0;
+  bool logs_sync_ = false;
   int64_t steps_ = 0;
   std::chrono::steady_clock::time_point start_;
 };
+
+// A data-parallel step's loss terms become their mean over the ranks, and the step stops
+// every rank if any was asked to: one small all-reduce, so that all ranks log the same
+// numbers, judge divergence alike and stop at the same step.
+bool combine_over_ranks(distributed::Collectives& group, LossTerms& terms, bool stop_requested) {
+  std::vector<double> values;
+  for (const auto& [name, value] : terms) values.push_back(value);
+  values.push_back(stop_requested ? 1 : 0);
+  std::vector<torch::Tensor> sums{torch::tensor(values, torch::kDouble)};
+  group.all_reduce_sum(sums);
+  const auto summed = sums[0].accessor<double, 1>();
+  int64_t i = 0;
+  for (auto& [name, value] : terms) value = summed[i++] / group.world_size();
+  return summed[i] > 0;
+}
 
 }  // namespace
 
@@ -236,7 +260,16 @@ RunOptions merge_run_options(const Json& recorded, const Json& given) {
 }
 
 int train_run(const RunConfig& config_in, const TrainOptions& options) {
+  // A data-parallel run: every rank trains on its share of each batch; rank 0 alone
+  // writes the directory, logs, figures and checkpoints (distributed/data_parallel.h).
+  distributed::Collectives* group = distributed::active();
+  const int rank = group != nullptr ? group->rank() : 0;
+  const int world_size = group != nullptr ? group->world_size() : 1;
+  const bool primary = rank == 0;
+  // Rank 0 settles the run's start first (it may tidy the directory), then the others read it.
+  if (group != nullptr && !primary) group->barrier();
   RunStart start = find_run_start(config_in, options);
+  if (group != nullptr && primary) group->barrier();
   RunConfig& config = start.config;
   bool run_options_changed = false;
   const RunOptions run_options = resolve_run_options(config, options, run_options_changed);
@@ -248,6 +281,11 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   const data::ImageDataset train = data::load_mnist(options.data_dir, data::Split::kTrain);
   const data::ImageDataset test = data::load_mnist(options.data_dir, data::Split::kTest);
   const StepPlan steps = plan_steps(common, train.size());
+  if (common.batch_size % world_size != 0)
+    throw UserError("--batch-size " + std::to_string(common.batch_size) + " does not split evenly over " +
+                    std::to_string(world_size) + " ranks (it is the global batch; choose a multiple of " +
+                    std::to_string(world_size) + ")");
+  const int64_t rank_batch = common.batch_size / world_size;
 
   if (!start.model) {
     // Initial weights depend on the seed alone, like everything else in a run.
@@ -265,9 +303,10 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     config.environment = {{"torch_version", torch_version()},
                           {"device", describe_device(options.device)},
                           {"threads", torch::get_num_threads()},
+                          {"processes", world_size},
                           {"created", now_iso8601()}};
-    create_run_directory(config, options.run_dir);
-  } else if (start.config_changed || run_options_changed) {
+    if (primary) create_run_directory(config, options.run_dir);
+  } else if ((start.config_changed || run_options_changed) && primary) {
     write_config(config, options.run_dir);
   }
 
@@ -284,7 +323,9 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
 
   std::cout << "training " << config.model << " (preset " << config.preset << ", " << model.parameter_count()
             << " sampler parameters) on " << describe_device(options.device) << ": " << steps.total
-            << " steps of batch " << common.batch_size << ", " << steps.per_epoch << " steps per epoch\n";
+            << " steps of batch " << common.batch_size << ", " << steps.per_epoch << " steps per epoch";
+  if (group != nullptr) std::cout << ", on " << world_size << " ranks of batch " << rank_batch << " each";
+  std::cout << "\n";
   StopSignals signals;
   io::ProgressBar progress("train", steps.total, run_options.log_every, step);
 
@@ -297,35 +338,47 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     const torch::Tensor order = torch::randperm(train.size(), torch::kLong);
     for (int64_t b = step % steps.per_epoch; b < steps.per_epoch && step < steps.total; ++b) {
       torch::manual_seed(step_seed(common.seed, step));
-      const torch::Tensor index = order.narrow(0, b * common.batch_size, common.batch_size);
+      // This rank's rows of the global batch: rank r takes the r-th slice of it.
+      const torch::Tensor index = order.narrow(0, b * common.batch_size + rank * rank_batch, rank_batch);
       LossTerms terms;
       try {
         const PrecisionGuard precision_guard(precision, options.device);
+        const distributed::ShardScope shard(rank * rank_batch, common.batch_size);
         terms = model.train_step(train.images.index_select(0, index).to(options.device),
                                  train.labels.index_select(0, index).to(options.device));
       } catch (const c10::Error& e) {
         if (!is_out_of_memory(e)) throw;
-        throw out_of_memory_error(step, common.batch_size, start.fresh, checkpoints.last(), options.run_dir);
+        throw out_of_memory_error(step, common.batch_size, start.fresh && primary, checkpoints.last(),
+                                  options.run_dir);
       } catch (const std::bad_alloc&) {
-        throw out_of_memory_error(step, common.batch_size, start.fresh, checkpoints.last(), options.run_dir);
+        throw out_of_memory_error(step, common.batch_size, start.fresh && primary, checkpoints.last(),
+                                  options.run_dir);
+      }
+      std::optional<double> sync_seconds;
+      bool stop = signals.received() != 0;
+      if (group != nullptr) {
+        sync_seconds = distributed::take_gradient_sync_seconds();
+        stop = combine_over_ranks(*group, terms, stop);
       }
       require_finite_losses(terms, step + 1, checkpoints.last());
       ++step;
-      metrics.add(terms, step, steps.total);
+      if (primary) metrics.add(terms, step, steps.total, sync_seconds);
       progress.update(step, "epoch " + std::to_string(epoch + 1) + " " + format_losses(terms));
 
-      if (signals.received() != 0) {
-        checkpoints.write(step);
-        const int signal = signals.received();
+      if (stop) {
+        if (primary) checkpoints.write(step);
+        // A rank stopped because another was signalled reports SIGTERM's status.
+        const int signal = signals.received() != 0 ? signals.received() : SIGTERM;
         std::cout << "\nstopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << " at step " << step
                   << "; checkpoint written: " << checkpoints.last()
                   << "\nresume with: trilemma train --resume " << options.run_dir << "\n";
         return 128 + signal;
       }
-      checkpoints.write_if_due(step);
+      if (primary) checkpoints.write_if_due(step);
     }
     if (step % steps.per_epoch != 0) break;  // stopped mid-epoch by --max-steps
     const int64_t completed = step / steps.per_epoch;
+    if (!primary) continue;  // the others wait for rank 0 at the next step's all-reduce
     const LossTerms test_terms = mean_losses(model, test, options.test_images, options.device);
     metrics.add_test(test_terms, step, completed);
     std::cout << (progress_is_inline() ? "\n" : "") << "epoch " << completed << " test "
@@ -339,6 +392,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     checkpoints.write(step);
   }
   progress.finish();
+  if (!primary) return 0;
   if (checkpoints.last_step() != step) checkpoints.write(step);
   figures.epoch = step / steps.per_epoch;
   try {
