@@ -1,6 +1,7 @@
 // trilemma train MODEL [--preset P] [--<setting> V]... | trilemma train --resume RUN_DIR
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -124,13 +125,13 @@ std::vector<std::string> worker_arguments(const std::vector<std::string>& given,
 }  // namespace
 
 std::optional<int> launch_or_join(Context& context, const DistributedFlags& flags, const std::string& run_dir) {
-  const std::optional<distributed::LaunchEnvironment> environment = distributed::launch_environment();
   if (flags.nproc > 1) {
-    if (environment)
-      throw UserError("--nproc: this process is already rank " + std::to_string(environment->rank) +
-                      " of a launched run (RANK is set); give --nproc or the torchrun variables, not both");
+    if (std::getenv("RANK") != nullptr || std::getenv("WORLD_SIZE") != nullptr)
+      throw UserError("--nproc: this process is already a rank of a launched run (RANK or WORLD_SIZE is set); "
+                      "give --nproc or the torchrun variables, not both");
     return distributed::launch_local_workers(flags.nproc, worker_arguments(context.arguments, run_dir));
   }
+  const std::optional<distributed::LaunchEnvironment> environment = distributed::launch_environment();
   if (!environment || environment->world_size == 1) return std::nullopt;
   const std::string backend =
       flags.backend.empty() ? distributed::default_backend(resolve_device(context.device)) : flags.backend;
@@ -229,6 +230,8 @@ void add_train_command(CLI::App& app, Context& context) {
       }
       config.settings = family.validate(config.settings);
       const std::string run_dir = flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir;
+      // Refused before any worker starts, so that one line says why.
+      training::check_batch_split(config.settings.at("batch_size").get<int64_t>(), flags->distributed.nproc);
       if (const std::optional<int> status = launch_or_join(context, flags->distributed, run_dir)) {
         context.exit_code = *status;
         return;

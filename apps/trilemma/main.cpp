@@ -65,7 +65,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const UserError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    // Every rank of a data-parallel run may fail alike (e.g. divergence): say which one spoke.
+    const std::string what = e.what();
+    const bool name_rank = context.group && context.group->rank() != 0 && what.rfind("rank ", 0) != 0;
+    std::cerr << "error: " << (name_rank ? "rank " + std::to_string(context.group->rank()) + ": " : "") << what
+              << "\n";
     return 2;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory (try a smaller --batch-size or --n)\n";

@@ -159,8 +159,9 @@ torch::Tensor shard_randint(int64_t low, int64_t high, torch::IntArrayRef sizes,
 }
 
 torch::Tensor shard_dropout(const torch::Tensor& input, double p, bool training) {
-  if (input.dim() == 0 || !sharded(input.size(0))) return torch::dropout(input, p, training);
-  if (p == 0 || !training || input.numel() == 0) return input;
+  // Evaluation (e.g. a teacher's forward inside a student's step) draws nothing.
+  if (!training || input.dim() == 0 || !sharded(input.size(0))) return torch::dropout(input, p, training);
+  if (p == 0 || input.numel() == 0) return input;
   // As ATen's CPU dropout: a contiguous Bernoulli(1 − p) mask scaled by 1/(1 − p).
   torch::Tensor noise = torch::empty(global_sizes(input.sizes()), input.options());
   noise.bernoulli_(1 - p);

@@ -95,7 +95,7 @@ int launch_local_workers(int nproc, const std::vector<std::string>& arguments, d
   }
 
   int result = 0;
-  bool failed = false;
+  bool failed = false, stopping = false;
   auto kill_deadline = std::chrono::steady_clock::time_point::max();
   int running = 0;
   for (pid_t pid : workers) running += pid > 0;
@@ -121,15 +121,19 @@ int launch_local_workers(int nproc, const std::vector<std::string>& arguments, d
     if (rank == nproc) continue;  // not a worker
     workers[rank] = -1;
     --running;
-    if (exit_status(status) == 0 || failed) continue;
+    const int code = exit_status(status);
+    // A worker that printed its own error exits 1-3; one that died without a word (a
+    // signal, a crash) is named here, unless this launcher was stopping it.
+    if (code != 0 && !stopping && (WIFSIGNALED(status) || code > 3) && code != 130 && code != 143)
+      std::cerr << "error: rank " << rank << " (pid " << done << ") " << describe_exit(status)
+                << (running > 0 ? "; stopping the other ranks" : "") << "\n";
+    if (code == 0 || failed) continue;
     // The first failure decides the run's status; a worker stopped by a passed-on signal
     // (130, 143 after its checkpoint) is a stop, not a failure, and its peers stop with it.
-    result = exit_status(status);
+    result = code;
     failed = true;
-    const bool stopped = !WIFSIGNALED(status) && (result == 130 || result == 143);
-    if (!stopped) {
-      std::cerr << "error: rank " << rank << " (pid " << done << ") " << describe_exit(status)
-                << "; stopping the other " << running << " rank" << (running == 1 ? "" : "s") << "\n";
+    if (code != 130 && code != 143) {
+      stopping = true;
       for (pid_t pid : workers)
         if (pid > 0) kill(pid, SIGTERM);
       kill_deadline = std::chrono::steady_clock::now() +

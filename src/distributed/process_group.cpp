@@ -1,7 +1,11 @@
 #include "distributed/process_group.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <limits>
+#include <sstream>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -16,6 +20,25 @@ namespace trilemma::distributed {
 namespace {
 
 Collectives* g_active = nullptr;
+
+// c10d logs each refused connection and timeout of a rendezvous to stderr (through glog in
+// Debian's LibTorch); the one-line error that follows says it all, so stderr is closed
+// while the group forms and restored after.
+class QuietStderr {
+ public:
+  QuietStderr() : saved_(dup(STDERR_FILENO)) {
+    const int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, STDERR_FILENO), close(null);
+  }
+  ~QuietStderr() {
+    if (saved_ >= 0) dup2(saved_, STDERR_FILENO), close(saved_);
+  }
+  QuietStderr(const QuietStderr&) = delete;
+  QuietStderr& operator=(const QuietStderr&) = delete;
+
+ private:
+  int saved_;
+};
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
@@ -113,12 +136,16 @@ std::unique_ptr<Collectives> connect(const LaunchEnvironment& env, const std::st
                                      std::chrono::milliseconds timeout) {
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
   const std::string who = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
+  std::ostringstream seconds_text;
+  seconds_text << timeout.count() / 1000.0;
+  const std::string seconds = seconds_text.str();
   if (backend != "gloo" && backend != "nccl")
     throw UserError("--dist-backend: expected gloo or nccl, got '" + backend + "'");
 #ifndef USE_C10D_NCCL
   if (backend == "nccl")
     throw UserError("--dist-backend nccl: this LibTorch build has no NCCL (a CPU build); use gloo");
 #endif
+  const QuietStderr quiet;
   c10::intrusive_ptr<c10d::Store> store;
   try {
     c10d::TCPStoreOptions options;
@@ -130,9 +157,8 @@ std::unique_ptr<Collectives> connect(const LaunchEnvironment& env, const std::st
     store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
   } catch (const std::exception& e) {
     const std::string what = e.what();
-    throw UserError(who + ": the rendezvous at " + where + " did not form within " +
-                    std::to_string(timeout.count() / 1000) + " s (" + first_line(what) +
-                    "); check MASTER_ADDR, MASTER_PORT and that every rank was started");
+    throw UserError(who + ": the rendezvous at " + where + " did not form within " + seconds + " s (" +
+                    first_line(what) + "); check MASTER_ADDR, MASTER_PORT and that every rank was started");
   }
   // A prefix per backend, as torch.distributed does, keeps the group's keys apart.
   store = c10::make_intrusive<c10d::PrefixStore>("trilemma/" + backend, store);
@@ -155,8 +181,8 @@ std::unique_ptr<Collectives> connect(const LaunchEnvironment& env, const std::st
     return std::make_unique<ProcessGroupCollectives>(group, env.rank, env.world_size);
   } catch (const std::exception& e) {
     const std::string what = e.what();
-    throw UserError(who + ": the " + backend + " process group at " + where + " did not form (" + first_line(what) +
-                    ")");
+    throw UserError(who + ": the rendezvous at " + where + " did not form within " + seconds + " s (" + backend +
+                    ": " + first_line(what) + "); check MASTER_ADDR, MASTER_PORT and that every rank was started");
   }
 }
 

@@ -212,6 +212,13 @@ void require_finite_losses(const LossTerms& terms, int64_t step, const std::stri
   }
 }
 
+void check_batch_split(int64_t batch_size, int ranks) {
+  if (batch_size % ranks != 0)
+    throw UserError("--batch-size " + std::to_string(batch_size) + " does not split evenly over " +
+                    std::to_string(ranks) + " ranks (it is the global batch; choose a multiple of " +
+                    std::to_string(ranks) + ")");
+}
+
 uint64_t step_seed(int64_t seed, int64_t step) {
   // SplitMix64-style mixing keeps nearby (seed, step) pairs far apart.
   uint64_t x = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step);
@@ -281,10 +288,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   const data::ImageDataset train = data::load_mnist(options.data_dir, data::Split::kTrain);
   const data::ImageDataset test = data::load_mnist(options.data_dir, data::Split::kTest);
   const StepPlan steps = plan_steps(common, train.size());
-  if (common.batch_size % world_size != 0)
-    throw UserError("--batch-size " + std::to_string(common.batch_size) + " does not split evenly over " +
-                    std::to_string(world_size) + " ranks (it is the global batch; choose a multiple of " +
-                    std::to_string(world_size) + ")");
+  check_batch_split(common.batch_size, world_size);
   const int64_t rank_batch = common.batch_size / world_size;
 
   if (!start.model) {

@@ -51,6 +51,10 @@ void truncate_metrics(const std::string& path, int64_t step);
 /// step and the last good checkpoint (which training never touches afterwards).
 void require_finite_losses(const LossTerms& terms, int64_t step, const std::string& last_checkpoint);
 
+/// A data-parallel run splits each global batch of `batch_size` evenly over `ranks`;
+/// throws UserError when it cannot.
+void check_batch_split(int64_t batch_size, int ranks);
+
 /// The per-step RNG seed: derived from (seed, step) so that a resumed run draws exactly
 /// the random numbers an uninterrupted one would, without saving generator state.
 uint64_t step_seed(int64_t seed, int64_t step);
