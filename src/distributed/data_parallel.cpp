@@ -11,7 +11,7 @@ namespace {
 thread_local int64_t t_offset = 0;
 thread_local int64_t t_global_rows = -1;  // -1: outside a ShardScope
 
-double g_gradient_sync_seconds = 0;
+GradientSyncCost g_gradient_sync;
 
 // Whether a draw of `rows` rows must be made for the global batch and cut: inside a
 // ShardScope whose global batch is larger than this rank's rows.
@@ -193,6 +193,7 @@ void average_gradients(Collectives& group, const std::vector<torch::Tensor>& par
     }
     std::vector<torch::Tensor> flat{torch::cat(bucket)};
     group.all_reduce_sum(flat);
+    g_gradient_sync.bytes += flat[0].numel() * static_cast<int64_t>(flat[0].element_size());
     flat[0].div_(group.world_size());
     int64_t offset = 0;
     for (size_t i = next - bucket.size(); i < next; ++i) {
@@ -200,13 +201,13 @@ void average_gradients(Collectives& group, const std::vector<torch::Tensor>& par
       offset += grads[i].numel();
     }
   }
-  g_gradient_sync_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  g_gradient_sync.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double take_gradient_sync_seconds() {
-  const double seconds = g_gradient_sync_seconds;
-  g_gradient_sync_seconds = 0;
-  return seconds;
+GradientSyncCost take_gradient_sync_cost() {
+  const GradientSyncCost cost = g_gradient_sync;
+  g_gradient_sync = {};
+  return cost;
 }
 
 torch::Tensor sync_batch_norm(Collectives& group, const torch::Tensor& x, const torch::Tensor& weight,

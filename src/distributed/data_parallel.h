@@ -49,9 +49,13 @@ torch::Tensor shard_dropout(const torch::Tensor& input, double p, bool training)
 /// gradient are skipped (every rank runs the same code, so they match).
 void average_gradients(const std::vector<torch::Tensor>& parameters);
 void average_gradients(Collectives& group, const std::vector<torch::Tensor>& parameters);
-/// Seconds spent in gradient all-reduces since the last call (then reset): the training
-/// loop logs it per step.
-double take_gradient_sync_seconds();
+/// Time in gradient all-reduces (waiting for the slowest rank included) and bytes reduced
+/// since the last call, which resets them: the training loop logs them per step.
+struct GradientSyncCost {
+  double seconds = 0;
+  int64_t bytes = 0;
+};
+GradientSyncCost take_gradient_sync_cost();
 
 /// Synchronised batch normalisation in training mode over x (N×C×...): statistics over the
 /// rows of every rank; running statistics updated as torch's BatchNorm does (momentum, or

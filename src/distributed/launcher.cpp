@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -81,6 +82,7 @@ int launch_local_workers(int nproc, const std::vector<std::string>& arguments, d
   g_forward_signal.store(0);
 
   std::cout.flush();
+  std::fflush(nullptr);  // nothing buffered before fork() is printed twice
   std::vector<pid_t> workers(nproc, -1);
   for (int rank = 0; rank < nproc; ++rank) {
     const pid_t pid = fork();

@@ -149,10 +149,11 @@ class MetricsLog {
       : path_(std::move(path)), log_every_(log_every), batch_(batch), steps_per_epoch_(steps_per_epoch),
         start_(std::chrono::steady_clock::now()) {}
 
-  /// `sync_seconds`: this step's time in gradient all-reduces (data-parallel runs only).
-  void add(const LossTerms& terms, int64_t step, int64_t total_steps, std::optional<double> sync_seconds) {
+  /// `sync`: this step's gradient all-reduces (data-parallel runs only).
+  void add(const LossTerms& terms, int64_t step, int64_t total_steps,
+           std::optional<distributed::GradientSyncCost> sync) {
     for (const auto& [name, value] : terms) sums_[name] += value;
-    if (sync_seconds) sync_seconds_ += *sync_seconds, logs_sync_ = true;
+    if (sync) sync_seconds_ += sync->seconds, sync_bytes_ += sync->bytes, logs_sync_ = true;
     ++steps_;
     if (step % log_every_ != 0 && step != total_steps) return;
     const auto now = std::chrono::steady_clock::now();
@@ -160,10 +161,14 @@ class MetricsLog {
     Json line = {{"step", step}, {"epoch", static_cast<double>(step) / steps_per_epoch_},
                  {"images_per_s", seconds > 0 ? steps_ * batch_ / seconds : 0.0}};
     for (auto& [name, sum] : sums_) line[name] = sum / steps_;
-    if (logs_sync_) line["gradient_sync_ms"] = 1000 * sync_seconds_ / steps_;
+    if (logs_sync_) {
+      line["gradient_sync_ms"] = 1000 * sync_seconds_ / steps_;
+      line["gradient_sync_mb"] = static_cast<double>(sync_bytes_) / steps_ / 1e6;
+    }
     append_line(path_, line.dump());
     sums_.clear();
     sync_seconds_ = 0;
+    sync_bytes_ = 0;
     steps_ = 0;
     start_ = now;
   }
@@ -179,6 +184,7 @@ class MetricsLog {
   int64_t log_every_, batch_, steps_per_epoch_;
   LossTerms sums_;
   double sync_seconds_ = 0;
+  int64_t sync_bytes_ = 0;
   bool logs_sync_ = false;
   int64_t steps_ = 0;
   std::chrono::steady_clock::time_point start_;
@@ -358,15 +364,15 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
         throw out_of_memory_error(step, common.batch_size, start.fresh && primary, checkpoints.last(),
                                   options.run_dir);
       }
-      std::optional<double> sync_seconds;
+      std::optional<distributed::GradientSyncCost> sync;
       bool stop = signals.received() != 0;
       if (group != nullptr) {
-        sync_seconds = distributed::take_gradient_sync_seconds();
+        sync = distributed::take_gradient_sync_cost();
         stop = combine_over_ranks(*group, terms, stop);
       }
       require_finite_losses(terms, step + 1, checkpoints.last());
       ++step;
-      if (primary) metrics.add(terms, step, steps.total, sync_seconds);
+      if (primary) metrics.add(terms, step, steps.total, sync);
       progress.update(step, "epoch " + std::to_string(epoch + 1) + " " + format_losses(terms));
 
       if (stop) {

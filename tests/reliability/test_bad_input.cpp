@@ -292,6 +292,17 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       {"sweep vae --no-such 2,4", "--no-such"},
       {"sweep ddpm --guidance 1,2", "--guidance: this run is unconditional"},
       {"sweep vae --lr 0.1,20", "--lr: must be in (0, 10)"},
+      // Data-parallel training (more in tests/distributed/).
+      {"train --nproc 0 vae" + new_run, "--nproc"},
+      {"train --nproc 1000 vae" + new_run, "--nproc"},
+      {"train --nproc x vae" + new_run, "--nproc"},
+      {"train --nproc 2 vae --batch-size 127" + new_run, "--batch-size 127 does not split evenly over 2 ranks"},
+      {"train --dist-backend mpi vae" + new_run, "--dist-backend"},
+      {"train --dist-timeout 0 vae" + new_run, "--dist-timeout"},
+      {"train --dist-timeout x vae" + new_run, "--dist-timeout"},
+      {"train --resume" + r + " --nproc -2", "--nproc"},
+      {"distill zoo:ddpm --nproc 0" + new_run, "--nproc"},
+      {"distill zoo:ddpm --dist-backend x" + new_run, "--dist-backend"},
   };
   const auto before = snapshot(run());
   run_table(table);
