@@ -47,6 +47,14 @@ std::vector<int64_t> channel_shape(const torch::Tensor& x) {
 
 Collectives* group_from(int64_t address) { return reinterpret_cast<Collectives*>(address); }
 
+// BatchNorm's all-reduces, timed into the step's cost.
+void all_reduce_statistics(Collectives& group, std::vector<torch::Tensor>& sums) {
+  const auto start = std::chrono::steady_clock::now();
+  group.all_reduce_sum(sums);
+  g_gradient_sync.batch_norm_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // Forward: statistics summed over the ranks (two all-reduces: the sum and count, then the
 // squared deviations from the global mean, which avoids E[x²] − E[x]²'s cancellation).
 // Backward: the input gradient needs the global sums of g and g·x̂; the weight and bias get
@@ -63,12 +71,12 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const int64_t channels = x.size(1);
     std::vector<torch::Tensor> sums{
         torch::cat({xf.sum(dims), torch::full({1}, static_cast<double>(x.numel() / channels), xf.options())})};
-    group.all_reduce_sum(sums);
+    all_reduce_statistics(group, sums);
     const double count = sums[0][channels].item<double>();
     const torch::Tensor mean = sums[0].narrow(0, 0, channels) / count;
     const torch::Tensor centred = xf - mean.view(shape);
     std::vector<torch::Tensor> squares{centred.square().sum(dims)};
-    group.all_reduce_sum(squares);
+    all_reduce_statistics(group, squares);
     const torch::Tensor var = squares[0] / count;
     const torch::Tensor invstd = torch::rsqrt(var + eps);
 
@@ -105,7 +113,7 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const torch::Tensor local_sum_g = g.sum(dims);
     const torch::Tensor local_sum_g_xhat = (g * x_hat).sum(dims);
     std::vector<torch::Tensor> sums{torch::cat({local_sum_g, local_sum_g_xhat})};
-    group.all_reduce_sum(sums);
+    all_reduce_statistics(group, sums);
     const int64_t channels = g.size(1);
     const torch::Tensor mean_g = sums[0].narrow(0, 0, channels) / count;
     const torch::Tensor mean_g_xhat = sums[0].narrow(0, channels, channels) / count;

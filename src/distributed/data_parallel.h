@@ -49,11 +49,13 @@ torch::Tensor shard_dropout(const torch::Tensor& input, double p, bool training)
 /// gradient are skipped (every rank runs the same code, so they match).
 void average_gradients(const std::vector<torch::Tensor>& parameters);
 void average_gradients(Collectives& group, const std::vector<torch::Tensor>& parameters);
-/// Time in gradient all-reduces (waiting for the slowest rank included) and bytes reduced
-/// since the last call, which resets them: the training loop logs them per step.
+/// Time in gradient all-reduces (waiting for the slowest rank included), bytes reduced and
+/// time in synchronised BatchNorm's all-reduces since the last call, which resets them: the
+/// training loop logs them per step.
 struct GradientSyncCost {
   double seconds = 0;
   int64_t bytes = 0;
+  double batch_norm_seconds = 0;  ///< synchronised BatchNorm's all-reduces, forward and backward
 };
 GradientSyncCost take_gradient_sync_cost();
 

@@ -153,7 +153,10 @@ class MetricsLog {
   void add(const LossTerms& terms, int64_t step, int64_t total_steps,
            std::optional<distributed::GradientSyncCost> sync) {
     for (const auto& [name, value] : terms) sums_[name] += value;
-    if (sync) sync_seconds_ += sync->seconds, sync_bytes_ += sync->bytes, logs_sync_ = true;
+    if (sync) {
+      sync_seconds_ += sync->seconds, sync_bytes_ += sync->bytes, logs_sync_ = true;
+      norm_seconds_ += sync->batch_norm_seconds;
+    }
     ++steps_;
     if (step % log_every_ != 0 && step != total_steps) return;
     const auto now = std::chrono::steady_clock::now();
@@ -164,11 +167,13 @@ class MetricsLog {
     if (logs_sync_) {
       line["gradient_sync_ms"] = 1000 * sync_seconds_ / steps_;
       line["gradient_sync_mb"] = static_cast<double>(sync_bytes_) / steps_ / 1e6;
+      if (norm_seconds_ > 0) line["batchnorm_sync_ms"] = 1000 * norm_seconds_ / steps_;
     }
     append_line(path_, line.dump());
     sums_.clear();
     sync_seconds_ = 0;
     sync_bytes_ = 0;
+    norm_seconds_ = 0;
     steps_ = 0;
     start_ = now;
   }
@@ -185,6 +190,7 @@ class MetricsLog {
   LossTerms sums_;
   double sync_seconds_ = 0;
   int64_t sync_bytes_ = 0;
+  double norm_seconds_ = 0;
   bool logs_sync_ = false;
   int64_t steps_ = 0;
   std::chrono::steady_clock::time_point start_;
