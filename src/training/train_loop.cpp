@@ -387,7 +387,8 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
         const int signal = signals.received() != 0 ? signals.received() : SIGTERM;
         std::cout << "\nstopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << " at step " << step
                   << "; checkpoint written: " << checkpoints.last()
-                  << "\nresume with: trilemma train --resume " << options.run_dir << "\n";
+                  << "\nresume with: trilemma train --resume " << options.run_dir
+                  << (world_size > 1 ? " --nproc " + std::to_string(world_size) : std::string()) << "\n";
         return 128 + signal;
       }
       if (primary) checkpoints.write_if_due(step);
