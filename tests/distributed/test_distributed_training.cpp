@@ -118,17 +118,6 @@ std::map<int64_t, double> train_losses(const std::string& run_dir) {
   return losses;
 }
 
-int64_t last_logged_step(const std::string& run_dir) {
-  int64_t last = 0;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    const Json json = Json::parse(line, nullptr, false);
-    if (json.is_object()) last = std::max(last, json.value("step", int64_t{0}));
-  }
-  return last;
-}
-
 struct FamilyCase {
   std::string name;
   std::string command;  ///< the training command without --run-dir
@@ -224,7 +213,7 @@ TEST(DistributedTraining, AKilledRankStopsTheRunAndResumeCompletesIt) {
     return -1;
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (last_logged_step(run) < 20 && !launcher.finished() && std::chrono::steady_clock::now() < deadline)
+  while (testing::last_logged_step(run) < 20 && !launcher.finished() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_FALSE(launcher.finished()) << testing::slurp(dir.file("out"));
   const int rank_one = find_rank_one();
@@ -239,13 +228,13 @@ TEST(DistributedTraining, AKilledRankStopsTheRunAndResumeCompletesIt) {
   EXPECT_NE(output.find("error: rank 1 (pid " + std::to_string(rank_one) + ") was killed by signal 9 (Killed)"),
             std::string::npos)
       << output;
-  const int64_t stopped_at = last_logged_step(run);
+  const int64_t stopped_at = testing::last_logged_step(run);
   EXPECT_LT(stopped_at, 200);
 
   const auto resumed = run_cli("train --nproc 2 --resume " + run);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming " + run + " from step"), std::string::npos) << resumed.output;
-  EXPECT_EQ(last_logged_step(run), 200);
+  EXPECT_EQ(testing::last_logged_step(run), 200);
   EXPECT_EQ(train_losses(run).size(), 200u);  // no step lost or logged twice
   EXPECT_LT(max_relative_difference(reference, run).first, 1e-6);
   EXPECT_EQ(train_losses(run), train_losses(reference));
@@ -260,13 +249,13 @@ TEST(DistributedTraining, SigintStopsEveryRankWithACheckpoint) {
                       "--max-steps 100000 --run-dir " + run,
                       dir.file("out"));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (last_logged_step(run) < 10 && !launcher.finished() && std::chrono::steady_clock::now() < deadline)
+  while (testing::last_logged_step(run) < 10 && !launcher.finished() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   launcher.send(SIGINT);
   EXPECT_EQ(launcher.wait(), 130) << testing::slurp(dir.file("out"));
   const auto checkpoints = training::list_checkpoints(run + "/checkpoints");
   ASSERT_FALSE(checkpoints.empty());
-  EXPECT_EQ(checkpoints.back().step, last_logged_step(run));
+  EXPECT_EQ(checkpoints.back().step, testing::last_logged_step(run));
   EXPECT_EQ(testing::slurp(dir.file("out")).find("error"), std::string::npos) << testing::slurp(dir.file("out"));
 }
 

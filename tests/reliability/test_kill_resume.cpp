@@ -55,18 +55,6 @@ std::map<int64_t, double> losses_by_step(const std::string& run_dir) {
   return losses;
 }
 
-// The highest step in metrics.jsonl so far (0 when none); skips a line still being written.
-int64_t last_logged_step(const std::string& run_dir) {
-  int64_t last = 0;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    const Json json = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (json.is_object()) last = std::max(last, json.value("step", int64_t{0}));
-  }
-  return last;
-}
-
 // Any temporary checkpoint file, or (pid > 0) one that process `pid` is writing: a file
 // left by an earlier killed round is not this round's write.
 bool has_temp_checkpoint_file(const std::string& run_dir, int pid = -1) {
@@ -151,7 +139,7 @@ TEST(KillAndResume, RandomSigkillsThenResumeEqualsUninterruptedRun) {
         saw_temp = true;
         break;
       }
-      if (!at_write && last_logged_step(killed) >= kill_at_step) break;
+      if (!at_write && testing::last_logged_step(killed) >= kill_at_step) break;
       std::this_thread::sleep_for(std::chrono::microseconds(at_write ? 200 : 2000));
     }
     if (process.finished()) break;  // it completed before the kill
@@ -258,7 +246,7 @@ TEST(KillAndResume, KilledDistillationResumesToTheUninterruptedRun) {
   {
     CliProcess process(distill(killed), dir.file("out"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!process.finished() && std::chrono::steady_clock::now() < deadline && last_logged_step(killed) < 5)
+    while (!process.finished() && std::chrono::steady_clock::now() < deadline && testing::last_logged_step(killed) < 5)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     ASSERT_FALSE(process.finished()) << "the distillation ended before the kill";
     process.send(SIGKILL);
@@ -283,7 +271,7 @@ TEST(KillAndResume, ResumeKeepsTheRunOptionsItWasStartedWith) {
   auto run_until_logged = [&](const std::string& args, int64_t step, const std::string& out) {
     CliProcess process(args, out);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (!process.finished() && std::chrono::steady_clock::now() < deadline && last_logged_step(run) < step)
+    while (!process.finished() && std::chrono::steady_clock::now() < deadline && testing::last_logged_step(run) < step)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     process.send(SIGKILL);
     process.wait();
@@ -297,7 +285,7 @@ TEST(KillAndResume, ResumeKeepsTheRunOptionsItWasStartedWith) {
   ASSERT_GE(resumed_from, 1) << testing::slurp(dir.file("out-1"));
 
   run_until_logged("--threads 1 train --resume '" + run + "'", resumed_from + 8, dir.file("out-2"));
-  const int64_t logged = last_logged_step(run);
+  const int64_t logged = testing::last_logged_step(run);
   ASSERT_GE(logged, resumed_from + 8) << testing::slurp(dir.file("out-2"));
   EXPECT_GE(newest_checkpoint(run).step, logged - 1) << "the resumed run stopped checkpointing every step";
   EXPECT_EQ(Json::parse(testing::slurp(run + "/config.json")).at("run_options"), recorded);

@@ -5,9 +5,12 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <random>
+
+#include <nlohmann/json.hpp>
 
 namespace trilemma::testing {
 namespace fs = std::filesystem;
@@ -115,6 +118,17 @@ std::vector<CommandResult> run_cli_all(const std::vector<std::string>& arguments
     }
   }
   return results;
+}
+
+int64_t last_logged_step(const std::string& run_dir) {
+  int64_t last = 0;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json json = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (json.is_object()) last = std::max(last, json.value("step", int64_t{0}));
+  }
+  return last;
 }
 
 }  // namespace trilemma::testing

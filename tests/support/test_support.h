@@ -1,5 +1,6 @@
 #pragma once
 // Helpers shared by tests: temporary directories, MNIST location, running the CLI.
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -79,5 +80,9 @@ std::vector<CommandResult> run_cli_all(const std::vector<std::string>& arguments
 
 /// Reads a whole file ("" when missing).
 std::string slurp(const std::string& path);
+
+/// The highest step in RUN_DIR/metrics.jsonl so far (0 when none); skips a line still being
+/// written, so it may be polled while a run trains.
+int64_t last_logged_step(const std::string& run_dir);
 
 }  // namespace trilemma::testing
