@@ -33,7 +33,10 @@ int configure_threads(int threads) {
                   ? CPU_COUNT(&set)
                   : static_cast<int>(std::thread::hardware_concurrency());
     // A rank of a data-parallel run shares the machine with LOCAL_WORLD_SIZE − 1 others.
-    if (const char* ranks_here = std::getenv("LOCAL_WORLD_SIZE")) threads /= std::max(1, std::atoi(ranks_here));
+    // Unset LOCAL_WORLD_SIZE under RANK means one machine: WORLD_SIZE ranks share it.
+    const char* ranks_here = std::getenv("LOCAL_WORLD_SIZE");
+    if (ranks_here == nullptr && std::getenv("RANK") != nullptr) ranks_here = std::getenv("WORLD_SIZE");
+    if (ranks_here != nullptr) threads /= std::max(1, std::atoi(ranks_here));
     if (threads <= 0) threads = 1;
   }
   torch::set_num_threads(threads);
