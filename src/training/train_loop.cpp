@@ -154,8 +154,10 @@ class MetricsLog {
            std::optional<distributed::GradientSyncCost> sync) {
     for (const auto& [name, value] : terms) sums_[name] += value;
     if (sync) {
-      sync_seconds_ += sync->seconds, sync_bytes_ += sync->bytes, logs_sync_ = true;
-      norm_seconds_ += sync->batch_norm_seconds;
+      if (!sync_) sync_.emplace();
+      sync_->seconds += sync->seconds;
+      sync_->bytes += sync->bytes;
+      sync_->batch_norm_seconds += sync->batch_norm_seconds;
     }
     ++steps_;
     if (step % log_every_ != 0 && step != total_steps) return;
@@ -164,16 +166,14 @@ class MetricsLog {
     Json line = {{"step", step}, {"epoch", static_cast<double>(step) / steps_per_epoch_},
                  {"images_per_s", seconds > 0 ? steps_ * batch_ / seconds : 0.0}};
     for (auto& [name, sum] : sums_) line[name] = sum / steps_;
-    if (logs_sync_) {
-      line["gradient_sync_ms"] = 1000 * sync_seconds_ / steps_;
-      line["gradient_sync_mb"] = static_cast<double>(sync_bytes_) / steps_ / 1e6;
-      if (norm_seconds_ > 0) line["batchnorm_sync_ms"] = 1000 * norm_seconds_ / steps_;
+    if (sync_) {
+      line["gradient_sync_ms"] = 1000 * sync_->seconds / steps_;
+      line["gradient_sync_mb"] = static_cast<double>(sync_->bytes) / steps_ / 1e6;
+      if (sync_->batch_norm_seconds > 0) line["batchnorm_sync_ms"] = 1000 * sync_->batch_norm_seconds / steps_;
     }
     append_line(path_, line.dump());
     sums_.clear();
-    sync_seconds_ = 0;
-    sync_bytes_ = 0;
-    norm_seconds_ = 0;
+    sync_.reset();
     steps_ = 0;
     start_ = now;
   }
@@ -188,10 +188,7 @@ class MetricsLog {
   std::string path_;
   int64_t log_every_, batch_, steps_per_epoch_;
   LossTerms sums_;
-  double sync_seconds_ = 0;
-  int64_t sync_bytes_ = 0;
-  double norm_seconds_ = 0;
-  bool logs_sync_ = false;
+  std::optional<distributed::GradientSyncCost> sync_;  ///< summed since the last line; data-parallel runs
   int64_t steps_ = 0;
   std::chrono::steady_clock::time_point start_;
 };
