@@ -9,6 +9,8 @@ Commands come from the README's code blocks and inline code (`trilemma ...` or
   sample   --n 2 (per class: --n 1)
   eval     --n 10 --curve-n 10 --no-latency
   sweep    --max-steps 2 --epochs 0 --n 10 for every value
+  hype     --n-per-model 2 --port 0 on a new study, or the README's study continued; the
+           server is asked for its page and stopped with Ctrl-C (exit 0 expected)
   and, for a diffusion run, --steps 2 (eval's throughput timing alone would otherwise
   sample four batches of 256 images at the run's full step count).
 Placeholder run directories (runs/vae-20261130-101500, RUN_DIR, runs/dq ...) are mapped to a
@@ -137,10 +139,47 @@ class Runner:
             # Every value trained for two steps and evaluated on 10 images, into the scratch folder.
             return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0", "--n", "10"]
         if command == "compare":
-            # Run directories are mapped; the value of --out is a new folder, kept.
-            return ["compare"] + [w if w.startswith("-") or words[i] == "--out" else self.run_dir_for(w)
+            # Run directories are mapped; the values of --out and --hype are kept.
+            return ["compare"] + [w if w.startswith("-") or words[i] in ("--out", "--hype") else self.run_dir_for(w)
                                   for i, w in enumerate(words[1:])]
+        if command == "hype":
+            out, i = ["hype"], 1
+            while i < len(words):
+                if words[i] in ("--port", "--n-per-model", "--reals"):
+                    i += 2
+                    continue
+                if words[i].startswith("-"):
+                    out += words[i:i + 2]
+                    i += 2
+                    continue
+                out.append(self.run_dir_for(words[i]))
+                i += 1
+            return ["--threads", "2"] + out + ["--port", "0", "--n-per-model", "2", "--reals", "2"]
         return ["--threads", "2"] + words
+
+    def serve_once(self, words):
+        """Starts `trilemma hype`, fetches its page once it serves, then stops it with Ctrl-C."""
+        import signal
+        import urllib.request
+        if "--db" in words and os.path.exists(os.path.join(self.scratch, words[words.index("--db") + 1])):
+            # Continuing a study: the creation flags would be refused.
+            for flag in ("--n-per-model", "--reals"):
+                i = words.index(flag)
+                del words[i:i + 2]
+        server = subprocess.Popen([self.trilemma] + words, cwd=self.scratch, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        lines = []
+        for line in server.stdout:
+            lines.append(line)
+            match = re.search(r"serving http://[^:]+:(\d+)/", line)
+            if match:
+                page = urllib.request.urlopen("http://127.0.0.1:%s/" % match.group(1), timeout=30).read()
+                if b"Real or fake?" not in page:
+                    lines.append("the page did not load\n")
+                    server.kill()
+                server.send_signal(signal.SIGINT)
+        server.wait()
+        return subprocess.CompletedProcess(words, server.returncode, "".join(lines))
 
     def run(self, readme_line):
         words = self.rewrite(shlex.split(readme_line))
@@ -149,8 +188,11 @@ class Runner:
             return
         self.ran += 1
         start = time.time()
-        result = subprocess.run([self.trilemma] + words, cwd=self.scratch, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        if words[2:3] == ["hype"]:
+            result = self.serve_once(words)
+        else:
+            result = subprocess.run([self.trilemma] + words, cwd=self.scratch, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
         status = "ok" if result.returncode == 0 else "FAIL"
         print("%-4s  %5.1f s  %s\n      ran: trilemma %s" % (status, time.time() - start, readme_line,
                                                             " ".join(shlex.quote(w) for w in words)))

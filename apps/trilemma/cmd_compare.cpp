@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/files.h"
 #include "core/runtime.h"
+#include "human/study.h"
 #include "metrics/run_evaluation.h"
 #include "report/report.h"
 #include "training/run_dir.h"
@@ -22,7 +23,27 @@ struct CompareFlags {
   std::vector<std::string> run_dirs;
   std::string out = "report";
   std::string title = "trilemma: generative models on MNIST";
+  std::string hype;  ///< a HYPE study (trilemma hype) whose scores join the table
 };
+
+// Puts each study model's HYPE∞ into the row of the same run and sampler; the study's models
+// that match no row are named, so that a misspelt run is not silently left out.
+void add_human_scores(const std::string& study_path, std::vector<report::ModelRow>& rows) {
+  const human::Study study(study_path);
+  const Json results = study.results();
+  for (const auto& model : results["models"]) {
+    bool matched = false;
+    for (auto& row : rows) {
+      if (fs::weakly_canonical(row.run_dir).string() != model["run"].get<std::string>()) continue;
+      if (row.result.value("sampler", std::string()) != model["sampler"].get<std::string>()) continue;
+      row.result["human"] = model;
+      matched = true;
+    }
+    if (!matched)
+      std::cerr << "warning: --hype: " << model["name"].get<std::string>() << " (" << model["sampler"].get<std::string>()
+                << ") of the study has no row in this report\n";
+  }
+}
 
 // The figures a family writes that belong in a comparison, in display order. Epoch-by-epoch
 // figures stay in the run; the report shows the final state.
@@ -72,6 +93,9 @@ void add_compare_command(CLI::App& app, Context& context) {
       ->required();
   sub->add_option("--out", flags->out, "output directory")->capture_default_str();
   sub->add_option("--title", flags->title, "report title");
+  sub->add_option("--hype", flags->hype,
+                  "a human study's SQLite file (trilemma hype): adds its HYPE∞ as a column and a section")
+      ->check(CLI::ExistingFile);
   sub->callback([&context, flags]() {
     apply_runtime(context);
     const fs::path out_dir(flags->out);
@@ -120,6 +144,8 @@ void add_compare_command(CLI::App& app, Context& context) {
         data.rows.push_back(std::move(row));
       }
     }
+
+    if (!flags->hype.empty()) add_human_scores(flags->hype, data.rows);
 
     // The reference rows use the same extractor and protocol as the runs.
     const torch::Device device = resolve_device(context.device);

@@ -75,5 +75,7 @@ void add_zoo_command(CLI::App& app, Context& context);
 void add_sweep_command(CLI::App& app, Context& context);
 void add_curve_command(CLI::App& app, Context& context);
 void add_distill_command(CLI::App& app, Context& context);
+void add_hype_command(CLI::App& app, Context& context);
+void add_hype_report_command(CLI::App& app, Context& context);
 
 }  // namespace trilemma::cli

@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
   cli::add_sweep_command(app, context);
   cli::add_curve_command(app, context);
   cli::add_distill_command(app, context);
+  cli::add_hype_command(app, context);
+  cli::add_hype_report_command(app, context);
 
   try {
     app.parse(argc, argv);

@@ -38,11 +38,11 @@ void append_to_string(void* context, void* data, int size) {
 }
 }  // namespace
 
-void save_png(const torch::Tensor& image, const std::string& path, int scale) {
+std::string encode_png(const torch::Tensor& image, int scale) {
   torch::Tensor img = image.detach().to(torch::kCPU, torch::kFloat32);
   if (img.dim() == 2) img = img.unsqueeze(0);
   TORCH_CHECK(img.dim() == 3 && (img.size(0) == 1 || img.size(0) == 3),
-              "save_png expects 1×H×W or 3×H×W");
+              "encode_png expects 1×H×W or 3×H×W");
   if (scale > 1)
     img = img.repeat_interleave(scale, 1).repeat_interleave(scale, 2);
   const int channels = static_cast<int>(img.size(0));
@@ -51,8 +51,12 @@ void save_png(const torch::Tensor& image, const std::string& path, int scale) {
   std::string bytes;
   if (!stbi_write_png_to_func(append_to_string, &bytes, w, h, channels, pixels.data_ptr<uint8_t>(),
                               w * channels))
-    throw UserError(path + ": PNG encoding failed");
-  write_file_atomic(path, bytes);
+    throw UserError("PNG encoding failed");
+  return bytes;
+}
+
+void save_png(const torch::Tensor& image, const std::string& path, int scale) {
+  write_file_atomic(path, encode_png(image, scale));
 }
 
 void save_image_grid(const torch::Tensor& images, const std::string& path, int64_t cols,

@@ -10,6 +10,9 @@ namespace trilemma::io {
 torch::Tensor make_grid(const torch::Tensor& images, int64_t cols = 0, int64_t padding = 2,
                         double pad_value = 1.0);
 
+/// A 1×H×W or H×W grey image in [0,1] (or 3×H×W RGB) as the bytes of a PNG file, each
+/// pixel repeated scale×scale times.
+std::string encode_png(const torch::Tensor& image, int scale = 1);
 /// Writes a 1×H×W or H×W grey image in [0,1] (or 3×H×W RGB) as PNG, scaled up by an
 /// integer factor so that small digits stay visible. Throws UserError on write failure.
 void save_png(const torch::Tensor& image, const std::string& path, int scale = 1);

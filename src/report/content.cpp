@@ -52,8 +52,8 @@ std::vector<double> shares_of(const Json& result) {
   return result.at("class_shares").get<std::vector<double>>();
 }
 
-const std::vector<Column>& table_columns() {
-  static const std::vector<Column> columns = {
+std::vector<Column> table_columns(const std::vector<ModelRow>& rows) {
+  std::vector<Column> columns = {
       {"fid", "FID ↓", "quality", -1, 2},
       {"kid_mean", "KID ↓", "quality", -1, 4},
       {"precision", "Precision ↑", "quality", +1, 3},
@@ -65,23 +65,60 @@ const std::vector<Column>& table_columns() {
       {"speed.ms_per_image_batch1", "ms/image (batch 1) ↓", "speed", -1, 3},
       {"speed.images_per_s_batch256", "images/s (batch 256) ↑", "speed", +1, 0},
   };
+  // HYPE∞ is people's error rate: 0.5 when fakes pass for real, so higher is better.
+  if (any_human(rows)) columns.push_back({"human.hype", "HYPE∞ ↑", "human", +1, 3});
   return columns;
 }
 
+bool any_human(const std::vector<ModelRow>& rows) {
+  for (const auto& row : rows)
+    if (row.result.is_object() && row.result.contains("human")) return true;
+  return false;
+}
+
+Table human_table(const ReportData& data) {
+  Table table = {{"Model", "HYPE∞", "95 % interval", "fakes judged real", "reals judged fake",
+                  "judgements (fake / real)", "raters"}};
+  for (const auto& row : data.rows) {
+    if (!row.result.is_object() || !row.result.contains("human")) continue;
+    const Json& human = row.result["human"];
+    const Json ci = human.value("ci95", Json::array());
+    const double low = ci.size() == 2 && ci[0].is_number() ? ci[0].get<double>() : kNaN;
+    const double high = ci.size() == 2 && ci[1].is_number() ? ci[1].get<double>() : kNaN;
+    table.push_back({row.name, format_number(number_at(human, "hype"), 3),
+                     format_number(low, 3) + " – " + format_number(high, 3),
+                     format_number(number_at(human, "fakes_judged_real"), 3),
+                     format_number(number_at(human, "reals_judged_fake"), 3),
+                     format_number(number_at(human, "fake_judgements"), 0) + " / " +
+                         format_number(number_at(human, "real_judgements"), 0),
+                     format_number(number_at(human, "raters"), 0)});
+  }
+  return table;
+}
+
+std::string human_notes() {
+  return "HYPE∞ (Zhou et al. 2019) is the raters' error rate on a model's fakes and the real images, "
+         "weighted equally: 0.5 means its samples could not be told from real digits, 0 that every one "
+         "was spotted. The interval is a bootstrap over raters and images (`trilemma hype-report`). "
+         "Samples were drawn once, with the sampler named, when the study was created.";
+}
+
 double column_value(const Json& result, const Column& column) {
-  const std::string prefix = "speed.";
-  if (column.key.compare(0, prefix.size(), prefix) == 0)
-    return result.is_object() && result.contains("speed")
-               ? number_at(result.at("speed"), column.key.substr(prefix.size()))
-               : kNaN;
+  const size_t dot = column.key.find('.');
+  if (dot != std::string::npos) {
+    const std::string group = column.key.substr(0, dot);
+    return result.is_object() && result.contains(group) ? number_at(result.at(group), column.key.substr(dot + 1))
+                                                        : kNaN;
+  }
   return number_at(result, column.key);
 }
 
 std::vector<int> best_rows(const std::vector<ModelRow>& rows) {
   // A single row is best at nothing: marking every cell would mislead.
-  if (rows.size() < 2) return std::vector<int>(table_columns().size(), -1);
+  const std::vector<Column> columns = table_columns(rows);
+  if (rows.size() < 2) return std::vector<int>(columns.size(), -1);
   std::vector<int> best;
-  for (const auto& column : table_columns()) {
+  for (const auto& column : columns) {
     int index = -1;
     double best_score = kNaN;
     for (size_t r = 0; r < rows.size(); ++r) {

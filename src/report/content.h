@@ -30,21 +30,37 @@ const std::vector<std::string>& reference_row_keys();
 /// A result's class shares (eval.json's "class_shares"), or none.
 std::vector<double> shares_of(const Json& result);
 
+/// A table as rows of cells, the first row being the header; each renderer draws it in its
+/// own syntax.
+using Table = std::vector<std::vector<std::string>>;
+
 /// Which columns the table shows, how to read them and which way is better.
 struct Column {
   std::string key;      ///< key in the result (speed keys live under "speed")
   std::string title;
-  std::string corner;   ///< "quality", "coverage" or "speed"
+  std::string corner;   ///< "quality", "coverage", "speed" or "human"
   int better = -1;      ///< -1 lower is better, +1 higher, 0 closest to 1 (density)
   int decimals = 3;
 };
-const std::vector<Column>& table_columns();
+/// The table's columns; with the human column (HYPE∞, from `compare --hype`) when any of
+/// `rows` has a human score.
+std::vector<Column> table_columns(const std::vector<ModelRow>& rows = {});
+
+/// Whether any row has a human score (result["human"], from `compare --hype`).
+bool any_human(const std::vector<ModelRow>& rows);
+
+/// Per row with a human score: HYPE∞, its interval, the split and the counts.
+Table human_table(const ReportData& data);
+
+/// How to read the human scores.
+std::string human_notes();
 
 /// For each column, the index of the best row among `rows` (-1 when no row has a value, and
 /// everywhere when there are fewer than two rows).
 std::vector<int> best_rows(const std::vector<ModelRow>& rows);
 
-/// Value of a column in a result, or NaN when absent.
+/// Value of a column in a result (a dotted key "a.b" reads result["a"]["b"]), or NaN when
+/// absent.
 double column_value(const Json& result, const Column& column);
 
 /// The text of a table cell: the column's value at its decimals, or "–".
@@ -61,10 +77,6 @@ CornerScores corner_scores(const Json& result, const Json& references);
 
 /// Whether any row has conditional results; the conditional section is shown only then.
 bool any_conditional(const ReportData& data);
-
-/// A table as rows of cells, the first row being the header; each renderer draws it in its
-/// own syntax.
-using Table = std::vector<std::vector<std::string>>;
 
 /// Per conditional model: conditional accuracy, mean per-class FID and the FID of each digit.
 Table conditional_table(const ReportData& data);

@@ -1,5 +1,6 @@
 #include "report/html.h"
 
+#include <cctype>
 #include <ostream>
 #include <sstream>
 
@@ -32,7 +33,7 @@ void html_table(std::ostream& h, const Table& table) {
 
 std::string render_html(const ReportData& data) {
   std::ostringstream h;
-  const auto& columns = table_columns();
+  const auto columns = table_columns(data.rows);
   const auto best = best_rows(data.rows);
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>"
     << html_escape(data.title) << "</title>\n<style>\n"
@@ -47,8 +48,17 @@ std::string render_html(const ReportData& data) {
   if (!data.generated_at.empty()) h << "<p>Generated " << html_escape(data.generated_at) << ".</p>\n";
   h << "<h2>Reading</h2>\n<ul>\n";
   for (const auto& line : reading_of_results(data)) h << "<li>" << html_escape(line) << "</li>\n";
-  h << "</ul>\n<h2>The trilemma</h2>\n<table>\n<tr><th rowspan=\"2\">Model</th>"
-       "<th colspan=\"4\">Quality</th><th colspan=\"3\">Coverage</th><th colspan=\"3\">Speed</th></tr>\n<tr>";
+  h << "</ul>\n<h2>The trilemma</h2>\n<table>\n<tr><th rowspan=\"2\">Model</th>";
+  // One header cell over each run of columns of the same corner.
+  for (size_t c = 0; c < columns.size();) {
+    size_t end = c;
+    while (end < columns.size() && columns[end].corner == columns[c].corner) ++end;
+    std::string corner = columns[c].corner;
+    corner[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(corner[0])));
+    h << "<th colspan=\"" << end - c << "\">" << corner << "</th>";
+    c = end;
+  }
+  h << "</tr>\n<tr>";
   for (const auto& c : columns) h << "<th>" << html_escape(c.title) << "</th>";
   h << "</tr>\n";
   for (size_t r = 0; r < data.rows.size(); ++r) {
@@ -89,6 +99,11 @@ std::string render_html(const ReportData& data) {
       h << "</div>\n";
     }
     h << "<p>" << html_escape(conditional_notes()) << "</p>\n";
+  }
+  if (any_human(data.rows)) {
+    h << "<h2>Human evaluation</h2>\n";
+    html_table(h, human_table(data));
+    h << "<p>" << html_escape(human_notes()) << "</p>\n";
   }
   h << "<h2>Models</h2>\n";
   for (const auto& row : data.rows) {

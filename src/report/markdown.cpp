@@ -24,7 +24,7 @@ void markdown_table(std::ostream& md, const Table& table) {
 
 std::string render_markdown(const ReportData& data) {
   std::ostringstream md;
-  const auto& columns = table_columns();
+  const auto columns = table_columns(data.rows);
   const auto best = best_rows(data.rows);
   md << "# " << data.title << "\n\n";
   if (!data.generated_at.empty()) md << "Generated " << data.generated_at << ".\n\n";
@@ -65,6 +65,11 @@ std::string render_markdown(const ReportData& data) {
       markdown_table(md, guidance_table(row.result["guidance_curve"]));
     }
     md << conditional_notes() << "\n";
+  }
+  if (any_human(data.rows)) {
+    md << "\n## Human evaluation\n\n";
+    markdown_table(md, human_table(data));
+    md << human_notes() << "\n";
   }
   md << "\n## Models\n\n";
   for (const auto& row : data.rows) {

@@ -79,7 +79,7 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
   }
   if (data.rows.size() >= 2) {
     const auto best = best_rows(data.rows);
-    const auto& columns = table_columns();
+    const auto columns = table_columns(data.rows);
     auto best_of = [&](const std::string& key) {
       for (size_t c = 0; c < columns.size(); ++c)
         if (columns[c].key == key) return best[c];

@@ -16,6 +16,8 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/settings.h"
+#include "human/study.h"
+#include "io/image.h"
 #include "models/registry.h"
 #include "support/test_support.h"
 #include "training/checkpoint.h"
@@ -546,6 +548,50 @@ TEST_F(WithRun, ABatchTooLargeForMemoryIsAMessage) {
                          "max_allocation_size_mb=6000\";"
                        : "ulimit -v 6000000;");
   EXPECT_FALSE(fs::exists(file("oom")));
+}
+
+}  // namespace
+}  // namespace trilemma
+
+namespace trilemma {
+namespace {
+
+// `trilemma hype` and `hype-report`: every refused flag, file and mismatch is one line, and
+// neither the study nor a file a new study would have gone to is touched.
+TEST(BadHypeInput, EachRefusalIsOneLineAndTheStudyIsUnchanged) {
+  TempDir dir;
+  const std::string study = dir.file("study.db");
+  human::Study::create(study, human::StudySettings{}, {{"zoo:consistency", "/nowhere", "consistency", "c-2", 1}},
+                       {{io::encode_png(torch::zeros({1, 28, 28})), 0, 3, 0},
+                        {io::encode_png(torch::ones({1, 28, 28})), -1, 4, 0}});
+  write_file_atomic(dir.file("not-a-study.db"), "SQLite format 3? no");
+  const std::string s = " --db '" + study + "'", fresh = " --db '" + dir.file("new.db") + "'",
+                    missing = " --db '" + dir.file("missing.db") + "'";
+  const std::vector<BadInput> table = {
+      {"hype" + missing, "no such study; name the runs to rate to create it", "missing.db"},
+      {"hype zoo:nope" + fresh, "nope"},
+      {"hype zoo:consistency --session-size 3" + fresh, "--session-size 3: must be even"},
+      {"hype zoo:consistency --n-per-model 0" + fresh, "--n-per-model"},
+      {"hype zoo:consistency --reals x" + fresh, "--reals"},
+      {"hype" + s + " --n-per-model 3", "--n-per-model: the study in", "study.db is fixed"},
+      {"hype" + s + " --seed 2", "--seed: the study in"},
+      {"hype zoo:ddpm" + s, "already holds a study of zoo:consistency"},
+      {"hype --db '" + dir.file("not-a-study.db") + "'", "not-a-study.db"},
+      {"hype" + s + " --port 70000", "--port"},
+      {"hype" + s + " --port 0 --bind 256.1.1.1", "cannot listen on 256.1.1.1:0"},
+      {"hype" + s + " --no-such-flag", "--no-such-flag"},
+      {"hype-report", "--db is required"},
+      {"hype-report" + missing, "no such study file", "missing.db"},
+      {"hype-report --db '" + dir.file("not-a-study.db") + "'", "not-a-study.db"},
+      {"hype-report" + s + " --bootstrap 5", "--bootstrap"},
+      {"hype-report" + s + " --json '" + dir.file("no/such/dir/r.json") + "'", "r.json"},
+      {"compare zoo:ddpm --hype '" + dir.file("missing.db") + "'", "--hype"},
+  };
+  const std::string before = read_file(study);
+  run_table(table);
+  EXPECT_EQ(read_file(study), before) << "a refused command changed the study";
+  EXPECT_FALSE(fs::exists(dir.file("new.db"))) << "a refused command created a study";
+  EXPECT_FALSE(fs::exists(dir.file("missing.db")));
 }
 
 }  // namespace

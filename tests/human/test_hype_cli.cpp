@@ -1,0 +1,107 @@
+// `trilemma hype` as a process: a study built from a zoo model and MNIST's test set, a
+// rater's answers, SIGKILL mid-session, a restart that continues the same study for the
+// same rater, Ctrl-C, and `hype-report` over the result.
+#include <gtest/gtest.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <csignal>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/files.h"
+#include "support/test_support.h"
+
+namespace trilemma {
+namespace {
+
+using Json = nlohmann::json;
+using testing::CliProcess;
+using testing::TempDir;
+
+// Waits for the "serving http://127.0.0.1:PORT/" line and returns PORT (0 on timeout).
+int served_port(const std::string& output_path, CliProcess& process) {
+  const std::regex serving("serving http://127\\.0\\.0\\.1:([0-9]+)/");
+  for (int k = 0; k < 1800 && !process.finished(); ++k) {
+    std::smatch match;
+    const std::string output = testing::slurp(output_path);
+    if (std::regex_search(output, match, serving)) return std::stoi(match[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return 0;
+}
+
+int answers_in(const std::string& db) {
+  SQLite::Database reader(db, SQLite::OPEN_READONLY);
+  return reader.execAndGet("SELECT COUNT(*) FROM answers").getInt();
+}
+
+// Answers `count` images for `rater` (alternately real and fake); returns how many were saved.
+int answer_images(httplib::Client& client, const std::string& rater, int count) {
+  int saved = 0;
+  for (int k = 0; k < count; ++k) {
+    const auto next = client.Get(("/api/next?rater=" + rater).c_str());
+    if (!next || next->status != 200) break;
+    const Json body = {{"rater", rater},
+                       {"image", Json::parse(next->body)["image"]},
+                       {"answer", k % 2 ? "fake" : "real"},
+                       {"ms", 300}};
+    const auto result = client.Post("/api/answers", body.dump(), "application/json");
+    saved += result && result->status == 200;
+  }
+  return saved;
+}
+
+TEST(HypeCli, AnswersSurviveSigkillAndARestartContinuesTheStudy) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "needs MNIST (TRILEMMA_DATA_DIR)";
+  TempDir dir;
+  const std::string db = dir.file("study.db");
+  std::string rater;
+  {
+    CliProcess server("hype zoo:consistency --n-per-model 4 --reals 4 --session-size 4 --port 0 --db '" + db + "'",
+                      dir.file("first.txt"));
+    const int port = served_port(dir.file("first.txt"), server);
+    ASSERT_GT(port, 0) << testing::slurp(dir.file("first.txt"));
+    httplib::Client client("127.0.0.1", port);
+    const auto created = client.Post("/api/raters");
+    ASSERT_TRUE(created && created->status == 201);
+    rater = Json::parse(created->body)["rater"];
+    ASSERT_EQ(answer_images(client, rater, 3), 3);
+    server.send(SIGKILL);
+    EXPECT_EQ(server.wait(), 128 + SIGKILL);
+  }
+  EXPECT_EQ(answers_in(db), 3) << "an answer the server had confirmed was lost";
+
+  CliProcess server("hype --port 0 --db '" + db + "'", dir.file("second.txt"));
+  const int port = served_port(dir.file("second.txt"), server);
+  ASSERT_GT(port, 0) << testing::slurp(dir.file("second.txt"));
+  EXPECT_NE(testing::slurp(dir.file("second.txt")).find("1 raters and 3 answers so far"), std::string::npos);
+  httplib::Client client("127.0.0.1", port);
+  const auto next = client.Get(("/api/next?rater=" + rater).c_str());
+  ASSERT_TRUE(next && next->status == 200);
+  EXPECT_EQ(Json::parse(next->body)["position"], 3) << "the same rater continues where they stopped";
+  EXPECT_EQ(answer_images(client, rater, 5), 5);
+  EXPECT_TRUE(Json::parse(client.Get(("/api/next?rater=" + rater).c_str())->body)["done"].get<bool>());
+  server.send(SIGINT);
+  EXPECT_EQ(server.wait(), 0);
+  EXPECT_NE(testing::slurp(dir.file("second.txt")).find("stopped: 8 answers from 1 raters"), std::string::npos);
+
+  const auto report = testing::run_cli("hype-report --db '" + db + "' --json '" + dir.file("hype.json") + "'");
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_NE(report.output.find("| zoo:consistency (consistency-2) |"), std::string::npos) << report.output;
+  const Json results = Json::parse(read_file(dir.file("hype.json")));
+  ASSERT_EQ(results["models"].size(), 1u);
+  EXPECT_EQ(results["models"][0]["fake_judgements"], 4);
+  EXPECT_EQ(results["models"][0]["real_judgements"], 4);
+  EXPECT_EQ(results["answers"], 8);
+  const double score = results["models"][0]["hype"];
+  EXPECT_GE(score, 0.0);
+  EXPECT_LE(score, 1.0);
+}
+
+}  // namespace
+}  // namespace trilemma
