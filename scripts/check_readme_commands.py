@@ -161,7 +161,8 @@ class Runner:
         """Starts `trilemma hype`, fetches its page once it serves, then stops it with Ctrl-C."""
         import signal
         import urllib.request
-        if "--db" in words and os.path.exists(os.path.join(self.scratch, words[words.index("--db") + 1])):
+        db = words[words.index("--db") + 1] if "--db" in words else "hype-study.db"  # its default
+        if os.path.exists(os.path.join(self.scratch, db)):
             # Continuing a study: the creation flags would be refused.
             for flag in ("--n-per-model", "--reals"):
                 i = words.index(flag)
@@ -182,7 +183,9 @@ class Runner:
         return subprocess.CompletedProcess(words, server.returncode, "".join(lines))
 
     def run(self, readme_line):
-        words = self.rewrite(shlex.split(readme_line))
+        # Files the checkout ships (docs/...) are named from its root.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        words = self.rewrite([os.path.join(root, w) if w.startswith("docs/") else w for w in shlex.split(readme_line)])
         if words is None:
             print("skip  %s" % readme_line)
             return

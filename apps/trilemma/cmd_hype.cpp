@@ -64,9 +64,11 @@ void print_study(const human::Study& study, std::ostream& out) {
       << " answers so far\n";
 }
 
+// Binds first, so that a port in use is the only line printed.
 void serve(human::Study& study, const HypeFlags& flags) {
   human::HypeServer server(study);
   const int port = server.bind(flags.bind, flags.port);
+  print_study(study, std::cout);
   training::StopSignals signals;
   std::atomic<bool> serving{true};
   // Ctrl-C or SIGTERM stops the server between requests; every answer is already committed.
@@ -120,7 +122,6 @@ void add_hype_command(CLI::App& app, Context& context) {
           throw UserError(flag + ": the study in " + flags->db + " is fixed; it applies to a new --db only");
       human::Study study(flags->db);
       if (!flags->runs.empty()) check_same_runs(study, flags->runs);
-      print_study(study, std::cout);
       serve(study, *flags);
       return;
     }
@@ -135,7 +136,6 @@ void add_hype_command(CLI::App& app, Context& context) {
                                                        data::resolve_data_dir(context.data_dir), std::cout);
     human::Study::create(flags->db, draft.settings, draft.models, draft.images);
     human::Study study(flags->db);
-    print_study(study, std::cout);
     serve(study, *flags);
   });
 }
@@ -158,14 +158,12 @@ void add_hype_report_command(CLI::App& app, Context& context) {
     apply_runtime(context);
     human::Study study(flags->db);
     const Json results = study.results(flags->bootstrap);
+    if (!flags->json.empty()) write_file_atomic(flags->json, results.dump(2) + "\n");
     std::cout << "HYPE∞ of " << study.path() << ": " << results["raters"] << " raters, " << results["answers"]
               << " answers, " << results["images"] << " images (" << results["reals"]["images"]
               << " real); 50 % = indistinguishable from real\n\n"
               << human::results_table(results);
-    if (!flags->json.empty()) {
-      write_file_atomic(flags->json, results.dump(2) + "\n");
-      std::cout << "\nresults: " << flags->json << "\n";
-    }
+    if (!flags->json.empty()) std::cout << "\nresults: " << flags->json << "\n";
   });
 }
 

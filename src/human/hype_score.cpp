@@ -48,7 +48,7 @@ double weighted_score(const std::vector<Judgement>& judgements, const Indexed& i
   return 0.5 * (wrong[0] / total[0] + wrong[1] / total[1]);
 }
 
-double percentile(std::vector<double> sorted_values, double q) {
+double percentile(const std::vector<double>& sorted_values, double q) {
   // Linear interpolation between closest ranks (numpy's default).
   const double position = q * static_cast<double>(sorted_values.size() - 1);
   const size_t below = static_cast<size_t>(std::floor(position));

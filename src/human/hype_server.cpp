@@ -144,8 +144,9 @@ void HypeServer::add_routes() {
     response.set_content(png, "image/png");
   }));
   server_->Post("/api/answers", guarded([this](const httplib::Request& request, httplib::Response& response) {
-    check_parameters(request, {});
+    // The body's type first: httplib reads a form body into parameters.
     const AnswerBody answer = parse_answer(request);
+    check_parameters(request, {});
     const AnswerReceipt receipt = study_.answer(answer.rater, answer.image, answer.said_real, answer.ms);
     send_json(response, {{"saved", true},
                          {"answered", receipt.answered},

@@ -39,6 +39,10 @@ StudyDraft draft_study(const std::vector<std::string>& runs, int64_t fakes_per_m
                        std::ostream& log) {
   if (runs.empty()) throw UserError("a new study needs at least one run");
   if (fakes_per_model < 1 || reals < 1) throw UserError("a study needs at least one real and one generated image");
+  // The real images first: a missing MNIST is found before any sampling.
+  const data::ImageDataset test = data::load_mnist(data_dir, data::Split::kTest);
+  if (reals > test.size())
+    throw UserError("--reals " + std::to_string(reals) + ": the test set holds only " + std::to_string(test.size()));
   StudyDraft draft;
   draft.settings = settings;
   Evaluator evaluator = load_evaluator(device);
@@ -61,9 +65,6 @@ StudyDraft draft_study(const std::vector<std::string>& runs, int64_t fakes_per_m
       draft.images.push_back({io::encode_png(images[k]), static_cast<int>(m), classes[k].item<int64_t>(), k});
     draft.models.push_back(model);
   }
-  const data::ImageDataset test = data::load_mnist(data_dir, data::Split::kTest);
-  if (reals > test.size())
-    throw UserError("--reals " + std::to_string(reals) + ": the test set holds only " + std::to_string(test.size()));
   torch::Generator generator = at::detail::createCPUGenerator(settings.seed);
   const torch::Tensor picked = torch::randperm(test.size(), generator, torch::kLong).narrow(0, 0, reals);
   for (int64_t k = 0; k < reals; ++k) {

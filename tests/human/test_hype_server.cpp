@@ -221,7 +221,8 @@ TEST(HypeServer, BadRequestsAreRefusedWithAReason) {
       {"next with an unknown rater", get("/api/next?rater=" + unknown), 404, "unknown rater"},
       {"next with an extra parameter", get("/api/next?rater=" + rater + "&image=" + current), 400,
        "unknown parameter 'image'"},
-      {"next with the rater twice", get("/api/next?rater=" + rater + "&rater=" + rater), 400, "given twice"},
+      // (httplib itself folds a repeated identical key=value pair into one.)
+      {"next with two raters", get("/api/next?rater=" + rater + "&rater=" + unknown), 400, "given twice"},
       {"image by a path", get("/api/image?id=..%2F..%2Fetc%2Fpasswd"), 400, "malformed image id"},
       {"image unknown", get("/api/image?id=" + unknown), 404, "unknown image"},
       {"image in capitals", get("/api/image?id=" + std::string(32, 'A')), 400, "malformed image id"},

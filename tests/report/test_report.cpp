@@ -149,3 +149,25 @@ TEST(Report, ConditionalSectionHasAccuracyPerClassFidAndGuidanceCurve) {
   data.rows.pop_back();
   EXPECT_EQ(render_markdown(data).find("Conditional generation"), std::string::npos);
 }
+
+TEST(Report, HumanColumnAndSectionOnlyWithAStudy) {
+  ReportData data;
+  data.rows = {make_row("ddpm", 5.0, 0.4, 1.0, 100.0, uniform()), make_row("vae", 9.0, 0.7, 1.0, 10.0, uniform())};
+  EXPECT_EQ(render_markdown(data).find("HYPE"), std::string::npos) << "no study, no human column";
+  EXPECT_EQ(table_columns(data.rows).size(), table_columns().size());
+  data.rows[0].result["human"] = {{"hype", 0.231}, {"ci95", {0.156, 0.312}}, {"fakes_judged_real", 0.425},
+                                  {"reals_judged_fake", 0.04}, {"fake_judgements", 40}, {"real_judgements", 80},
+                                  {"raters", 1}};
+  data.rows[1].result["human"] = {{"hype", 0.1}, {"ci95", {0.05, 0.15}}};
+  const auto columns = table_columns(data.rows);
+  ASSERT_EQ(columns.size(), table_columns().size() + 1);
+  EXPECT_EQ(columns.back().key, "human.hype");
+  EXPECT_EQ(best_rows(data.rows).back(), 0) << "the higher error rate (harder to tell from real) is better";
+  const std::string md = render_markdown(data);
+  EXPECT_NE(md.find("| **0.231** |"), std::string::npos);
+  EXPECT_NE(md.find("## Human evaluation"), std::string::npos);
+  EXPECT_NE(md.find("| ddpm | 0.231 | 0.156 – 0.312 | 0.425 | 0.040 | 40 / 80 | 1 |"), std::string::npos) << md;
+  const std::string html = render_html(data);
+  EXPECT_NE(html.find("<th colspan=\"1\">Human</th>"), std::string::npos);
+  EXPECT_NE(html.find("<th colspan=\"4\">Quality</th>"), std::string::npos);
+}
