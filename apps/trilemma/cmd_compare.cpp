@@ -34,7 +34,12 @@ void add_human_scores(const std::string& study_path, std::vector<report::ModelRo
   for (const auto& model : results["models"]) {
     bool matched = false;
     for (auto& row : rows) {
-      if (fs::weakly_canonical(row.run_dir).string() != model["run"].get<std::string>()) continue;
+      // A zoo model is known by its name, so that a study travels with the repository.
+      const std::string name = model["name"];
+      const bool same_zoo_entry = training::is_zoo_name(name) &&
+                                  fs::exists(fs::path(training::zoo_directory()) / name.substr(4)) &&
+                                  fs::weakly_canonical(row.run_dir) == fs::weakly_canonical(training::zoo_entry_dir(name));
+      if (!same_zoo_entry && fs::weakly_canonical(row.run_dir).string() != model["run"].get<std::string>()) continue;
       if (row.result.value("sampler", std::string()) != model["sampler"].get<std::string>()) continue;
       row.result["human"] = model;
       matched = true;

@@ -74,7 +74,7 @@ std::string render_html(const ReportData& data) {
       const Json& ref = data.references[key];
       h << "<tr class=\"ref\"><td>reference: " << html_escape(ref.value("label", key))
         << "</td>";
-      for (const auto& c : columns) h << "<td>" << (c.corner == "speed" ? "" : cell(ref, c)) << "</td>";
+      for (const auto& c : columns) h << "<td>" << (c.corner == "speed" || c.corner == "human" ? "" : cell(ref, c)) << "</td>";
       h << "</tr>\n";
     }
   }

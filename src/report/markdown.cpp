@@ -50,7 +50,7 @@ std::string render_markdown(const ReportData& data) {
       if (!data.references.contains(key)) continue;
       const Json& ref = data.references[key];
       md << "| *reference: " << ref.value("label", key) << "* |";
-      for (const auto& c : columns) md << " " << (c.corner == "speed" ? "" : cell(ref, c)) << " |";
+      for (const auto& c : columns) md << " " << (c.corner == "speed" || c.corner == "human" ? "" : cell(ref, c)) << " |";
       md << "\n";
     }
   }
