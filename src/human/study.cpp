@@ -207,22 +207,19 @@ Study::Study(const std::string& path) : path_(path) {
       throw UserError(path + ": study format " + (version.empty() ? "unknown" : version) + ", this trilemma reads " +
                       std::to_string(kStudyFormatVersion));
     set_durable_mode(*db_);
+    settings_.session_size = std::stoll(study_value(*db_, "session_size"));
+    settings_.seed = std::stoull(study_value(*db_, "seed"));
+    settings_.evaluator = study_value(*db_, "evaluator");
+    settings_.data = study_value(*db_, "data");
+    image_count_ = count(*db_, "SELECT COUNT(*) FROM images");
+    real_count_ = count(*db_, "SELECT COUNT(*) FROM images WHERE model_id IS NULL");
+    model_count_ = count(*db_, "SELECT COUNT(*) FROM models");
   } catch (const SQLite::Exception& e) {
     throw UserError(path + ": not a readable study (" + e.what() + ")");
   }
 }
 
 Study::~Study() = default;
-
-StudySettings Study::settings() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  StudySettings settings;
-  settings.session_size = std::stoll(study_value(*db_, "session_size"));
-  settings.seed = std::stoull(study_value(*db_, "seed"));
-  settings.evaluator = study_value(*db_, "evaluator");
-  settings.data = study_value(*db_, "data");
-  return settings;
-}
 
 std::vector<StudyModel> Study::models() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -234,25 +231,14 @@ std::vector<StudyModel> Study::models() const {
   return models;
 }
 
-int64_t Study::image_count() const {
+int64_t Study::locked_count(const std::string& sql) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return count(*db_, "SELECT COUNT(*) FROM images");
+  return count(*db_, sql);
 }
-int64_t Study::real_count() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return count(*db_, "SELECT COUNT(*) FROM images WHERE model_id IS NULL");
-}
-int64_t Study::rater_count() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return count(*db_, "SELECT COUNT(*) FROM raters");
-}
-int64_t Study::answer_count() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return count(*db_, "SELECT COUNT(*) FROM answers");
-}
+int64_t Study::rater_count() const { return locked_count("SELECT COUNT(*) FROM raters"); }
+int64_t Study::answer_count() const { return locked_count("SELECT COUNT(*) FROM answers"); }
 
 std::string Study::add_rater() {
-  const StudySettings fixed = settings();
   std::lock_guard<std::mutex> lock(mutex_);
   SQLite::Transaction transaction(*db_);
   const std::string token = random_token();
@@ -268,7 +254,7 @@ std::string Study::add_rater() {
   const int64_t real = static_cast<int64_t>(ids.size());
   std::vector<int64_t> fake_by_model;
   SQLite::Statement fakes(*db_, "SELECT id FROM images WHERE model_id = ? ORDER BY id");
-  for (int64_t m = 0; m < count(*db_, "SELECT COUNT(*) FROM models"); ++m) {
+  for (int64_t m = 0; m < model_count_; ++m) {
     fakes.bind(1, m);
     int64_t n = 0;
     while (fakes.executeStep()) {
@@ -279,7 +265,7 @@ std::string Study::add_rater() {
     fake_by_model.push_back(n);
   }
   const std::vector<int64_t> order =
-      balanced_order(real, fake_by_model, fixed.session_size, fixed.seed * 1000003ULL + static_cast<uint64_t>(rater));
+      balanced_order(real, fake_by_model, settings_.session_size, settings_.seed * 1000003ULL + static_cast<uint64_t>(rater));
   SQLite::Statement place(*db_, "INSERT INTO schedule(rater_id, position, image_id) VALUES (?, ?, ?)");
   for (size_t p = 0; p < order.size(); ++p) {
     place.bind(1, rater);
@@ -327,7 +313,7 @@ NextImage Study::next_image(const std::string& rater_token) {
   std::lock_guard<std::mutex> lock(mutex_);
   const int64_t rater = rater_id(*db_, rater_token);
   NextImage next;
-  next.total = count(*db_, "SELECT COUNT(*) FROM images");
+  next.total = image_count_;
   next.position = answered_by(*db_, rater);
   if (next.position >= next.total) {
     next.done = true;
@@ -354,7 +340,7 @@ std::string Study::image_png(const std::string& image) {
 
 AnswerReceipt Study::answer(const std::string& rater_token, const std::string& image, bool said_real,
                             int64_t response_ms) {
-  const int64_t session_size = settings().session_size;
+  const int64_t session_size = settings_.session_size;
   std::lock_guard<std::mutex> lock(mutex_);
   const int64_t rater = rater_id(*db_, rater_token);
   SQLite::Statement find(*db_, "SELECT id FROM images WHERE token = ?");
@@ -385,7 +371,7 @@ AnswerReceipt Study::answer(const std::string& rater_token, const std::string& i
   transaction.commit();
 
   AnswerReceipt receipt;
-  const int64_t total = count(*db_, "SELECT COUNT(*) FROM images");
+  const int64_t total = image_count_;
   std::tie(receipt.answered, receipt.correct) = tally(*db_, rater, 0, total);
   const int64_t session_start = position / session_size * session_size;
   const int64_t session_end = std::min(session_start + session_size, total);
@@ -432,7 +418,6 @@ Json number_or_null(double value) { return std::isnan(value) ? Json(nullptr) : J
 
 Json Study::results(int replicates) const {
   const std::vector<StudyModel> study_models = models();
-  const StudySettings fixed = settings();
   Json result;
   result["study"] = path_;
   result["format_version"] = kStudyFormatVersion;
@@ -440,14 +425,14 @@ Json Study::results(int replicates) const {
       "HYPE-infinity (Zhou et al. 2019): the raters' error rate, 0.5 x (fakes judged real + reals judged fake); "
       "50 % = indistinguishable from real; 95 % interval: bootstrap over raters and images";
   result["bootstrap_replicates"] = replicates;
-  result["evaluator"] = fixed.evaluator;
+  result["evaluator"] = settings_.evaluator;
   result["raters"] = rater_count();
   result["answers"] = answer_count();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    result["images"] = count(*db_, "SELECT COUNT(*) FROM images");
+    result["images"] = image_count_;
     Json reals;
-    reals["images"] = count(*db_, "SELECT COUNT(*) FROM images WHERE model_id IS NULL");
+    reals["images"] = real_count_;
     reals["judgements"] = count(*db_, "SELECT COUNT(*) FROM answers a JOIN images i ON i.id = a.image_id "
                                       "WHERE i.model_id IS NULL");
     reals["per_class"] = per_class(*db_, "i.model_id IS NULL");

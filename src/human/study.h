@@ -98,10 +98,10 @@ class Study {
   Study& operator=(const Study&) = delete;
 
   const std::string& path() const { return path_; }
-  StudySettings settings() const;
+  const StudySettings& settings() const { return settings_; }
   std::vector<StudyModel> models() const;
-  int64_t image_count() const;
-  int64_t real_count() const;
+  int64_t image_count() const { return image_count_; }
+  int64_t real_count() const { return real_count_; }
   int64_t rater_count() const;
   int64_t answer_count() const;
 
@@ -122,9 +122,15 @@ class Study {
   Json results(int replicates = 1000) const;
 
  private:
+  /// A COUNT(*) query under the lock.
+  int64_t locked_count(const std::string& sql) const;
+
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
   mutable std::mutex mutex_;
+  // Fixed at creation, so read once when the study is opened.
+  StudySettings settings_;
+  int64_t image_count_ = 0, real_count_ = 0, model_count_ = 0;
 };
 
 /// A rater's order of `real` real and `fake_by_model[m]` fake images of each model: sessions
