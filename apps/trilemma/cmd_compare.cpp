@@ -7,7 +7,9 @@
 
 #include "commands.h"
 #include "core/files.h"
+#include "core/error.h"
 #include "core/runtime.h"
+#include "data/dataset.h"
 #include "human/study.h"
 #include "metrics/run_evaluation.h"
 #include "report/report.h"
@@ -22,9 +24,35 @@ namespace {
 struct CompareFlags {
   std::vector<std::string> run_dirs;
   std::string out = "report";
-  std::string title = "trilemma: generative models on MNIST";
+  std::string title;  ///< "" = "trilemma: generative models on <dataset>"
   std::string hype;  ///< a HYPE study (trilemma hype) whose scores join the table
+  std::string evaluator_file;  ///< --evaluator
 };
+
+// The dataset every row was evaluated on (eval.json's "dataset"; older files: MNIST), which
+// the reference rows must be measured on; rows of different datasets are refused.
+data::DatasetSpec common_dataset(const std::vector<report::ModelRow>& rows, const std::string& mnist_dir) {
+  std::set<std::string> seen;
+  data::DatasetSpec spec;
+  spec.mnist_dir = mnist_dir;
+  for (const report::ModelRow& row : rows) {
+    const Json record = row.result.value("dataset", Json::object());
+    const Json format = record.value("format", Json::object());
+    data::DatasetSpec mine = spec;
+    mine.name = record.value("name", std::string("mnist"));
+    mine.format = {format.value("image_size", int64_t{28}), format.value("image_channels", int64_t{1})};
+    seen.insert(mine.name + " at " + std::to_string(mine.format.size) + "x" + std::to_string(mine.format.size) + "x" +
+                std::to_string(mine.format.channels));
+    spec = mine;
+  }
+  if (seen.size() > 1) {
+    std::string list;
+    for (const std::string& s : seen) list += (list.empty() ? "" : "; ") + s;
+    throw UserError("compare: the runs were evaluated on different data (" + list +
+                    "); a report compares models of one dataset and image shape");
+  }
+  return spec;
+}
 
 // Puts each study model's HYPE∞ into the row of the same run and sampler; the study's models
 // that match no row are named, so that a misspelt run is not silently left out.
@@ -101,6 +129,9 @@ void add_compare_command(CLI::App& app, Context& context) {
   sub->add_option("--hype", flags->hype,
                   "a human study's SQLite file (trilemma hype): adds its HYPE∞ as a column and a section")
       ->check(CLI::ExistingFile);
+  sub->add_option("--evaluator", flags->evaluator_file,
+                  "evaluator file the runs were evaluated with (`trilemma evaluator train`; default: the "
+                  "dataset's built-in one)");
   sub->callback([&context, flags]() {
     apply_runtime(context);
     const fs::path out_dir(flags->out);
@@ -154,15 +185,17 @@ void add_compare_command(CLI::App& app, Context& context) {
 
     // The reference rows use the same extractor and protocol as the runs.
     const torch::Device device = resolve_device(context.device);
-    const std::string data_dir = data::resolve_data_dir(context.data_dir);
-    metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
+    metrics::EvalReference reference =
+        metrics::load_eval_reference(common_dataset(data.rows, context.data_dir), flags->evaluator_file, device);
     metrics::EvalProtocol protocol;
     if (first_protocol.is_object()) {
       protocol.n = first_protocol.value("n", protocol.n);
       protocol.seed = first_protocol.value("seed", protocol.seed);
     }
-    data.references =
-        metrics::reference_rows(reference.evaluator, reference.real, data_dir, protocol, std::cout);
+    data.references = metrics::reference_rows(reference.evaluator, reference.real, reference.dataset, reference.info,
+                                              protocol, std::cout);
+    data.dataset = reference.info.to_json();
+    if (data.title.empty()) data.title = "trilemma: generative models on " + reference.info.title;
 
     extractors.insert(data.references["train"]["extractor"].value("crc32", std::string()));
     Json protocol_json = first_protocol.is_object() ? first_protocol : protocol.to_json();

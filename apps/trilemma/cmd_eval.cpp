@@ -1,6 +1,7 @@
 // trilemma eval RUN_DIR [--n 10000] [--json FILE] [--sampler S --steps K --eta E] [--seed 0]
 //               [--guidance W] [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
-// trilemma eval --samples FILE.npy [--json FILE]
+// trilemma eval --samples FILE.npy [--dataset D] [--json FILE]
+// (either: [--evaluator FILE], for a dataset without a built-in evaluator)
 // Samples a run (or reads any generator's samples), measures the trilemma's three corners
 // with the tested metrics (metrics/run_evaluation.h) and writes them to RUN_DIR/eval.json.
 #include <algorithm>
@@ -14,7 +15,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/runtime.h"
-#include "data/mnist.h"
+#include "data/dataset.h"
 #include "metrics/run_evaluation.h"
 #include "models/conditioning.h"
 #include "models/sampling_options.h"
@@ -29,6 +30,8 @@ struct EvalFlags {
   std::string run_dir;
   std::string samples;
   std::string json_out;
+  std::string dataset = "mnist";    ///< --dataset, for --samples (a run names its own)
+  std::string evaluator_file;       ///< --evaluator
   int64_t seed = 0;
   bool no_latency = false;
   double guidance = 0.0;                 ///< --guidance, copied into request.sampling when given
@@ -49,7 +52,8 @@ void print_summary(const Json& r) {
             << num("kid_std", 5) << "  precision " << num("precision", 3) << "  density "
             << num("density", 3) << "\n"
             << "  coverage: recall " << num("recall", 3) << "  coverage " << num("coverage", 3)
-            << "  classes " << r.value("classes_covered", 0) << "/10  entropy " << num("entropy", 3)
+            << "  classes " << r.value("classes_covered", 0) << "/"
+            << (r.contains("class_histogram") ? r["class_histogram"].size() : 0) << "  entropy " << num("entropy", 3)
             << " nats  classifier score " << num("classifier_score", 3) << "  confidence "
             << num("mean_confidence", 3) << "\n";
   if (r.contains("speed")) {
@@ -68,7 +72,7 @@ void print_summary(const Json& r) {
   }
 }
 
-Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string& data_dir) {
+Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string& mnist_dir) {
   metrics::RunEvaluationRequest& request = flags.request;
   training::LoadedRun run = training::load_run(flags.run_dir, device);
   check_sampling_options(*run.model, run.config.model, flags.sampler_options);
@@ -80,9 +84,12 @@ Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string&
             << run.config.preset << ", step " << run.step << ", sampler "
             << run.model->sampler_name(request.sampling) << ", " << precision_name(request.sampling.precision)
             << ") at N = " << request.protocol.n << "\n";
-  metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
+  metrics::EvalReference reference = metrics::load_eval_reference(
+      data::DatasetSpec::of_run(run.config.dataset, run.config.settings, mnist_dir), flags.evaluator_file, device);
+  std::cout << "  data:     " << reference.info.title << " test split (" << reference.real.features.size(0)
+            << " images)\n  evaluator: " << reference.evaluator.describe() << "\n";
   Json result = metrics::evaluate_run(run, request, reference, std::cout);
-  result["reference_fids"] = metrics::reference_fids(reference, data_dir, request.protocol, std::cout);
+  result["reference_fids"] = metrics::reference_fids(reference, request.protocol, std::cout);
   return result;
 }
 
@@ -117,7 +124,14 @@ void add_eval_command(CLI::App& app, Context& context) {
   sub->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`, or zoo:NAME");
   sub->add_option("--samples", flags->samples,
                   "evaluate these samples instead of a run: .npy, uint8 (0-255) or float (0-1), "
-                  "N×28×28");
+                  "N×28×28 for MNIST; N×C×S×S for --dataset");
+  sub->add_option("--dataset", flags->dataset,
+                  "with --samples: the dataset they imitate (" + data::dataset_names() +
+                      ", or a directory); a run's is its own")
+      ->capture_default_str();
+  sub->add_option("--evaluator", flags->evaluator_file,
+                  "evaluator file from `trilemma evaluator train` (default: the dataset's built-in one; "
+                  "required for a dataset without one)");
   sub->add_option("--n", request.protocol.n, "generated images to evaluate (the protocol: 10000)")
       ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
       ->capture_default_str();
@@ -146,6 +160,8 @@ void add_eval_command(CLI::App& app, Context& context) {
     metrics::RunEvaluationRequest& request = flags->request;
     if (flags->run_dir.empty() == flags->samples.empty())
       throw UserError("eval: give either RUN_DIR or --samples FILE.npy (exactly one)");
+    if (!flags->run_dir.empty() && sub->count("--dataset") > 0)
+      throw UserError("--dataset: applies to --samples; a run is evaluated on the dataset it was trained on");
     if (!flags->samples.empty())
       for (const char* run_only : {"--sampler", "--steps", "--eta", "--guidance", "--guidance-curve", "--curve-n",
                                    "--no-latency", "--precision"})
@@ -160,11 +176,13 @@ void add_eval_command(CLI::App& app, Context& context) {
     const auto start = std::chrono::steady_clock::now();
     const torch::Device device = resolve_device(context.device);
     if (flags->samples.empty()) request.sampling.precision = precision_for(flags->precision, device);
-    const std::string data_dir = data::resolve_data_dir(context.data_dir);
-    const Json result =
-        flags->samples.empty()
-            ? evaluate_run_dir(*flags, device, data_dir)
-            : metrics::evaluate_samples_file(flags->samples, request.protocol, device, data_dir, std::cout);
+    data::DatasetSpec samples_dataset;
+    samples_dataset.name = flags->dataset;
+    samples_dataset.mnist_dir = context.data_dir;
+    const Json result = flags->samples.empty()
+                            ? evaluate_run_dir(*flags, device, context.data_dir)
+                            : metrics::evaluate_samples_file(flags->samples, request.protocol, device, samples_dataset,
+                                                             flags->evaluator_file, std::cout);
     print_summary(result);
     std::cout << "  reading:  FID " << std::fixed << std::setprecision(2) << result.value("fid", 0.0)
               << " lies " << place_among(result.value("fid", 0.0), result["reference_fids"]) << std::defaultfloat

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "data/dataset.h"
 #include "data/mnist.h"
 #include "training/run_dir.h"
 #include "training/zoo.h"
@@ -24,8 +25,8 @@ void add_figures_command(CLI::App& app, Context& context) {
       throw UserError(*run_dir + ": figures are redrawn into a run directory and need the whole model; a zoo "
                       "model is read-only (try `trilemma sample " + *run_dir + " --grid FILE.png`)");
     training::LoadedRun run = training::load_run(*run_dir, device);
-    const data::ImageDataset test =
-        data::load_mnist(data::resolve_data_dir(context.data_dir), data::Split::kTest);
+    const data::ImageDataset test = data::load_split(
+        data::DatasetSpec::of_run(run.config.dataset, run.config.settings, context.data_dir), data::Split::kTest);
     training::write_run_figures(*run.model, run.dir, training::make_figure_inputs(test, device, run.epoch));
     std::cout << "figures in " << training::images_dir(run.dir) << "\n";
   });

@@ -108,8 +108,11 @@ void add_sample_command(CLI::App& app, Context& context) {
               << run.model->network_evaluations(flags->sampling) << " per image) in " << seconds
               << " s (" << 1000 * seconds / total << " ms/image)\n";
     if (!flags->out.empty()) {
-      io::save_npy(io::to_uint8(images), flags->out);
-      std::cout << "samples: " << flags->out << " (uint8, " << total << "x28x28"
+      const torch::Tensor stored = io::to_uint8(images);
+      std::string shape;
+      for (int64_t d : stored.sizes()) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+      io::save_npy(stored, flags->out);
+      std::cout << "samples: " << flags->out << " (uint8, " << shape
                 << (flags->per_class ? ", class 0 first, " + std::to_string(flags->n) + " per class" : "")
                 << ")\n";
     }
@@ -148,7 +151,13 @@ void add_info_command(CLI::App& app, Context& context) {
     training::LoadedRun run = training::load_run(*run_dir, resolve_device(context.device));
     std::cout << "run:        " << run.dir << "\nmodel:      " << run.config.model << " (preset "
               << run.config.preset << ")\ncheckpoint: " << run.checkpoint << " (step " << run.step
-              << ", epoch " << run.epoch << ")\nparameters: " << run.model->parameter_count()
+              << ", epoch " << run.epoch << ")\ndataset:    "
+              << run.config.dataset.value("title", std::string("MNIST")) << " ("
+              << run.config.settings.value("image_channels", int64_t{1}) << "x"
+              << run.config.settings.value("image_size", int64_t{28}) << "x"
+              << run.config.settings.value("image_size", int64_t{28}) << ", "
+              << run.config.settings.value("classes", int64_t{10}) << " classes)"
+              << "\nparameters: " << run.model->parameter_count()
               << "\nsettings:   " << run.config.settings.dump() << "\nenvironment: "
               << run.config.environment.dump() << "\n";
     const Json& teacher = run.config.teacher;

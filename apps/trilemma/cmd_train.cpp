@@ -12,6 +12,7 @@
 #include "core/runtime.h"
 #include "core/settings.h"
 #include "core/settings_table.h"
+#include "data/dataset.h"
 #include "data/mnist.h"
 #include "distributed/launcher.h"
 #include "distributed/process_group.h"
@@ -42,6 +43,22 @@ std::string default_run_dir(const std::string& model) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&t));
   return "runs/" + model + "-" + stamp;
+}
+
+void set_run_dataset(training::RunConfig& config, const std::string& name, const std::string& mnist_dir,
+                     bool size_given, bool channels_given) {
+  data::DatasetSpec spec;
+  spec.name = name;
+  spec.mnist_dir = mnist_dir;
+  const data::DatasetInfo info = data::describe_dataset(spec);
+  if (!size_given) {
+    if (info.image_size == 0)
+      throw UserError(info.directory + ": images of several sizes or not square (give --image-size to crop and resize)");
+    config.settings["image_size"] = info.image_size;
+  }
+  if (!channels_given) config.settings["image_channels"] = info.image_channels;
+  config.settings["classes"] = info.num_classes();
+  config.dataset = info.to_json();
 }
 
 void add_run_option_flags(CLI::App& command, std::map<std::string, std::string>& values) {
@@ -76,6 +93,7 @@ void add_setting_flags(CLI::App& command, const ModelFamily& family, std::map<st
   for (const std::string& name : family.presets) presets.push_back(family.preset_settings(name));
   const auto& copied = family.teacher_fields;
   for (const SettingField& field : family.settings) {
+    if (field.from_data) continue;  // e.g. the class count: the dataset's, not a choice
     // A distilled family's copies of its teacher's settings stay flags, so that giving one
     // is refused with the teacher's value (training/distill.cpp), but say so in --help.
     const bool from_teacher = std::find(copied.begin(), copied.end(), field.name) != copied.end();
@@ -206,8 +224,13 @@ void add_train_command(CLI::App& app, Context& context) {
     auto values = std::make_shared<std::map<std::string, std::string>>();
     sub->add_option("--preset", *preset, "named settings: " + join(family.presets))->capture_default_str();
     sub->add_option("--run-dir", flags->run_dir, "run directory (default: runs/" + family.name + "-<time>)");
+    auto dataset = std::make_shared<std::string>("mnist");
+    sub->add_option("--dataset", *dataset,
+                    "what to learn: " + data::dataset_names() +
+                        ", an IDX directory, or a folder of images with one sub-folder per class")
+        ->capture_default_str();
     add_setting_flags(*sub, family, *values);
-    sub->callback([&context, &family, flags, preset, values, sub, train, epochs_option, max_steps_option]() {
+    sub->callback([&context, &family, flags, preset, values, sub, train, epochs_option, max_steps_option, dataset]() {
       if (!family.teacher_family.empty())
         throw UserError(family.name + " runs are distilled from a trained " + family.teacher_family +
                         " run: trilemma distill TEACHER_RUN --method " + family.name);
@@ -228,6 +251,8 @@ void add_train_command(CLI::App& app, Context& context) {
           throw UserError(flag_name(name) + ": given twice (before and after the model name)");
         family.set_setting(config.settings, name, option->as<std::string>());
       }
+      set_run_dataset(config, *dataset, context.data_dir, sub->count("--image-size") > 0,
+                      sub->count("--image-channels") > 0);
       config.settings = family.validate(config.settings);
       const std::string run_dir = flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir;
       // Refused before any worker starts, so that one line says why.

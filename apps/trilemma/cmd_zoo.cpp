@@ -79,10 +79,10 @@ void add_zoo_command(CLI::App& app, Context& context) {
     if (training::is_zoo_name(flags->run_dir)) throw UserError("zoo add: give a run directory, not a zoo model");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
-    const std::string data_dir = data::resolve_data_dir(context.data_dir);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
-    // Loaded before anything is written, so that missing MNIST leaves no unevaluated entry.
-    metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
+    // Loaded before anything is written, so that missing data leave no unevaluated entry.
+    metrics::EvalReference reference = metrics::load_eval_reference(
+        data::DatasetSpec::of_run(run.config.dataset, run.config.settings, context.data_dir), "", device);
     const std::string entry =
         training::export_to_zoo(run, flags->name, training::zoo_directory(), training::training_record(run));
     if (fs::exists(training::metrics_path(run.dir)))  // the training speed in eval.json comes from it

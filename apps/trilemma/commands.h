@@ -54,6 +54,10 @@ void add_sampling_precision_option(CLI::App& command, std::string& value);
 
 /// runs/MODEL-<local time>: where a new run goes unless --run-dir says otherwise.
 std::string default_run_dir(const std::string& model);
+/// A new run's dataset (`--dataset NAME|DIR`): config.dataset, and the settings taken from
+/// it (image_size and image_channels unless their flags were given; classes always).
+void set_run_dataset(training::RunConfig& config, const std::string& name, const std::string& mnist_dir,
+                     bool size_given, bool channels_given);
 /// The run options (--keep, --log-every, --checkpoint-minutes) as flags whose text lands in
 /// values[field]; train_options reads them.
 void add_run_option_flags(CLI::App& command, std::map<std::string, std::string>& values);
@@ -77,5 +81,6 @@ void add_curve_command(CLI::App& app, Context& context);
 void add_distill_command(CLI::App& app, Context& context);
 void add_hype_command(CLI::App& app, Context& context);
 void add_hype_report_command(CLI::App& app, Context& context);
+void add_evaluator_command(CLI::App& app, Context& context);
 
 }  // namespace trilemma::cli

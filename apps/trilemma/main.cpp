@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   cli::add_distill_command(app, context);
   cli::add_hype_command(app, context);
   cli::add_hype_report_command(app, context);
+  cli::add_evaluator_command(app, context);
 
   try {
     app.parse(argc, argv);

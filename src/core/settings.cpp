@@ -157,7 +157,18 @@ const SettingsTable<CommonSettings>& common_settings_table() {
           .absent_in_older_runs()
           .choice("precision", [](CommonSettings& s) -> std::string& { return s.precision; }, precision_names(),
                   "training arithmetic: fp32, or bf16 mixed precision (CPUs with AVX512-BF16, CUDA)")
-          .absent_in_older_runs();
+          .absent_in_older_runs()
+          .integer("image_size", [](CommonSettings& s) -> int64_t& { return s.image_size; }, 8, 128,
+                   "side of the square images the model makes; the training data are resized to it "
+                   "(default: the dataset's)")
+          .absent_in_older_runs()
+          .integer("image_channels", [](CommonSettings& s) -> int64_t& { return s.image_channels; }, 1, 3,
+                   "1 = grey, 3 = RGB; the training data are converted (default: the dataset's)")
+          .absent_in_older_runs()
+          .integer("classes", [](CommonSettings& s) -> int64_t& { return s.classes; }, 0, 1000,
+                   "classes of the training data (set from the dataset; 0 = unlabelled)")
+          .absent_in_older_runs()
+          .from_data();
   return table;
 }
 
@@ -169,6 +180,13 @@ void check_common_settings(const CommonSettings& s) {
   common_settings_table().check(s);
   if (s.epochs <= 0 && s.max_steps <= 0)
     throw UserError("--epochs and --max-steps: at least one must be positive");
+  if (s.image_size % 4 != 0)
+    throw UserError("--image-size: must be a multiple of 4 (the networks halve it twice), got " +
+                    std::to_string(s.image_size));
+  if (s.conditional && s.classes < 2)
+    throw UserError("--conditional: the training data have " + std::to_string(s.classes) +
+                    " classes; a conditional model needs at least 2");
+  if (s.image_channels == 2) throw UserError("--image-channels: must be 1 (grey) or 3 (RGB), got 2");
 }
 
 }  // namespace trilemma

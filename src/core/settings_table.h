@@ -23,6 +23,7 @@ struct SettingField {
   std::string type;   ///< "integer", "number", "boolean", "choice" or "integer list"
   std::string range;  ///< the valid values in words, e.g. "between 1 and 4096", "in [0, 1)"
   std::vector<std::string> choices;  ///< a choice's valid values
+  bool from_data = false;  ///< set from the training data by `train`, not by a flag
 };
 
 /// The valid values of a real-valued field: from min to max, each end open or closed.
@@ -128,6 +129,13 @@ class SettingsTable {
   /// a config.json gives the struct's default instead of an error.
   SettingsTable& absent_in_older_runs() {
     entries_.back().optional = true;
+    return *this;
+  }
+
+  /// Marks the last field as one `train` sets from the training data: it is recorded like
+  /// any other, but no flag sets it.
+  SettingsTable& from_data() {
+    entries_.back().field.from_data = true;
     return *this;
   }
 
@@ -248,6 +256,14 @@ struct CommonSettings {
   bool conditional = false; ///< class-conditional model (runs from before it existed: false)
   std::string precision = "fp32";  ///< training arithmetic: "fp32" or "bf16" (mixed precision,
                                    ///< core/precision.h); runs from before it existed: fp32
+  // The shape of what the model makes, taken from the training data (data/dataset.h) unless
+  // --image-size / --image-channels ask for the data to be resized; runs from before
+  // datasets existed were MNIST: 28×28 grey, 10 classes.
+  int64_t image_size = 28;     ///< side of the square images, in pixels
+  int64_t image_channels = 1;  ///< 1 = grey, 3 = RGB
+  int64_t classes = 10;        ///< classes of the training data (0 = unlabelled): what a
+                               ///< conditional model draws on request (set from the data,
+                               ///< never a flag)
 };
 
 /// The common fields, appended after a family's own so that they read the same in every

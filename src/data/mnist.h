@@ -5,10 +5,10 @@
 
 namespace trilemma::data {
 
-/// One split of an MNIST-style dataset, held in memory.
+/// One split of a dataset (data/dataset.h), held in memory.
 struct ImageDataset {
-  torch::Tensor images;  ///< N×1×28×28 float32 in [0,1]
-  torch::Tensor labels;  ///< N int64 in [0,9]
+  torch::Tensor images;  ///< N×C×H×W float32 in [0,1] (MNIST: N×1×28×28)
+  torch::Tensor labels;  ///< N int64 class indices (0 for an unlabelled dataset)
   int64_t size() const { return images.size(0); }
 };
 
@@ -17,11 +17,14 @@ enum class Split { kTrain, kTest };
 /// The data directory: `flag` if non-empty, else $TRILEMMA_DATA_DIR, else "data/mnist".
 std::string resolve_data_dir(const std::string& flag = "");
 
-/// Loads a split from dir ({train,t10k}-{images-idx3,labels-idx1}-ubyte, optionally .gz).
-/// Throws UserError for missing or malformed files and for image/label count mismatches.
+/// MNIST's split from dir ({train,t10k}-{images-idx3,labels-idx1}-ubyte, optionally .gz):
+/// load_split of the "mnist" dataset. Throws UserError for missing or malformed files,
+/// images that are not 28×28, labels beyond 9 and image/label count mismatches.
 ImageDataset load_mnist(const std::string& dir, Split split);
 
-/// Loads from explicit file paths (used by the loader above and by tests).
+/// An IDX image file (N×H×W) and its label file, any size and labels (dataset.h checks
+/// those against what the dataset declares). Throws UserError for malformed files and
+/// count mismatches.
 ImageDataset load_idx_pair(const std::string& images_path, const std::string& labels_path);
 
 }  // namespace trilemma::data

@@ -42,7 +42,8 @@ std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t point
   if (all.size() < 2)
     throw UserError(run_dir + ": a learning curve needs at least two checkpoints (train with --keep K "
                     "--checkpoint-minutes M)");
-  metrics::EvalReference reference = metrics::load_eval_reference(device, data_dir);
+  metrics::EvalReference reference = metrics::load_eval_reference(
+      data::DatasetSpec::of_run(run.config.dataset, run.config.settings, data_dir), "", device);
   metrics::RunEvaluationRequest evaluation = request;
   evaluation.guidance_weights.clear();
   evaluation.measure_latency = false;  // the curve is about quality against training time

@@ -50,6 +50,10 @@ StudyDraft draft_study(const std::vector<std::string>& runs, int64_t fakes_per_m
   std::set<std::string> names;
   for (size_t m = 0; m < runs.size(); ++m) {
     training::LoadedRun run = training::load_run(runs[m], device);
+    // A study's real images are MNIST's (its page and scoring know no other dataset yet).
+    if (run.config.dataset.value("name", std::string("mnist")) != "mnist")
+      throw UserError(runs[m] + ": learnt " + run.config.dataset.value("name", std::string()) +
+                      "; a human study compares MNIST models only, for now");
     StudyModel model;
     model.name = model_name(runs[m], names);
     model.run = fs::weakly_canonical(training::run_folder(runs[m])).string();

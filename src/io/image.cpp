@@ -66,7 +66,7 @@ void save_image_grid(const torch::Tensor& images, const std::string& path, int64
 
 torch::Tensor to_uint8(const torch::Tensor& images) {
   torch::Tensor x = images.detach().to(torch::kCPU, torch::kFloat32);
-  if (x.dim() == 4) x = x.squeeze(1);
+  if (x.dim() == 4 && x.size(1) == 1) x = x.squeeze(1);  // grey: N×H×W, as MNIST's files
   return x.clamp(0, 1).mul(255).round().to(torch::kUInt8).contiguous();
 }
 

@@ -21,7 +21,8 @@ void save_png(const torch::Tensor& image, const std::string& path, int scale = 1
 void save_image_grid(const torch::Tensor& images, const std::string& path, int64_t cols = 0,
                      int scale = 2);
 
-/// Converts images in [0,1] to uint8 N×28×28 (round to nearest).
+/// Converts images in [0,1] to uint8 (round to nearest): grey N×1×H×W as N×H×W (MNIST:
+/// N×28×28), colour as N×3×H×W.
 torch::Tensor to_uint8(const torch::Tensor& images);
 
 }  // namespace trilemma::io

@@ -100,7 +100,7 @@ RealReference make_real_reference(Evaluator& evaluator, const data::ImageDataset
 namespace {
 
 Json extractor_json(const Evaluator& evaluator) {
-  return {{"name", kEvaluatorVersion},
+  return {{"name", evaluator.name},
           {"feature_dim", kClassifierFeatureDim},
           {"layer", "penultimate dense layer, after BatchNorm and ReLU"},
           {"test_accuracy", evaluator.test_accuracy},
@@ -133,18 +133,25 @@ torch::Tensor gaussian_blur(const torch::Tensor& images, double sigma_pixels) {
   const auto x = torch::arange(-radius, radius + 1, torch::kFloat64);
   auto kernel_1d = torch::exp(-x * x / (2 * sigma_pixels * sigma_pixels));
   kernel_1d = (kernel_1d / kernel_1d.sum()).to(images.options());
-  // Separable: a row pass and a column pass, zero padding (MNIST's border is black).
+  // Separable: a row pass and a column pass, zero padding (MNIST's border is black); each
+  // channel on its own (groups).
+  const int64_t channels = images.size(1);
   const torch::Tensor no_bias;
-  const auto rows = torch::conv2d(images, kernel_1d.view({1, 1, 1, -1}), no_bias, 1, at::IntArrayRef{0, radius});
-  return torch::conv2d(rows, kernel_1d.view({1, 1, -1, 1}), no_bias, 1, at::IntArrayRef{radius, 0}).clamp(0.0, 1.0);
+  const auto rows = torch::conv2d(images, kernel_1d.view({1, 1, 1, -1}).expand({channels, 1, 1, -1}), no_bias, 1,
+                                  at::IntArrayRef{0, radius}, 1, channels);
+  return torch::conv2d(rows, kernel_1d.view({1, 1, -1, 1}).expand({channels, 1, -1, 1}), no_bias, 1,
+                       at::IntArrayRef{radius, 0}, 1, channels)
+      .clamp(0.0, 1.0);
 }
 
-Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::string& data_dir,
-                    const EvalProtocol& protocol, std::ostream& log) {
+Json reference_rows(Evaluator& evaluator, const RealReference& real, const data::DatasetSpec& dataset,
+                    const data::DatasetInfo& info, const EvalProtocol& protocol, std::ostream& log) {
   constexpr int kRowsVersion = 2;  // 2: the failure-mode rows
-  const Json key = {{"extractor", extractor_json(evaluator)}, {"protocol", protocol.to_json()}, {"rows", kRowsVersion}};
-  const std::string cache =
-      (fs::path(data_dir) / (std::string(kEvaluatorVersion) + "-reference.json")).string();
+  Json key = {{"extractor", extractor_json(evaluator)}, {"protocol", protocol.to_json()}, {"rows", kRowsVersion}};
+  // MNIST's key is as it was before other datasets, so that its cached rows stay valid; a
+  // folder's rows are recomputed when its images change in number or shape.
+  if (dataset.name != "mnist") key["dataset"] = {info.to_json(), dataset.format.size, dataset.format.channels};
+  const std::string cache = (fs::path(data::dataset_cache_dir(dataset)) / (evaluator.name + "-reference.json")).string();
   // One entry per (extractor, protocol, rows version): a small-N evaluation must not evict
   // the N = 10,000 rows every report uses.
   Json entries = Json::array();
@@ -158,8 +165,13 @@ Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::
     }
   }
   log << "computing the reference rows (once per extractor and protocol)" << std::endl;
-  const auto train = data::load_mnist(data_dir, data::Split::kTrain);
-  const auto test = data::load_mnist(data_dir, data::Split::kTest);
+  const auto train = data::load_split(dataset, data::Split::kTrain);
+  const auto test = data::load_split(dataset, data::Split::kTest);
+  // MNIST's labels as they always read; another dataset's classes by name.
+  const bool digits = dataset.name == "mnist";
+  const auto class_name = [&](int64_t k) {
+    return digits ? std::to_string(k) : "'" + info.class_names.at(static_cast<size_t>(k)) + "'";
+  };
 
   // A seeded random subset rather than the first N images, so that the row does not
   // depend on the order of the training file.
@@ -172,24 +184,27 @@ Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::
 
   Json rows;
   rows["train"] = evaluate_images(evaluator, real, subset, protocol);
-  rows["train"]["label"] = "MNIST train (" + std::to_string(subset.size(0)) + " images)";
+  const std::string& title = info.title;
+  rows["train"]["label"] = title + " train (" + std::to_string(subset.size(0)) + " images)";
   const auto digit_index = test.labels.eq(protocol.reference_digit).nonzero().view(-1);
-  const auto digit = test.images.index_select(0, digit_index);
-  rows["single_digit"] = evaluate_images(evaluator, real, digit, protocol);
-  rows["single_digit"]["label"] = "MNIST test, digit " + std::to_string(protocol.reference_digit) +
-                                  " only (" + std::to_string(digit.size(0)) + " images)";
-  const auto of_digits = [&](int64_t a, int64_t b) {
-    return test.images.index_select(0, (test.labels.eq(a) | test.labels.eq(b)).nonzero().view(-1));
-  };
-  const auto two = of_digits(0, 1);
-  rows["two_digits"] = evaluate_images(evaluator, real, two, protocol);
-  rows["two_digits"]["label"] = "MNIST test, digits 0 and 1 only (" + std::to_string(two.size(0)) + " images)";
+  // Collapse rows need at least 2 images of the classes they keep.
+  if (info.num_classes() > std::max<int64_t>(1, protocol.reference_digit) && digit_index.size(0) >= 2) {
+    const auto digit = test.images.index_select(0, digit_index);
+    rows["single_digit"] = evaluate_images(evaluator, real, digit, protocol);
+    rows["single_digit"]["label"] = title + " test, " + (digits ? "digit " : "class ") +
+                                    class_name(protocol.reference_digit) + " only (" + std::to_string(digit.size(0)) +
+                                    " images)";
+    const auto two = test.images.index_select(0, (test.labels.eq(0) | test.labels.eq(1)).nonzero().view(-1));
+    rows["two_digits"] = evaluate_images(evaluator, real, two, protocol);
+    rows["two_digits"]["label"] = title + " test, " + (digits ? "digits " : "classes ") + class_name(0) + " and " +
+                                  class_name(1) + " only (" + std::to_string(two.size(0)) + " images)";
+  }
   rows["blur"] = evaluate_images(evaluator, real, gaussian_blur(subset, 1.0), protocol);
-  rows["blur"]["label"] = "MNIST train, blurred (Gaussian, σ = 1 pixel)";
+  rows["blur"]["label"] = title + " train, blurred (Gaussian, σ = 1 pixel)";
   for (const int sigma : {16, 64}) {
     const std::string name = "noise_" + std::to_string(sigma);
     rows[name] = evaluate_images(evaluator, real, add_pixel_noise(subset, sigma, protocol.seed), protocol);
-    rows[name]["label"] = "MNIST train + pixel noise (σ = " + std::to_string(sigma) + " of 255)";
+    rows[name]["label"] = title + " train + pixel noise (σ = " + std::to_string(sigma) + " of 255)";
   }
   try {
     constexpr size_t kCachedEntries = 8;
@@ -202,13 +217,19 @@ Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::
   return rows;
 }
 
-torch::Tensor images_from_array(const torch::Tensor& array, const std::string& source) {
+torch::Tensor images_from_array(const torch::Tensor& array, const std::string& source,
+                                const data::ImageFormat& format) {
+  const int64_t s = format.size, c = format.channels;
   torch::Tensor x = array;
-  if (x.dim() == 2 && x.size(1) == 784) x = x.view({x.size(0), 28, 28});
-  if (x.dim() == 3) x = x.unsqueeze(1);
-  if (x.dim() != 4 || x.size(1) != 1 || x.size(2) != 28 || x.size(3) != 28)
-    throw UserError(source + ": expected images shaped N×28×28, N×1×28×28 or N×784, got " +
-                    std::to_string(array.dim()) + "-D array");
+  if (c == 1 && x.dim() == 2 && x.size(1) == s * s) x = x.view({x.size(0), s, s});
+  if (c == 1 && x.dim() == 3) x = x.unsqueeze(1);
+  if (x.dim() != 4 || x.size(1) != c || x.size(2) != s || x.size(3) != s) {
+    const std::string side = std::to_string(s), shape = side + "×" + side;
+    throw UserError(source + ": expected images shaped " +
+                    (c == 1 ? "N×" + shape + ", N×1×" + shape + " or N×" + std::to_string(s * s)
+                            : "N×" + std::to_string(c) + "×" + shape) +
+                    ", got " + std::to_string(array.dim()) + "-D array");
+  }
   if (x.size(0) < 2) throw UserError(source + ": need at least 2 images");
   if (x.scalar_type() == torch::kUInt8) return x.to(torch::kFloat32) / 255.0;
   if (!x.is_floating_point()) throw UserError(source + ": expected uint8 or float images");

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <string>
 
+#include "data/dataset.h"
 #include "data/mnist.h"
 #include "metrics/frechet.h"
 #include "metrics/kid.h"
@@ -57,7 +58,7 @@ Json evaluate_conditional(const RealReference& real, const torch::Tensor& fake_f
 /// Runs the evaluator on the test images.
 RealReference make_real_reference(Evaluator& evaluator, const data::ImageDataset& test);
 
-/// Runs the evaluator on N×1×28×28 images in [0,1] and evaluates them; adds "extractor".
+/// Runs the evaluator on N×C×S×S images in [0,1] and evaluates them; adds "extractor".
 /// With `requested` labels (a conditional model's), also adds "conditional", the result of
 /// evaluate_conditional over num_classes classes.
 Json evaluate_images(Evaluator& evaluator, const RealReference& real, const torch::Tensor& images,
@@ -68,20 +69,24 @@ Json evaluate_images(Evaluator& evaluator, const RealReference& real, const torc
 /// floor ("train": N training images) and the common failure modes, so that a model's
 /// numbers are read against known faults: the same training images blurred ("blur",
 /// Gaussian σ = 1 pixel) or with Gaussian pixel noise ("noise_16", "noise_64": σ = 16 or
-/// 64 of 255), and the test images of two classes or of one ("two_digits": 0 and 1,
-/// "single_digit": the protocol's digit). Cached in <data_dir>/<evaluator
-/// version>-reference.json, keyed by the extractor's checksum, the protocol and the rows'
-/// version, since each costs as much as one evaluation.
-Json reference_rows(Evaluator& evaluator, const RealReference& real, const std::string& data_dir,
-                    const EvalProtocol& protocol, std::ostream& log);
-/// The perturbations of the failure-mode rows (images N×1×28×28 in [0,1]; noise drawn from
+/// 64 of 255), and the test images of two classes or of one ("two_digits": classes 0 and
+/// 1, "single_digit": the protocol's class; not for a dataset with fewer classes). The
+/// keys say "digit" for history: on another dataset they are its classes. Cached in
+/// data::dataset_cache_dir/<evaluator name>-reference.json, keyed by the extractor's
+/// checksum, the protocol, the rows' version and (other than MNIST) the dataset, since each
+/// costs as much as one evaluation.
+Json reference_rows(Evaluator& evaluator, const RealReference& real, const data::DatasetSpec& dataset,
+                    const data::DatasetInfo& info, const EvalProtocol& protocol, std::ostream& log);
+/// The perturbations of the failure-mode rows (images N×C×H×W in [0,1]; noise drawn from
 /// `seed`), exposed for their tests.
 torch::Tensor add_pixel_noise(const torch::Tensor& images, double sigma_of_255, uint64_t seed);
 torch::Tensor gaussian_blur(const torch::Tensor& images, double sigma_pixels);
 
-/// Turns loaded images into N×1×28×28 float32 in [0,1]: accepts uint8 (0–255) or float
-/// (0–1) arrays shaped N×28×28, N×1×28×28 or N×784. Throws UserError naming `source`.
-torch::Tensor images_from_array(const torch::Tensor& array, const std::string& source);
+/// Turns loaded images into N×C×S×S float32 in [0,1] of the given shape (default MNIST's):
+/// accepts uint8 (0–255) or float (0–1) arrays shaped N×C×S×S, or for grey images N×S×S
+/// and N×S². Throws UserError naming `source`.
+torch::Tensor images_from_array(const torch::Tensor& array, const std::string& source,
+                                const data::ImageFormat& format = {28, 1});
 
 /// RUN_DIR/eval.json: {"format_version": 1, "samplers": {"<sampler>": result, ...}}, so
 /// that one diffusion run can hold results for several samplers and step counts.

@@ -51,13 +51,34 @@ std::string write_eval_grid(const std::string& run_dir, const std::string& sampl
   return "images/" + grid_name;
 }
 
+/// The dataset as stored, and the shape the evaluated images had ("format"): what `compare`
+/// needs to measure its reference rows on the same data.
+Json dataset_record(const EvalReference& reference) {
+  Json record = reference.info.to_json();
+  record["format"] = {{"image_size", reference.dataset.format.size},
+                      {"image_channels", reference.dataset.format.channels}};
+  return record;
+}
+
 }  // namespace
 
+EvalReference load_eval_reference(const data::DatasetSpec& dataset, const std::string& evaluator_file,
+                                  torch::Device device) {
+  EvalReference reference;
+  reference.info = data::describe_dataset(dataset);
+  reference.dataset = dataset;
+  reference.dataset.format = data::resolved_format(dataset, reference.info);
+  const ClassifierShape shape{reference.dataset.format.channels, reference.dataset.format.size, 0};
+  reference.evaluator = load_evaluator_for(reference.info, shape, evaluator_file, device);
+  const auto test = data::load_split(reference.dataset, data::Split::kTest);
+  reference.real = make_real_reference(reference.evaluator, test);
+  return reference;
+}
+
 EvalReference load_eval_reference(torch::Device device, const std::string& data_dir) {
-  Evaluator evaluator = load_evaluator(device);
-  const auto test = data::load_mnist(data_dir, data::Split::kTest);
-  RealReference real = make_real_reference(evaluator, test);
-  return {std::move(evaluator), std::move(real)};
+  data::DatasetSpec mnist;
+  mnist.mnist_dir = data_dir;
+  return load_eval_reference(mnist, "", device);
 }
 
 std::vector<double> parse_guidance_list(const std::string& text) {
@@ -168,6 +189,7 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
                    {"epoch", run.epoch},
                    {"checkpoint", run.checkpoint},
                    {"parameters", model.parameter_count()}};
+  result["dataset"] = dataset_record(reference);
   result["sampling_seconds"] = sampling_seconds;
   result["evaluation_seconds"] = evaluation_seconds;
   if (!run.read_only) result["sample_grid"] = write_eval_grid(run.dir, sampler, labelled, classes);
@@ -176,26 +198,29 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
   return result;
 }
 
-Json reference_fids(EvalReference& reference, const std::string& data_dir, const EvalProtocol& protocol,
-                    std::ostream& log) {
-  const Json rows = reference_rows(reference.evaluator, reference.real, data_dir, protocol, log);
+Json reference_fids(EvalReference& reference, const EvalProtocol& protocol, std::ostream& log) {
+  const Json rows = reference_rows(reference.evaluator, reference.real, reference.dataset, reference.info, protocol, log);
   Json fids = Json::object();
   for (const auto& [key, row] : rows.items()) fids[key] = {{"fid", row.value("fid", 0.0)}, {"label", row.value("label", key)}};
   return fids;
 }
 
 Json evaluate_samples_file(const std::string& npy_path, EvalProtocol protocol, torch::Device device,
-                           const std::string& data_dir, std::ostream& log) {
-  const torch::Tensor images = images_from_array(io::load_npy(npy_path), npy_path);
+                           const data::DatasetSpec& dataset, const std::string& evaluator_file, std::ostream& log) {
+  const torch::Tensor array = io::load_npy(npy_path);
+  // The shape the samples must have: the dataset's, described only after the file is read.
+  const data::DatasetInfo info = data::describe_dataset(dataset);
+  const torch::Tensor images = images_from_array(array, npy_path, data::resolved_format(dataset, info));
   if (images.size(0) != protocol.n)
     log << "note: " << npy_path << " holds " << images.size(0) << " images; the protocol's N is "
         << protocol.n << " and FID is comparable only at equal N\n";
   protocol.n = images.size(0);
-  EvalReference reference = load_eval_reference(device, data_dir);
+  EvalReference reference = load_eval_reference(dataset, evaluator_file, device);
   const auto eval_start = Clock::now();
   Json result = evaluate_images(reference.evaluator, reference.real, images, protocol);
   result["evaluation_seconds"] = seconds_since(eval_start);
-  result["reference_fids"] = reference_fids(reference, data_dir, protocol, log);
+  result["reference_fids"] = reference_fids(reference, protocol, log);
+  result["dataset"] = dataset_record(reference);
   result["source"] = npy_path;
   result["sampler"] = "samples-file";
   result["protocol"] = protocol_record(protocol, device);

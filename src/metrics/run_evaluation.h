@@ -32,12 +32,18 @@ struct RunEvaluationRequest {
   int64_t curve_n = 2000;       ///< images per point of the guidance curve
 };
 
-/// The evaluator and the real side of every comparison (the test set), loaded once and
-/// shared by the main evaluation and the guidance curve.
+/// The evaluator and the real side of every comparison (the dataset's test split), loaded
+/// once and shared by the main evaluation and the guidance curve.
 struct EvalReference {
   Evaluator evaluator;
   RealReference real;
+  data::DatasetSpec dataset;  ///< shaped as the samples are
+  data::DatasetInfo info;
 };
+/// `evaluator_file` "" = the dataset's built-in evaluator (load_evaluator_for).
+EvalReference load_eval_reference(const data::DatasetSpec& dataset, const std::string& evaluator_file,
+                                  torch::Device device);
+/// The MNIST reference with the built-in evaluator (data_dir "" = the default directory).
 EvalReference load_eval_reference(torch::Device device, const std::string& data_dir);
 
 /// For conditional diffusion: quality, coverage and conditional accuracy at each of
@@ -58,15 +64,15 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
 /// The reference rows' FIDs and labels ({"train": {"fid", "label"}, ...}; reference_rows:
 /// real data and its common failure modes, computed once and cached), so that an
 /// evaluation is read against them. Progress of a first computation goes to `log`.
-Json reference_fids(EvalReference& reference, const std::string& data_dir, const EvalProtocol& protocol,
-                    std::ostream& log);
+Json reference_fids(EvalReference& reference, const EvalProtocol& protocol, std::ostream& log);
 
 /// The result for samples drawn elsewhere (a .npy that images_from_array accepts), at N =
 /// their count, with the reference rows' FIDs at that N ("reference_fids"); a note goes to
-/// `log` when N differs from protocol.n. The file is read
-/// before the evaluator and MNIST, so that a bad file is named before missing data is.
+/// `log` when N differs from protocol.n. The samples are compared with `dataset` (its
+/// stored shape unless dataset.format says otherwise). The file is read before the
+/// evaluator and the data, so that a bad file is named before missing data is.
 Json evaluate_samples_file(const std::string& npy_path, EvalProtocol protocol, torch::Device device,
-                           const std::string& data_dir, std::ostream& log);
+                           const data::DatasetSpec& dataset, const std::string& evaluator_file, std::ostream& log);
 
 /// Merges `result` into RUN_DIR/eval.json under result["sampler"] (merge_eval_result) and
 /// writes it atomically; returns the path. A file that is not valid JSON is started afresh,

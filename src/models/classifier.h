@@ -13,6 +13,7 @@
 #include <iosfwd>
 #include <string>
 
+#include "data/dataset.h"
 #include "data/mnist.h"
 
 namespace trilemma {
@@ -37,16 +38,23 @@ struct ClassifierSettings {
   int64_t seed = 0;
 };
 
-/// Two strided conv stages (28→14→7) and a third conv at 7×7, each with BatchNorm and ReLU,
-/// then a 128-wide dense layer whose ReLU output is the feature vector, dropout, and the
-/// 10-way output.
+/// What an evaluator network reads and tells apart. The defaults are MNIST's.
+struct ClassifierShape {
+  int64_t image_channels = 1;
+  int64_t image_size = 28;  ///< a multiple of 4
+  int64_t classes = 10;
+};
+
+/// Two strided conv stages (S→S/2→S/4; MNIST: 28→14→7) and a third conv at S/4, each with
+/// BatchNorm and ReLU, then a 128-wide dense layer whose ReLU output is the feature vector,
+/// dropout, and the K-way output. The name is historical: it classifies any dataset.
 struct MnistClassifierImpl : torch::nn::Module {
-  MnistClassifierImpl();
-  /// N×1×28×28 in [0,1] → N×128 penultimate activations (after ReLU, before dropout).
+  explicit MnistClassifierImpl(const ClassifierShape& shape = {});
+  /// N×C×S×S in [0,1] → N×128 penultimate activations (after ReLU, before dropout).
   torch::Tensor features(const torch::Tensor& images);
-  /// N×128 features → N×10 logits.
+  /// N×128 features → N×K logits.
   torch::Tensor logits_from_features(const torch::Tensor& features);
-  /// N×1×28×28 in [0,1] → N×10 logits.
+  /// N×C×S×S in [0,1] → N×K logits.
   torch::Tensor logits(const torch::Tensor& images);
   torch::Tensor forward(const torch::Tensor& images) { return logits(images); }
 
@@ -55,6 +63,7 @@ struct MnistClassifierImpl : torch::nn::Module {
   torch::nn::Linear dense{nullptr}, out{nullptr};
   torch::nn::BatchNorm1d bn_dense{nullptr};
   torch::nn::Dropout dropout{nullptr};
+  ClassifierShape shape;
 };
 TORCH_MODULE(MnistClassifier);
 
@@ -79,16 +88,33 @@ ClassifierTrainResult train_classifier(MnistClassifier& net, const data::ImageDa
 struct Evaluator {
   MnistClassifier net{nullptr};
   torch::Device device = torch::kCPU;
-  double test_accuracy = 0.0;  ///< on MNIST's test set
+  std::string name = kEvaluatorVersion;  ///< e.g. "evaluator-v1", or a trained file's name
+  std::string dataset = "MNIST";         ///< the title of the dataset it was trained on
+  std::vector<std::string> class_names;  ///< what its outputs mean
+  double test_accuracy = 0.0;  ///< on its dataset's test split
   uint32_t crc32 = 0;          ///< checksum of the weights file: identifies the extractor
   /// Identification for reports and eval.json.
   std::string describe() const;
 };
 
-/// The built-in evaluator, on `device`. It is a file, not retrained per machine, because
-/// training is not bit-reproducible across CPUs and thread counts (two machines' evaluators
-/// moved the same samples' FID by ~2), and every number trilemma prints is measured with it.
+/// The built-in MNIST evaluator, on `device`. It is a file, not retrained per machine,
+/// because training is not bit-reproducible across CPUs and thread counts (two machines'
+/// evaluators moved the same samples' FID by ~2), and every number trilemma prints is
+/// measured with it.
 Evaluator load_evaluator(torch::Device device);
+
+/// The evaluator for a dataset: `file` when given (a file `trilemma evaluator train`
+/// wrote), else the dataset's built-in one (models/builtin_evaluator.h). Throws UserError
+/// when there is none (telling how to train one) or when the evaluator does not fit the
+/// dataset's image shape and classes.
+Evaluator load_evaluator_for(const data::DatasetInfo& dataset, const ClassifierShape& images, const std::string& file,
+                             torch::Device device);
+
+/// An evaluator file: the network with its shape, name, dataset, classes and accuracy.
+std::string evaluator_file_bytes(MnistClassifier& net, const std::string& name, const data::DatasetInfo& dataset,
+                                 double test_accuracy, const ClassifierSettings& recipe);
+/// Reads what evaluator_file_bytes wrote (`name` in errors); the CRC is the bytes'.
+Evaluator evaluator_from_file_bytes(const std::string& bytes, const std::string& name, torch::Device device);
 
 /// An evaluator from the bytes of a saved MnistClassifier, checked against `expected_crc32`;
 /// throws UserError naming `name` when they do not match or do not load.

@@ -7,11 +7,13 @@
 
 namespace trilemma {
 
+int64_t conditional_classes(const CommonSettings& common) { return common.conditional ? common.classes : 0; }
+
 void check_class_request(const SampleOptions& options, int64_t num_classes, bool supports_guidance) {
   if (options.class_label != -1) {
     if (num_classes == 0)
       throw UserError("--class: this run is unconditional (train with --conditional true to "
-                      "generate a chosen digit)");
+                      "generate a chosen class)");
     if (options.class_label < 0 || options.class_label >= num_classes)
       throw UserError("--class: must be in 0.." + std::to_string(num_classes - 1) + ", got " +
                       std::to_string(options.class_label));

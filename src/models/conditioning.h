@@ -9,8 +9,9 @@
 
 namespace trilemma {
 
-/// MNIST's ten digits: the classes of every conditional model.
-constexpr int64_t kDigitClasses = 10;
+/// The classes a model with these settings generates on request (what
+/// GenerativeModel::num_classes reports): the training data's K when conditional, else 0.
+int64_t conditional_classes(const CommonSettings& common);
 
 /// Throws UserError (one line) when `options` asks a model for something it cannot do: a
 /// class from an unconditional model, a class outside 0..num_classes-1, or a guidance

@@ -144,7 +144,10 @@ ConsistencyModel::ConsistencyModel(const ConsistencySettings& settings, torch::D
       device_(device),
       schedule_(diffusion::make_noise_schedule(settings.teacher.schedule, settings.teacher.timesteps)),
       grid_(consistency_grid(schedule_, settings.grid_points)) {
-  settings_.teacher.unet.num_classes = settings_.common.conditional ? kDigitClasses : 0;
+  // The teacher's U-Net at the student's image shape and classes (`distill` gives the
+  // student the teacher's).
+  settings_.teacher.unet.in_channels = settings_.common.image_channels;
+  settings_.teacher.unet.num_classes = conditional_classes(settings_.common);
   teacher_ = UNet(settings_.teacher.unet);
   net_ = UNet(settings_.teacher.unet);
   target_ = UNet(settings_.teacher.unet);
@@ -157,7 +160,7 @@ ConsistencyModel::ConsistencyModel(const ConsistencySettings& settings, torch::D
   optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(),
                                                     torch::optim::AdamOptions(settings_.common.lr));
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(settings_.common.seed) + 1);
-  epoch_noise_ = torch::randn({36, 1, kDdpmImageSize, kDdpmImageSize}, generator).to(device_);
+  epoch_noise_ = torch::randn(image_batch_shape(36, settings_.common), generator).to(device_);
 }
 
 void ConsistencyModel::start_from_teacher(GenerativeModel& teacher) {
@@ -270,18 +273,18 @@ torch::Tensor ConsistencyModel::sample(int64_t n, const SampleOptions& options) 
   const int64_t steps = resolve_steps(options);
   c10::InferenceMode guard;
   const PrecisionGuard precision(options.precision, device_);
-  const int64_t chunk_size = sampling_chunk(settings_.teacher.unet);
+  const int64_t chunk_size = sampling_chunk(settings_.teacher.unet, settings_.common.image_size);
   std::vector<torch::Tensor> chunks;
   for (int64_t start = 0; start < n; start += chunk_size) {
     const int64_t count = std::min(chunk_size, n - start);
-    const auto noise = torch::randn({count, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
+    const auto noise = torch::randn(image_batch_shape(count, settings_.common), torch::TensorOptions().device(device_));
     const torch::Tensor labels = settings_.common.conditional
-                                     ? labels_to_sample(count, options, kDigitClasses, device_)
+                                     ? labels_to_sample(count, options, num_classes(), device_)
                                      : torch::Tensor();
     chunks.push_back(to_image_space(multistep_sample(noise, steps, labels)));
     if (options.progress) options.progress("sampling consistency-" + std::to_string(steps), start + count, n);
   }
-  if (chunks.empty()) return torch::empty({0, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
+  if (chunks.empty()) return torch::empty(image_batch_shape(0, settings_.common), torch::TensorOptions().device(device_));
   return torch::cat(chunks, 0);
 }
 
@@ -323,7 +326,7 @@ std::vector<std::pair<std::string, torch::nn::Module*>> ConsistencyModel::sampli
 
 int64_t ConsistencyModel::parameter_count() const { return count_parameters(*net_); }
 
-int64_t ConsistencyModel::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
+int64_t ConsistencyModel::num_classes() const { return conditional_classes(settings_.common); }
 
 Json ConsistencyModel::info() const {
   Json j = {{"grid_points", settings_.grid_points},
@@ -346,7 +349,7 @@ std::vector<Figure> ConsistencyModel::epoch_figures(const FigureInputs& inputs) 
   std::snprintf(name, sizeof(name), "samples_epoch_%03lld", static_cast<long long>(inputs.epoch));
   const torch::Tensor labels =
       settings_.common.conditional
-          ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(kDigitClasses).to(device_)
+          ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(num_classes()).to(device_)
           : torch::Tensor();
   return {Figure::grid(name, to_image_space(multistep_sample(epoch_noise_, 1, labels)).cpu(), 6)};
 }
@@ -358,9 +361,10 @@ std::vector<Figure> ConsistencyModel::figures(const FigureInputs& inputs) {
   out.push_back(Figure::grid("samples", sample(100, {}).cpu(), 10));
   // The same x_top drawn in 1, 2 and 4 steps, one row each: what each extra step buys.
   constexpr int64_t kColumns = 10;
-  const auto noise = torch::randn({kColumns, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
-  const torch::Tensor labels =
-      settings_.common.conditional ? torch::arange(kColumns, torch::kLong).to(device_) : torch::Tensor();
+  const auto noise = torch::randn(image_batch_shape(kColumns, settings_.common), torch::TensorOptions().device(device_));
+  const torch::Tensor labels = settings_.common.conditional
+                                   ? torch::arange(kColumns, torch::kLong).remainder(num_classes()).to(device_)
+                                   : torch::Tensor();
   std::vector<torch::Tensor> rows;
   for (int64_t steps : {1, 2, 4})
     if (steps < static_cast<int64_t>(grid_.size())) rows.push_back(multistep_sample(noise, steps, labels));
@@ -370,7 +374,7 @@ std::vector<Figure> ConsistencyModel::figures(const FigureInputs& inputs) {
 
 void check_consistency_combinations(const ConsistencySettings& s) {
   const auto schedule = diffusion::make_noise_schedule(s.teacher.schedule, s.teacher.timesteps);
-  validate_unet_settings(s.teacher.unet, kDdpmImageSize);
+  validate_unet_settings(s.teacher.unet, s.common.image_size);
   const auto grid = consistency_grid(schedule, s.grid_points);
   if (s.sample_steps > static_cast<int64_t>(grid.size()) - 1)
     throw UserError("--sample-steps: must be in 1.." + std::to_string(grid.size() - 1) + " (--grid-points - 1)");

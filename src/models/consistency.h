@@ -24,7 +24,8 @@ namespace trilemma {
 /// and noise schedule (copied from its run by `trilemma distill`, not chosen); the rest is
 /// the distillation's own.
 struct ConsistencySettings {
-  DdpmSettings teacher;          ///< the U-Net fields, timesteps and schedule are used
+  DdpmSettings teacher;          ///< the U-Net fields, timesteps and schedule are used (the
+                                 ///< image shape and classes are `common`'s)
   int64_t grid_points = 40;      ///< N: the teacher's ODE is discretised at N indices from
                                  ///< 0 (the boundary) to the grid's top, evenly spaced
   double target_ema = 0.95;      ///< μ of the target network θ⁻ (the paper's CD: 0.95)
@@ -121,7 +122,7 @@ class ConsistencyModel : public GenerativeModel {
 };
 
 /// Presets: "quick" (default; distils the demo's quick DDPM in about 5 minutes on a 2-core
-/// CPU) and "paper" (the paper's choices at 28×28: N = 18, μ = 0.95, LPIPS replaced by the
+/// CPU) and "paper" (the paper's choices for MNIST: N = 18, μ = 0.95, LPIPS replaced by the
 /// pseudo-Huber distance, lr 4e-4, batch 512, 800k steps scaled down — see the .cpp).
 ConsistencySettings consistency_preset(const std::string& name);
 ModelFamily consistency_family();

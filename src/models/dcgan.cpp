@@ -31,18 +31,22 @@ const SettingsTable<DcganSettings>& dcgan_settings_table() {
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value) { return x.clamp(0.0, max_value); }
 
 GeneratorImpl::GeneratorImpl(const DcganSettings& s)
-    : architecture(s.architecture), width(s.width), num_classes(s.common.conditional ? kDigitClasses : 0) {
+    : architecture(s.architecture),
+      width(s.width),
+      num_classes(conditional_classes(s.common)),
+      base_size(s.common.image_size / 4) {
   const int64_t w = s.width;
-  dense = register_module("dense", nn::Linear(s.latent_dim + num_classes, 2 * w * 7 * 7));
-  if (architecture == "dcgan") dense_norm = register_module("dense_norm", nn::BatchNorm1d(2 * w * 7 * 7));
-  up1 = register_module("up1", make_upsampling(2 * w, w, s.upsampling));  // 7 -> 14
+  const int64_t dense_features = 2 * w * base_size * base_size;
+  dense = register_module("dense", nn::Linear(s.latent_dim + num_classes, dense_features));
+  if (architecture == "dcgan") dense_norm = register_module("dense_norm", nn::BatchNorm1d(dense_features));
+  up1 = register_module("up1", make_upsampling(2 * w, w, s.upsampling));  // S/4 -> S/2 (7 -> 14)
   norm1 = register_module("norm1", nn::BatchNorm2d(w));
   // The article's middle layer is a stride-1 "same" ConvTranspose; DCGAN uses a plain conv.
   mid = register_module("mid", architecture == "seed"
                                    ? nn::Sequential(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(w, w, 3).padding(1)))
                                    : nn::Sequential(nn::Conv2d(nn::Conv2dOptions(w, w, 3).padding(1))));
   norm2 = register_module("norm2", nn::BatchNorm2d(w));
-  up2 = register_module("up2", make_upsampling(w, 1, s.upsampling));  // 14 -> 28
+  up2 = register_module("up2", make_upsampling(w, s.common.image_channels, s.upsampling));  // S/2 -> S
 }
 
 torch::Tensor GeneratorImpl::forward(const torch::Tensor& z_in, const torch::Tensor& labels) {
@@ -54,7 +58,7 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& z_in, const torch::Ten
   if (num_classes > 0) z = torch::cat({z, one_hot_labels(labels, num_classes).to(z.device())}, 1);
   torch::Tensor h = dense(z);
   if (dense_norm) h = torch::relu(distributed::batch_norm(dense_norm, h));
-  h = h.view({-1, 2 * width, 7, 7});
+  h = h.view({-1, 2 * width, base_size, base_size});
   h = activation(distributed::batch_norm(norm1, up1->forward(h)));
   h = activation(distributed::batch_norm(norm2, mid->forward(h)));
   return torch::tanh(up2->forward(h));
@@ -62,15 +66,17 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& z_in, const torch::Ten
 
 DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s) : use_norm(s.architecture == "dcgan") {
   const int64_t w = s.width;
-  // seed: 3×3 "same" stride-2 convs; dcgan: 4×4 stride-2 (Radford et al.), 28 -> 14 -> 7.
+  // seed: 3×3 "same" stride-2 convs; dcgan: 4×4 stride-2 (Radford et al.); both halve an
+  // even side, S -> S/2 -> S/4 (28 -> 14 -> 7).
   const int64_t k = use_norm ? 4 : 3;
   const int64_t w2 = use_norm ? 2 * w : w;
-  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, w, k).stride(2).padding(1)));
+  const int64_t side = s.common.image_size / 4;
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(s.common.image_channels, w, k).stride(2).padding(1)));
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(w, w2, k).stride(2).padding(1)));
   if (use_norm) norm2 = register_module("norm2", nn::BatchNorm2d(w2));
-  dense = register_module("dense", nn::Linear(w2 * 7 * 7, 1));
+  dense = register_module("dense", nn::Linear(w2 * side * side, 1));
   if (s.common.conditional) {
-    projection = register_module("projection", nn::Embedding(kDigitClasses, w2 * 7 * 7));
+    projection = register_module("projection", nn::Embedding(s.common.classes, w2 * side * side));
     // Small initial projections: the conditional term starts near zero, so D begins as the
     // unconditional discriminator and learns the class evidence on top.
     torch::NoGradGuard no_grad;
@@ -195,14 +201,14 @@ torch::Tensor Dcgan::generate(const torch::Tensor& z, const torch::Tensor& label
   return images;
 }
 
-int64_t Dcgan::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
+int64_t Dcgan::num_classes() const { return conditional_classes(settings_.common); }
 
 torch::Tensor Dcgan::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   const PrecisionGuard precision(options.precision, device_);
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
   const torch::Tensor labels =
-      settings_.common.conditional ? labels_to_sample(n, options, kDigitClasses, device_) : torch::Tensor();
+      settings_.common.conditional ? labels_to_sample(n, options, num_classes(), device_) : torch::Tensor();
   return generate(z, labels).to(torch::kFloat);  // under bf16 autocast the generator returns bf16
 }
 
@@ -213,7 +219,7 @@ torch::Tensor Dcgan::fixed_noise(int64_t n) const {
 
 torch::Tensor Dcgan::fixed_labels(int64_t n) const {
   if (!settings_.common.conditional) return {};
-  return torch::arange(n, torch::kLong).remainder(kDigitClasses).to(device_);
+  return torch::arange(n, torch::kLong).remainder(num_classes()).to(device_);
 }
 
 void Dcgan::save(torch::serialize::OutputArchive& archive) {
@@ -244,7 +250,7 @@ int64_t Dcgan::parameter_count() const {
 
 std::vector<Figure> Dcgan::epoch_figures(const FigureInputs& inputs) {
   // The same 64 latents after every epoch, so the evolution (and any early collapse onto a
-  // few digits) is visible: one row of 16 per epoch in progress.png, and an animation.
+  // few classes) is visible: one row of 16 per epoch in progress.png, and an animation.
   Figure progress;
   progress.kind = Figure::Kind::kEpochHistory;
   progress.name = "progress";
@@ -262,7 +268,7 @@ std::vector<Figure> Dcgan::figures(const FigureInputs& inputs) {
   const torch::Tensor ends = fixed_noise(12).view({6, 2, settings_.latent_dim});
   const torch::Tensor t = torch::linspace(0, 1, 10).view({1, 10, 1});
   const torch::Tensor z = ends.select(1, 0).unsqueeze(1) * (1 - t) + ends.select(1, 1).unsqueeze(1) * t;
-  // A conditional GAN interpolates within one digit per strip (row r: digit r).
+  // A conditional GAN interpolates within one class per strip (row r: class r mod K).
   const torch::Tensor strip_labels =
       settings_.common.conditional ? fixed_labels(6).repeat_interleave(10) : torch::Tensor();
   out.push_back(Figure::grid("interpolation", generate(z.reshape({-1, settings_.latent_dim}), strip_labels).cpu(), 10));

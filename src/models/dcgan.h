@@ -16,8 +16,8 @@ struct DcganSettings {
   bool fakes_from_eval_generator = true;  ///< the article's quirk: D's fakes come from
                                           ///< G.predict_on_batch (BatchNorm running statistics)
   double beta1 = 0.9;                 ///< Adam β1 (Keras default 0.9; DCGAN paper 0.5)
-  /// lr: Adam's for both networks; conditional: the one-hot label joins z in G and D adds
-  /// a projection term (Miyato & Koyama 2018).
+  /// lr: Adam's for both networks; the image shape sizes both networks; conditional: the
+  /// one-hot label joins z in G and D adds a projection term (Miyato & Koyama 2018).
   CommonSettings common{/*epochs=*/100, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
 };
 
@@ -32,11 +32,12 @@ torch::Tensor clamped_relu(const torch::Tensor& x, double max_value = 0.2);
 
 struct GeneratorImpl : torch::nn::Module {
   explicit GeneratorImpl(const DcganSettings& settings);
-  /// Images in [-1, 1], N×1×28×28. labels: N int64, required iff the settings are conditional.
+  /// Images in [-1, 1], N×C×S×S. labels: N int64, required iff the settings are conditional.
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels = {});
   std::string architecture;
   int64_t width;
   int64_t num_classes;
+  int64_t base_size;  ///< S/4, the side the upsamplings start from
   torch::nn::Linear dense{nullptr};
   torch::nn::BatchNorm1d dense_norm{nullptr};
   torch::nn::Sequential up1{nullptr}, mid{nullptr}, up2{nullptr};
@@ -86,7 +87,7 @@ class Dcgan : public GenerativeModel {
   Discriminator& discriminator() { return discriminator_; }
   /// The fixed latents of the per-epoch progress figures (derived from the seed).
   torch::Tensor fixed_noise(int64_t n) const;
-  /// Their labels: 0, 1, ..., 9, 0, ... for a conditional GAN, undefined otherwise.
+  /// Their labels: 0, 1, ..., K-1, 0, ... for a conditional GAN, undefined otherwise.
   torch::Tensor fixed_labels(int64_t n) const;
 
  private:

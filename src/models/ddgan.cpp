@@ -56,7 +56,8 @@ const SettingsTable<DdganSettings>& ddgan_settings_table() {
           .integer("groups", [](S& s) -> int64_t& { return s.generator.groups; }, 1, 1024,
                    "GroupNorm groups (divides base_width)")
           .boolean("pad_to_32", [](S& s) -> bool& { return s.generator.pad_to_32; },
-                   "pad 28x28 inputs to 32x32 inside the generator (needed for 4 levels)")
+                   "zero-pad images inside the generator to a side every level halves evenly, a multiple of "
+                   "8 at least (28x28 -> 32x32, as 4 levels need); cropped back")
           .integer("disc_width", [](S& s) -> int64_t& { return s.disc_width; }, 1, 1024,
                    "discriminator channels at full resolution")
           .number("d_lr", [](S& s) -> double& { return s.d_lr; }, Interval::open(0, 1),
@@ -77,7 +78,7 @@ const SettingsTable<DdganSettings>& ddgan_settings_table() {
 
 void check_ddgan_combinations(const DdganSettings& s) {
   diffusion::make_vp_schedule(s.timesteps, s.beta_min, s.beta_max);  // throws for β_min >= β_max or β_t = 1
-  validate_unet_settings(s.generator, kDdpmImageSize);
+  validate_unet_settings(s.generator, s.common.image_size);
 }
 
 torch::Tensor r1_penalty(const torch::Tensor& logits, const torch::Tensor& x, double gamma) {
@@ -101,13 +102,14 @@ torch::Tensor PairDownBlockImpl::forward(const torch::Tensor& x, const torch::Te
   return (h + skip(x)) * (1.0 / std::sqrt(2.0));
 }
 
-PairDiscriminatorImpl::PairDiscriminatorImpl(int64_t width_, int64_t num_classes) : width(width_) {
+PairDiscriminatorImpl::PairDiscriminatorImpl(int64_t width_, int64_t num_classes, int64_t image_channels)
+    : width(width_) {
   const int64_t time_dim = kDiscriminatorTimeWidening * width;
-  input = register_module("input", conv3x3(2, width));
+  input = register_module("input", conv3x3(2 * image_channels, width));
   time_fc1 = register_module("time_fc1", nn::Linear(width, time_dim));
   time_fc2 = register_module("time_fc2", nn::Linear(time_dim, time_dim));
-  block1 = register_module("block1", PairDownBlock(width, 2 * width, time_dim));      // 28 -> 14
-  block2 = register_module("block2", PairDownBlock(2 * width, 4 * width, time_dim));  // 14 -> 7
+  block1 = register_module("block1", PairDownBlock(width, 2 * width, time_dim));      // S -> S/2
+  block2 = register_module("block2", PairDownBlock(2 * width, 4 * width, time_dim));  // S/2 -> S/4
   dense = register_module("dense", nn::Linear(4 * width, 1));
   if (num_classes > 0) {
     projection = register_module("projection", nn::Embedding(num_classes, 4 * width));
@@ -138,11 +140,13 @@ Ddgan::Ddgan(const DdganSettings& settings, torch::Device device)
       schedule_(diffusion::make_vp_schedule(settings.timesteps, settings.beta_min, settings.beta_max)) {
   settings_.generator.adaptive_norm = true;
   settings_.generator.zero_init = false;
-  settings_.generator.num_classes = settings_.common.conditional ? kDigitClasses : 0;
+  settings_.generator.in_channels = settings_.common.image_channels;
+  settings_.generator.num_classes = conditional_classes(settings_.common);
   check_ddgan_combinations(settings_);
   generator_ = UNet(settings_.generator);
   ema_ = UNet(settings_.generator);
-  discriminator_ = PairDiscriminator(settings_.disc_width, settings_.generator.num_classes);
+  discriminator_ =
+      PairDiscriminator(settings_.disc_width, settings_.generator.num_classes, settings_.common.image_channels);
   generator_->to(device_);
   ema_->to(device_);
   discriminator_->to(device_);
@@ -154,7 +158,7 @@ Ddgan::Ddgan(const DdganSettings& settings, torch::Device device)
   d_optimizer_ = std::make_unique<torch::optim::Adam>(discriminator_->parameters(),
                                                       torch::optim::AdamOptions(settings_.d_lr).betas(betas));
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(settings_.common.seed) + 1);
-  epoch_noise_ = torch::randn({64, 1, kDdpmImageSize, kDdpmImageSize}, generator).to(device_);
+  epoch_noise_ = torch::randn(image_batch_shape(64, settings_.common), generator).to(device_);
 }
 
 torch::Tensor Ddgan::draw_latent(int64_t n, c10::optional<at::Generator> generator) const {
@@ -280,19 +284,19 @@ torch::Tensor Ddgan::denoise(const torch::Tensor& x_T, const torch::Tensor& labe
 torch::Tensor Ddgan::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   const PrecisionGuard precision(options.precision, device_);
-  const int64_t chunk_size = sampling_chunk(settings_.generator);
+  const int64_t chunk_size = sampling_chunk(settings_.generator, settings_.common.image_size);
   std::vector<torch::Tensor> chunks;
   for (int64_t start = 0; start < n; start += chunk_size) {
     const int64_t count = std::min(chunk_size, n - start);
-    const auto x_T = torch::randn({count, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
+    const auto x_T = torch::randn(image_batch_shape(count, settings_.common), torch::TensorOptions().device(device_));
     const torch::Tensor labels = settings_.common.conditional
-                                     ? labels_to_sample(count, options, kDigitClasses, device_)
+                                     ? labels_to_sample(count, options, num_classes(), device_)
                                      : torch::Tensor();
     chunks.push_back(to_image_space(denoise(x_T, labels)).to(torch::kFloat));
     if (options.progress) options.progress("sampling ddgan", std::min(n, start + count), n);
   }
   if (chunks.empty())
-    return torch::empty({0, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
+    return torch::empty(image_batch_shape(0, settings_.common), torch::TensorOptions().device(device_));
   return torch::cat(chunks, 0);
 }
 
@@ -300,7 +304,7 @@ std::string Ddgan::sampler_name(const SampleOptions& options) const {
   return "ddgan-" + std::to_string(settings_.timesteps);
 }
 
-int64_t Ddgan::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
+int64_t Ddgan::num_classes() const { return conditional_classes(settings_.common); }
 
 std::vector<std::pair<std::string, torch::nn::Module*>> Ddgan::sampling_networks() {
   return {{"ema", ema_.ptr().get()}};
@@ -348,11 +352,11 @@ void Ddgan::load(torch::serialize::InputArchive& archive) {
 
 std::vector<Figure> Ddgan::epoch_figures(const FigureInputs& inputs) {
   // The same x_T, z and posterior noise after every epoch (a private generator), so that
-  // rows compare; a conditional model draws the digits 0..9 in turn.
+  // rows compare; a conditional model draws the classes 0..K-1 in turn.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(settings_.common.seed) + 7919);
   const torch::Tensor labels =
       settings_.common.conditional
-          ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(kDigitClasses).to(device_)
+          ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(num_classes()).to(device_)
           : torch::Tensor();
   Figure progress;
   progress.kind = Figure::Kind::kEpochHistory;
@@ -368,14 +372,15 @@ std::vector<Figure> Ddgan::figures(const FigureInputs& inputs) {
   out.push_back(Figure::grid("samples", sample(100, {}).cpu(), 10));
 
   // The denoising chain x_T, x_{T-1}, ..., x_0 of eight samples, one row each (a
-  // conditional model: the digits 0..7).
+  // conditional model: the classes 0..7, mod K).
   constexpr int64_t kRows = 8;
-  const auto x_T = torch::randn({kRows, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
-  const torch::Tensor labels =
-      settings_.common.conditional ? torch::arange(kRows, torch::kLong).to(device_) : torch::Tensor();
+  const auto x_T = torch::randn(image_batch_shape(kRows, settings_.common), torch::TensorOptions().device(device_));
+  const torch::Tensor labels = settings_.common.conditional
+                                   ? torch::arange(kRows, torch::kLong).remainder(num_classes()).to(device_)
+                                   : torch::Tensor();
   std::vector<torch::Tensor> columns = {x_T};
   denoise(x_T, labels, c10::nullopt, [&](int64_t, const torch::Tensor& x) { columns.push_back(x.clone()); });
-  const auto chain = torch::stack(columns, 1).reshape({-1, 1, kDdpmImageSize, kDdpmImageSize});
+  const auto chain = torch::stack(columns, 1).flatten(0, 1);
   out.push_back(Figure::grid("denoising_chain", to_image_space(chain).to(torch::kFloat).cpu(),
                              static_cast<int64_t>(columns.size()), 3));
 
@@ -383,11 +388,12 @@ std::vector<Figure> Ddgan::figures(const FigureInputs& inputs) {
     // What z does: one x_T per row, ten latents per row. Identical columns would mean the
     // posterior collapsed to a point (the paper's ablation without z).
     constexpr int64_t kShownRows = 6, kLatents = 10;
-    const auto x = torch::randn({kShownRows, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_))
+    const auto x = torch::randn(image_batch_shape(kShownRows, settings_.common), torch::TensorOptions().device(device_))
                        .repeat_interleave(kLatents, 0);
-    const torch::Tensor row_labels = settings_.common.conditional
-                                         ? torch::arange(kShownRows, torch::kLong).repeat_interleave(kLatents).to(device_)
-                                         : torch::Tensor();
+    const torch::Tensor row_labels =
+        settings_.common.conditional
+            ? torch::arange(kShownRows, torch::kLong).remainder(num_classes()).repeat_interleave(kLatents).to(device_)
+            : torch::Tensor();
     out.push_back(Figure::grid("latent_variation", to_image_space(denoise(x, row_labels)).to(torch::kFloat).cpu(),
                                kLatents));
   }
@@ -406,7 +412,7 @@ DdganSettings ddgan_preset(const std::string& name) {
   s.generator.latent_dim = 100;
   s.generator.latent_mapping_layers = 4;
   if (name == "paper") {
-    // Their NCSN++ generator scaled to 28×28: two ResNet blocks per level, attention at 7×7.
+    // Their NCSN++ generator scaled to MNIST's 28×28: two ResNet blocks per level, attention at 7×7.
     s.generator.base_width = 64;
     s.generator.num_res_blocks = 2;
     s.disc_width = 64;

@@ -31,8 +31,8 @@ struct DdganSettings {
   int64_t r1_interval = 15;       ///< R1 every this many D steps, scaled by it (lazy
                                   ///< regularisation, Karras et al. 2020); 1 = every step
   double ema_decay = 0.9999;      ///< EMA decay of G's sampling weights; 0 = no averaging
-  /// lr: G's Adam learning rate; conditional: the class joins G's embedding and D adds a
-  /// projection term (Miyato & Koyama 2018).
+  /// lr: G's Adam learning rate; the image shape sizes both networks; conditional: the class
+  /// joins G's embedding and D adds a projection term (Miyato & Koyama 2018).
   CommonSettings common{/*epochs=*/20, /*max_steps=*/0, /*batch_size=*/64, /*lr=*/1.6e-4};
 };
 
@@ -54,11 +54,11 @@ struct PairDownBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(PairDownBlock);
 
-/// D(x_{t-1}, x_t, t): the pair as two channels, two residual down-blocks (28 → 14 → 7)
+/// D(x_{t-1}, x_t, t): the pair as 2·C channels, two residual down-blocks (S → S/2 → S/4)
 /// conditioned on t, a sum over positions, a linear logit; conditional: plus the
 /// projection ⟨embed(y), φ⟩. No normalisation layers: R1 differentiates D twice.
 struct PairDiscriminatorImpl : torch::nn::Module {
-  PairDiscriminatorImpl(int64_t width, int64_t num_classes);
+  PairDiscriminatorImpl(int64_t width, int64_t num_classes, int64_t image_channels);
   /// Logits N×1; t: N int64 step indices; labels N int64, required iff num_classes > 0.
   torch::Tensor forward(const torch::Tensor& x_prev, const torch::Tensor& x_t, const torch::Tensor& t,
                         const torch::Tensor& labels = {});
@@ -123,7 +123,7 @@ class Ddgan : public GenerativeModel {
 };
 
 /// Presets: "quick" (default; a 2-core CPU in minutes), "paper" (the paper's CIFAR-10
-/// recipe scaled to 28×28), "full" (sized for a GPU). Throws UserError for other names.
+/// recipe scaled to MNIST's 28×28), "full" (sized for a GPU). Throws UserError for other names.
 DdganSettings ddgan_preset(const std::string& name);
 /// Throws UserError (one line) for values that do not go together.
 void check_ddgan_combinations(const DdganSettings& settings);

@@ -36,8 +36,8 @@ std::string format_number(double value, int precision = 3) {
 
 }  // namespace
 
-int64_t sampling_chunk(const UNetSettings& unet) {
-  const int64_t size = working_size(unet, kDdpmImageSize);
+int64_t sampling_chunk(const UNetSettings& unet, int64_t image_size) {
+  const int64_t size = working_size(unet, image_size);
   int64_t per_image = unet.base_width * size * size;
   if (!unet.attention_levels.empty()) {
     const int64_t level = *std::min_element(unet.attention_levels.begin(), unet.attention_levels.end());
@@ -68,7 +68,7 @@ torch::Tensor guided_prediction(UNet& network, const torch::Tensor& x_t, const t
   if (!labels.defined() || w == 0.0) return network->forward(x_t, t);  // null class
   if (w == 1.0) return network->forward(x_t, t, labels);
   // Both predictions in one batch of 2N: [conditional; unconditional].
-  const torch::Tensor null_labels = torch::full_like(labels, kDigitClasses);
+  const torch::Tensor null_labels = torch::full_like(labels, network->settings().num_classes);
   const auto both =
       network->forward(torch::cat({x_t, x_t}), torch::cat({t, t}), torch::cat({labels, null_labels})).chunk(2);
   return guided_epsilon(both[1], both[0], w);
@@ -83,8 +83,10 @@ Ddpm::Ddpm(const DdpmSettings& settings, torch::Device device)
       device_(device),
       schedule_(diffusion::make_noise_schedule(settings.schedule, settings.timesteps)) {
   validate_ddpm_settings(settings_);
-  // A conditional U-Net embeds the digits plus the null class of classifier-free guidance.
-  settings_.unet.num_classes = settings_.common.conditional ? kDigitClasses : 0;
+  // The U-Net makes images of the data's channels; a conditional one embeds its classes
+  // plus the null class of classifier-free guidance.
+  settings_.unet.in_channels = settings_.common.image_channels;
+  settings_.unet.num_classes = conditional_classes(settings_.common);
   net_ = UNet(settings_.unet);
   ema_ = UNet(settings_.unet);
   net_->to(device_);
@@ -95,7 +97,7 @@ Ddpm::Ddpm(const DdpmSettings& settings, torch::Device device)
                                                     torch::optim::AdamOptions(settings_.common.lr));
   // A private generator, so that drawing the fixed noise leaves the global stream alone.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(settings_.common.seed) + 1);
-  epoch_noise_ = torch::randn({36, 1, kDdpmImageSize, kDdpmImageSize}, generator).to(device_);
+  epoch_noise_ = torch::randn(image_batch_shape(36, settings_.common), generator).to(device_);
 }
 
 LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
@@ -109,7 +111,7 @@ LossTerms Ddpm::train_step(const torch::Tensor& images, const torch::Tensor& lab
   // Classifier-free guidance trains p(x|y) and p(x) in one network: some labels become
   // the null class.
   const torch::Tensor classes =
-      settings_.common.conditional ? drop_labels(labels.to(device_), settings_.label_dropout, kDigitClasses)
+      settings_.common.conditional ? drop_labels(labels.to(device_), settings_.label_dropout, num_classes())
                             : torch::Tensor();
   const auto predicted = net_->forward(x_t, t.to(device_), classes);
   const auto loss = torch::mse_loss(predicted, noise);
@@ -179,7 +181,7 @@ diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x, const diffusion::S
   return diffusion::run_sampler(schedule_, predict, x.to(device_), settings);
 }
 
-int64_t Ddpm::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
+int64_t Ddpm::num_classes() const { return conditional_classes(settings_.common); }
 
 double Ddpm::guidance_weight(const SampleOptions& options) const {
   if (!settings_.common.conditional) return 1.0;
@@ -192,7 +194,7 @@ torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
   const double guidance = guidance_weight(options);
   c10::InferenceMode guard;
   const PrecisionGuard precision(options.precision, device_);
-  const int64_t chunk_size = sampling_chunk(settings_.unet);
+  const int64_t chunk_size = sampling_chunk(settings_.unet, settings_.common.image_size);
   std::vector<torch::Tensor> chunks;
   for (int64_t start = 0; start < n; start += chunk_size) {
     const int64_t count = std::min(chunk_size, n - start);
@@ -206,13 +208,13 @@ torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
         options.progress(label, snap.step, snap.steps);
       };
     }
-    auto noise = torch::randn({count, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
+    auto noise = torch::randn(image_batch_shape(count, settings_.common), torch::TensorOptions().device(device_));
     const torch::Tensor labels = settings_.common.conditional
-                                     ? labels_to_sample(count, options, kDigitClasses, device_)
+                                     ? labels_to_sample(count, options, num_classes(), device_)
                                      : torch::Tensor();
     chunks.push_back(to_image_space(denoise(noise, chunk_settings, labels, guidance).x));
   }
-  if (chunks.empty()) return torch::empty({0, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
+  if (chunks.empty()) return torch::empty(image_batch_shape(0, settings_.common), torch::TensorOptions().device(device_));
   return torch::cat(chunks, 0);
 }
 
@@ -285,10 +287,10 @@ std::vector<Figure> Ddpm::epoch_figures(const FigureInputs& inputs) {
   s.clip_x0 = settings_.clip_denoised ? 1.0 : 0.0;
   char name[64];
   std::snprintf(name, sizeof(name), "samples_epoch_%03lld", static_cast<long long>(inputs.epoch));
-  // A conditional model draws the digits 0..9 in turn, one per column, guided as by default.
+  // A conditional model draws the classes 0..K-1 in turn, one per tile, guided as by default.
   const torch::Tensor labels =
       settings_.common.conditional
-          ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(kDigitClasses).to(device_)
+          ? torch::arange(epoch_noise_.size(0), torch::kLong).remainder(num_classes()).to(device_)
           : torch::Tensor();
   const auto images = to_image_space(denoise(epoch_noise_, s, labels, settings_.guidance).x).cpu();
   return {Figure::grid(name, images, 6)};
@@ -336,17 +338,18 @@ std::vector<Figure> Ddpm::figures(const FigureInputs& inputs) {
     std::vector<int64_t> keep;
     for (int64_t k = 1; k <= kSnapshots; ++k)
       keep.push_back(static_cast<int64_t>(std::llround(static_cast<double>(T) * k / kSnapshots)));
-    const auto x_T = torch::randn({kRows, 1, kDdpmImageSize, kDdpmImageSize}, torch::TensorOptions().device(device_));
+    const auto x_T = torch::randn(image_batch_shape(kRows, settings_.common), torch::TensorOptions().device(device_));
     std::vector<torch::Tensor> columns = {x_T};
     s.on_step = [&](const diffusion::SamplerSnapshot& snap) {
       if (std::find(keep.begin(), keep.end(), snap.step) != keep.end()) columns.push_back(snap.x.clone());
     };
-    // A conditional model denoises toward the digits 0..kRows-1, guided as by default.
-    const torch::Tensor labels =
-        settings_.common.conditional ? torch::arange(kRows, torch::kLong).to(device_) : torch::Tensor();
+    // A conditional model denoises toward the classes 0..kRows-1 (mod K), guided as by default.
+    const torch::Tensor labels = settings_.common.conditional
+                                     ? torch::arange(kRows, torch::kLong).remainder(num_classes()).to(device_)
+                                     : torch::Tensor();
     denoise(x_T, s, labels, settings_.guidance);
     // Row-major grid: sample r's snapshots side by side.
-    const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kDdpmImageSize, kDdpmImageSize});
+    const auto stacked = torch::stack(columns, 1).flatten(0, 1);
     out.push_back(Figure::grid("denoising_trajectory", to_image_space(stacked).cpu(),
                                static_cast<int64_t>(columns.size()), 3));
   }
@@ -371,7 +374,7 @@ std::vector<Figure> Ddpm::figures(const FigureInputs& inputs) {
       columns.push_back(x_t);
       columns.push_back(denoise(x_t, s).x);
     }
-    const auto stacked = torch::stack(columns, 1).reshape({-1, 1, kDdpmImageSize, kDdpmImageSize});
+    const auto stacked = torch::stack(columns, 1).flatten(0, 1);
     out.push_back(Figure::grid("reconstruction", to_image_space(stacked).cpu(),
                                static_cast<int64_t>(columns.size()), 3));
   }

@@ -1,5 +1,5 @@
 #pragma once
-// Denoising diffusion probabilistic model (Ho et al. 2020) of 28×28 digits: a U-Net trained
+// Denoising diffusion probabilistic model (Ho et al. 2020) of C×S×S images: a U-Net trained
 // to predict the noise ε of x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε, an EMA of its weights for
 // sampling, and DDPM / DDIM / DPM-Solver++ samplers (diffusion/samplers.h).
 #include <torch/torch.h>
@@ -13,9 +13,6 @@
 #include "models/unet.h"
 
 namespace trilemma {
-
-/// Side of the square grey images the DDPM generates (MNIST's digits).
-inline constexpr int64_t kDdpmImageSize = 28;
 
 /// Every hyperparameter of a DDPM run. Presets are named values of this struct.
 struct DdpmSettings {
@@ -31,7 +28,8 @@ struct DdpmSettings {
   std::string ddpm_variance = "beta";  ///< DDPM reverse variance: "beta" (β_t) or
                                        ///< "posterior" (β̃_t)
   bool clip_denoised = true;      ///< clamp predicted x_0 to [-1, 1] while sampling
-  /// conditional: a class-conditional U-Net with classifier-free guidance.
+  /// conditional: a class-conditional U-Net with classifier-free guidance; the image shape
+  /// sets the U-Net's channels and (with pad_to_32) its working size.
   CommonSettings common{/*epochs=*/2, /*max_steps=*/0, /*batch_size=*/128, /*lr=*/1e-3};
   double label_dropout = 0.1;     ///< conditional: share of training labels replaced by the
                                   ///< null class, which teaches the unconditional model
@@ -43,7 +41,7 @@ struct DdpmSettings {
 /// The DDPM's settings table: config.json, flags, --help and range checks.
 const SettingsTable<DdpmSettings>& ddpm_settings_table();
 /// Throws UserError (one line) for values that do not go together (the U-Net's shape
-/// against 28×28, sample_steps against T, guidance without label dropout).
+/// against the image size, sample_steps against T, guidance without label dropout).
 void check_ddpm_combinations(const DdpmSettings& settings);
 /// Every check: each field's range, the common settings, the combinations.
 void validate_ddpm_settings(const DdpmSettings& settings);
@@ -55,9 +53,10 @@ void ema_update(torch::nn::Module& target, const torch::nn::Module& source, doub
 
 /// ε̂ of `network` at (x_t, t) as a sampler asks for it: an unconditional network's own; a
 /// conditional one's for `labels` with classifier-free guidance weight w — the null class
-/// alone when labels are undefined or w = 0, the conditional prediction at w = 1, else both
-/// in one batch of 2N combined by guided_epsilon. The DDPM's samplers and a distilled
-/// student's teacher step (models/consistency.h) share it.
+/// (the network's index num_classes) alone when labels are undefined or w = 0, the
+/// conditional prediction at w = 1, else both in one batch of 2N combined by
+/// guided_epsilon. The DDPM's samplers and a distilled student's teacher step
+/// (models/consistency.h) share it.
 torch::Tensor guided_prediction(UNet& network, const torch::Tensor& x_t, const torch::Tensor& t, bool conditional,
                                 const torch::Tensor& labels, double w);
 
@@ -115,12 +114,13 @@ class Ddpm : public GenerativeModel {
   torch::Tensor epoch_noise_;  ///< fixed x_T for the per-epoch grids, so epochs compare
 };
 
-/// Images the sampler sends through `unet` at once: the largest power of two in 8..256 whose
-/// activations (largest feature map plus attention scores) stay under 2^20 elements —
-/// 32 for the quick U-Net, 8 for the seed one.
-int64_t sampling_chunk(const UNetSettings& unet);
+/// Images the sampler sends through `unet` at once for images of side `image_size`
+/// (default MNIST's 28): the largest power of two in 8..256 whose activations (largest
+/// feature map plus attention scores) stay under 2^20 elements — at 28×28, 32 for the
+/// quick U-Net, 8 for the seed one.
+int64_t sampling_chunk(const UNetSettings& unet, int64_t image_size = 28);
 
-/// Presets: "quick" (default; a lean 28×28 U-Net for a 2-core CPU), "seed" (the article),
+/// Presets: "quick" (default; a lean U-Net for a 2-core CPU), "seed" (the article),
 /// "full" (sized for a GPU). Throws UserError for other names.
 DdpmSettings ddpm_preset(const std::string& name);
 ModelFamily ddpm_family();

@@ -34,7 +34,8 @@ const SettingsTable<DdpmSettings>& ddpm_settings_table() {
           .integer("groups", [](S& s) -> int64_t& { return s.unet.groups; }, 1, 1024,
                    "GroupNorm groups (divides base_width)")
           .boolean("pad_to_32", [](S& s) -> bool& { return s.unet.pad_to_32; },
-                   "pad 28x28 inputs to 32x32 inside the U-Net (needed for 4 levels)")
+                   "zero-pad images inside the U-Net to a side every level halves evenly, a multiple of 8 "
+                   "at least (28x28 -> 32x32, as 4 levels need); cropped back")
           .number("ema_decay", [](S& s) -> double& { return s.ema_decay; }, Interval::closed_open(0, 1),
                   "EMA decay of the sampling weights (0 = none)")
           .number("grad_clip", [](S& s) -> double& { return s.grad_clip; }, Interval::at_least(0),
@@ -66,7 +67,7 @@ void check_ddpm_combinations(const DdpmSettings& s) {
     if (!ok) throw UserError(message);
   };
   diffusion::make_noise_schedule(s.schedule, s.timesteps);  // throws for a bad name or T
-  validate_unet_settings(s.unet, kDdpmImageSize);
+  validate_unet_settings(s.unet, s.common.image_size);
   require(s.sample_steps <= s.timesteps,
           "--sample-steps: must be in 1..timesteps (" + std::to_string(s.timesteps) + ")");
   require(!s.common.conditional || s.label_dropout > 0 || s.guidance == 1.0,

@@ -48,7 +48,7 @@ struct SampleOptions {
 
 /// What a model draws its figures from.
 struct FigureInputs {
-  torch::Tensor test_images;      ///< N×1×28×28 in [0,1], on the model's device
+  torch::Tensor test_images;      ///< N×C×S×S in [0,1], on the model's device
   torch::Tensor test_labels;      ///< N, int64
   int64_t epoch = 0;              ///< epochs completed so far
 };
@@ -70,7 +70,7 @@ struct Figure {
   };
   Kind kind = Kind::kGrid;
   std::string name;              ///< file name without its extension
-  torch::Tensor images;          ///< kGrid, kEpochHistory: N×1×H×W in [0,1]
+  torch::Tensor images;          ///< kGrid, kEpochHistory: N×C×H×W in [0,1] (C = 1 or 3)
   int64_t columns = 0;           ///< tiles per row (0 = a square grid)
   int64_t padding = 2;           ///< pixels between tiles
   int scale = 2;                 ///< PNG pixels per image pixel
@@ -90,20 +90,21 @@ struct Figure {
   }
 };
 
-/// A trained or training generative model of 28×28 grey images in [0,1]. Models compute
+/// A trained or training generative model of C×S×S images in [0,1], the shape its common
+/// settings give (image_channels, image_size; MNIST's 1×28×28 by default). Models compute
 /// and return; the training code, the CLI and the report write files.
 class GenerativeModel {
  public:
   virtual ~GenerativeModel() = default;
 
-  /// One optimiser step on a batch (images N×1×28×28 in [0,1], labels N int64).
+  /// One optimiser step on a batch (images N×C×S×S in [0,1], labels N int64 in 0..K-1).
   /// Returns its loss terms; the one named "loss" is the objective shown in progress.
   virtual LossTerms train_step(const torch::Tensor& images, const torch::Tensor& labels) = 0;
 
   /// Loss terms on held-out data, without gradients and in evaluation mode.
   virtual LossTerms eval_loss(const torch::Tensor& images, const torch::Tensor& labels) = 0;
 
-  /// n samples, N×1×28×28 in [0,1], in evaluation mode under inference mode.
+  /// n samples, n×C×S×S in [0,1], in evaluation mode under inference mode.
   virtual torch::Tensor sample(int64_t n, const SampleOptions& options) = 0;
 
   /// Network evaluations per image for these options (1 for one-shot generators).
@@ -136,7 +137,8 @@ class GenerativeModel {
   /// Parameter count of the sampling network(s), for reports.
   virtual int64_t parameter_count() const = 0;
 
-  /// Number of classes a conditional model generates on request; 0 = unconditional.
+  /// Number of classes a conditional model generates on request (the common settings'
+  /// classes, K); 0 = unconditional.
   virtual int64_t num_classes() const { return 0; }
   /// Whether SampleOptions::guidance means something to this model (conditional diffusion).
   virtual bool supports_guidance() const { return false; }
@@ -153,7 +155,8 @@ class GenerativeModel {
 /// A model family: its presets, its settings table, and a factory. Settings travel as JSON
 /// objects so that config.json records every hyperparameter verbatim; each family's table
 /// (core/settings_table.h) turns them into its typed struct. Every family's settings hold
-/// the common ones (CommonSettings: epochs, max_steps, batch_size, lr, seed, conditional).
+/// the common ones (CommonSettings: epochs, max_steps, batch_size, lr, seed, conditional,
+/// the image shape and the classes).
 struct ModelFamily {
   std::string name;                   ///< "vae", "dcgan", "ddpm"
   std::string summary;                ///< one line for --help

@@ -7,6 +7,10 @@
 namespace trilemma {
 namespace nn = torch::nn;
 
+std::vector<int64_t> image_batch_shape(int64_t n, const CommonSettings& common) {
+  return {n, common.image_channels, common.image_size, common.image_size};
+}
+
 torch::Tensor to_model_space(const torch::Tensor& images) { return images * 2.0 - 1.0; }
 torch::Tensor to_image_space(const torch::Tensor& x) { return ((x + 1.0) * 0.5).clamp(0.0, 1.0); }
 

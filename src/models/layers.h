@@ -3,8 +3,15 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
+
+#include "core/settings_table.h"
 
 namespace trilemma {
+
+/// The shape N×C×S×S of a batch of n images as the common settings describe them: what a
+/// sampler's noise and a model's output have.
+std::vector<int64_t> image_batch_shape(int64_t n, const CommonSettings& common);
 
 /// A ×2 spatial upsampling from `in` to `out` channels with a 3×3 kernel:
 ///  - "transposed": ConvTranspose2d(k3, s2, Keras "same"), as in the article;

@@ -38,6 +38,9 @@ std::unique_ptr<GenerativeModel> untrained_teacher(const ModelFamily& student, c
   const ModelFamily& family = find_model_family(student.teacher_family);
   Json settings = family.preset_settings(family.presets.front());
   for (const std::string& name : student.teacher_fields) settings[name] = student_settings.at(name);
+  // A student learns its teacher's data at the teacher's shape (training/distill.cpp).
+  for (const char* name : {"image_size", "image_channels", "classes"})
+    if (student_settings.contains(name)) settings[name] = student_settings.at(name);
   return family.create(family.validate(settings), device);
 }
 

@@ -16,8 +16,10 @@ namespace F = torch::nn::functional;
 // Ho et al. 2020 (appendix B): the time embedding is widened to 4× the base width by a
 // two-layer MLP before each ResNet block projects it to its own width.
 constexpr int64_t kTimeEmbeddingWidening = 4;
-// The padded size the article uses so that four levels halve evenly (32-16-8-4).
-constexpr int64_t kPaddedSize = 32;
+// pad_to_32 pads to a multiple of at least this: the article pads 28 to 32 so that its
+// four levels halve evenly (32-16-8-4), and runs with fewer levels that set the flag have
+// always had 32 too.
+constexpr int64_t kMinPaddingMultiple = 8;
 
 torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
@@ -44,10 +46,15 @@ torch::Tensor norm_silu(torch::nn::GroupNorm& norm, const torch::Tensor& x) {
   return torch::GradMode::is_enabled() ? torch::silu(h) : torch::silu_(h);
 }
 
+// 2^(levels-1): what a side must be a multiple of to halve evenly at every level.
+int64_t halving_factor(const UNetSettings& s) { return int64_t{1} << (s.channel_mults.size() - 1); }
+
 }  // namespace
 
 int64_t working_size(const UNetSettings& s, int64_t image_size) {
-  return s.pad_to_32 && image_size < kPaddedSize ? kPaddedSize : image_size;
+  if (!s.pad_to_32) return image_size;
+  const int64_t multiple = std::max(kMinPaddingMultiple, halving_factor(s));
+  return (image_size + multiple - 1) / multiple * multiple;
 }
 
 void validate_unet_settings(const UNetSettings& s, int64_t image_size) {
@@ -74,8 +81,15 @@ void validate_unet_settings(const UNetSettings& s, int64_t image_size) {
   require(s.attention_heads >= 1 && s.base_width % s.attention_heads == 0,
           "--attention-heads: must divide --base-width (" + std::to_string(s.base_width) + ")");
   if (image_size <= 0) return;
+  // Each level after the first halves the side above it (rounding up, as padding does); one
+  // that would halve a single pixel has nothing left to halve: 28-14-7-4-2-1 is six levels.
+  int64_t max_levels = 1;
+  for (int64_t side = image_size; side > 1; side = (side + 1) / 2) ++max_levels;
+  require(levels <= max_levels, "--channel-mults: " + std::to_string(levels) + " levels are too many for " +
+                                    std::to_string(image_size) + "x" + std::to_string(image_size) +
+                                    " images (at most " + std::to_string(max_levels) + ")");
+  const int64_t factor = halving_factor(s);
   const int64_t size = working_size(s, image_size);
-  const int64_t factor = int64_t{1} << (levels - 1);
   require(size % factor == 0,
           "--channel-mults: " + std::to_string(levels) + " levels need an image size divisible by " +
               std::to_string(factor) + ", got " + std::to_string(size) +
@@ -238,12 +252,12 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x_in, const torch::Tensor& 
   const auto& s = settings_;
   const int64_t levels = static_cast<int64_t>(s.channel_mults.size());
   const int64_t height = x_in.size(2), width = x_in.size(3);
-  const int64_t pad_h = s.pad_to_32 && height < kPaddedSize ? kPaddedSize - height : 0;
-  const int64_t pad_w = s.pad_to_32 && width < kPaddedSize ? kPaddedSize - width : 0;
+  const int64_t pad_h = working_size(s, height) - height;
+  const int64_t pad_w = working_size(s, width) - width;
   torch::Tensor x = x_in;
   if (pad_h > 0 || pad_w > 0)
     x = F::pad(x, F::PadFuncOptions({pad_w / 2, pad_w - pad_w / 2, pad_h / 2, pad_h - pad_h / 2}));
-  const int64_t factor = int64_t{1} << (levels - 1);
+  const int64_t factor = halving_factor(s);
   TORCH_CHECK(x.size(2) % factor == 0 && x.size(3) % factor == 0, "UNet: input ", x.size(2), "x",
               x.size(3), " does not halve evenly over ", levels, " levels");
 

@@ -10,7 +10,8 @@ namespace trilemma {
 
 /// Architecture of a UNet. Presets live with the DDPM family (models/ddpm.h).
 struct UNetSettings {
-  int64_t in_channels = 1;        ///< image channels (also the output channels)
+  int64_t in_channels = 1;        ///< image channels C (also the output channels); set from
+                                  ///< the training data by the families, not a setting
   int64_t base_width = 64;        ///< channels after the first conv (the article: dim = 64)
   std::vector<int64_t> channel_mults = {1, 2, 4, 8};  ///< level i has base_width·mults[i]
                                                       ///< channels; one level per entry
@@ -21,10 +22,12 @@ struct UNetSettings {
   int64_t num_res_blocks = 2;     ///< ResNet blocks per level and direction (the article: 2)
   double dropout = 0.0;           ///< dropout inside ResNet blocks (Ho et al.: 0.1 on CIFAR)
   int64_t groups = 8;             ///< GroupNorm groups; must divide base_width
-  bool pad_to_32 = true;          ///< zero-pad 28×28 inputs to 32×32 (cropped back on
-                                  ///< output) so that 4 levels halve evenly, as the article
-                                  ///< does; false runs at the input size (28-14-7 with 3
-                                  ///< levels: ~1.3× fewer pixels per level, no wasted border)
+  bool pad_to_32 = true;          ///< zero-pad inputs (cropped back on output) to a side
+                                  ///< every level halves evenly, as the article pads 28×28
+                                  ///< to 32×32 for its 4 levels (see working_size); false
+                                  ///< runs at the input size (28-14-7 with 3 levels: ~1.3×
+                                  ///< fewer pixels per level, no wasted border). The name is
+                                  ///< kept because runs' config.json files record it
   int64_t num_classes = 0;        ///< > 0: a learnt class embedding, plus one "null" class
                                   ///< (index num_classes) for classifier-free guidance, is
                                   ///< added to the time embedding
@@ -42,12 +45,14 @@ struct UNetSettings {
 };
 
 /// Throws UserError (one line) if the settings cannot build a working network for
-/// `image_size`×`image_size` inputs, e.g. groups not dividing the widths or a size that
-/// does not halve evenly at every level. image_size <= 0 skips the size check.
-void validate_unet_settings(const UNetSettings& settings, int64_t image_size = 28);
+/// `image_size`×`image_size` inputs, e.g. groups not dividing the widths, a size that does
+/// not halve evenly at every level, or more levels than the image has pixels to halve.
+/// image_size <= 0 skips the size checks.
+void validate_unet_settings(const UNetSettings& settings, int64_t image_size);
 
-/// The side the network works at for `image_size`×`image_size` inputs: 32 when
-/// pad_to_32 pads a smaller image, else the image's own.
+/// The side the network works at for inputs of side `image_size`. With pad_to_32, the next
+/// multiple of 2^(levels-1) — and at least of 8, the article's four levels, so that 28
+/// becomes 32 at any depth, as it always has — else the image's own side.
 int64_t working_size(const UNetSettings& settings, int64_t image_size);
 
 /// Sinusoidal timestep embedding (Vaswani et al. 2017, as used by Ho et al. 2020):

@@ -26,12 +26,14 @@ const SettingsTable<VaeSettings>& vae_settings_table() {
   return table;
 }
 
-VaeEncoderImpl::VaeEncoderImpl(int64_t latent_dim, int64_t channels, int64_t num_classes)
-    : num_classes(num_classes) {
-  // 28 -> 13 -> 6 with 3×3 stride-2 "valid" convolutions, as in the article.
-  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, channels, 3).stride(2)));
-  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(channels, channels, 3).stride(2)));
-  dense = register_module("dense", nn::Linear(channels * 6 * 6 + num_classes, 2 * latent_dim));
+VaeEncoderImpl::VaeEncoderImpl(const VaeSettings& s) : num_classes(conditional_classes(s.common)) {
+  // 3×3 stride-2 "valid" convolutions, as in the article: S -> ⌊(S-3)/2⌋+1, 28 -> 13 -> 6.
+  auto valid_conv_size = [](int64_t size) { return (size - 3) / 2 + 1; };
+  const int64_t side = valid_conv_size(valid_conv_size(s.common.image_size));
+  const int64_t c = s.channels;
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(s.common.image_channels, c, 3).stride(2)));
+  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(c, c, 3).stride(2)));
+  dense = register_module("dense", nn::Linear(c * side * side + num_classes, 2 * s.latent_dim));
 }
 
 std::pair<torch::Tensor, torch::Tensor> VaeEncoderImpl::forward(const torch::Tensor& x,
@@ -43,23 +45,24 @@ std::pair<torch::Tensor, torch::Tensor> VaeEncoderImpl::forward(const torch::Ten
   return {halves[0], halves[1]};
 }
 
-VaeDecoderImpl::VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling,
-                               int64_t num_classes)
-    : channels(channels), num_classes(num_classes) {
-  dense = register_module("dense", nn::Linear(latent_dim + num_classes, channels * 7 * 7));
-  up1 = register_module("up1", make_upsampling(channels, channels, upsampling));
-  up2 = register_module("up2", make_upsampling(channels, channels, upsampling));
+VaeDecoderImpl::VaeDecoderImpl(const VaeSettings& s)
+    : channels(s.channels), num_classes(conditional_classes(s.common)), base_size(s.common.image_size / 4) {
+  const int64_t image_channels = s.common.image_channels;
+  dense = register_module("dense", nn::Linear(s.latent_dim + num_classes, channels * base_size * base_size));
+  up1 = register_module("up1", make_upsampling(channels, channels, s.upsampling));
+  up2 = register_module("up2", make_upsampling(channels, channels, s.upsampling));
   // A stride-1 "same" ConvTranspose equals a conv with a flipped kernel; the plain conv
   // avoids LibTorch's slow transposed-convolution path on CPU.
-  out = register_module("out", upsampling == "transposed"
-                                   ? nn::Sequential(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(channels, 1, 3).padding(1)))
-                                   : nn::Sequential(nn::Conv2d(nn::Conv2dOptions(channels, 1, 3).padding(1))));
+  out = register_module(
+      "out", s.upsampling == "transposed"
+                 ? nn::Sequential(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(channels, image_channels, 3).padding(1)))
+                 : nn::Sequential(nn::Conv2d(nn::Conv2dOptions(channels, image_channels, 3).padding(1))));
 }
 
 torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z_in, const torch::Tensor& labels) {
   torch::Tensor z = z_in;
   if (num_classes > 0) z = torch::cat({z, one_hot_labels(labels, num_classes).to(z.device())}, 1);
-  torch::Tensor h = torch::relu(dense(z)).view({-1, channels, 7, 7});
+  torch::Tensor h = torch::relu(dense(z)).view({-1, channels, base_size, base_size});
   return out->forward(torch::relu(up2->forward(torch::relu(up1->forward(h)))));
 }
 
@@ -83,9 +86,8 @@ VaeLoss vae_loss(const torch::Tensor& logits, const torch::Tensor& target, const
 Vae::Vae(const VaeSettings& settings, torch::Device device)
     : settings_(settings),
       device_(device),
-      encoder_(settings.latent_dim, settings.channels, settings.common.conditional ? kDigitClasses : 0),
-      decoder_(settings.latent_dim, settings.channels, settings.upsampling,
-               settings.common.conditional ? kDigitClasses : 0) {
+      encoder_(settings),
+      decoder_(settings) {
   encoder_->to(device_);
   decoder_->to(device_);
   std::vector<torch::Tensor> params = encoder_->parameters();
@@ -99,7 +101,7 @@ VaeOutput Vae::forward(const torch::Tensor& images, const torch::Tensor& labels)
   return {decoder_->forward(z, labels), mu, log_var};
 }
 
-int64_t Vae::num_classes() const { return settings_.common.conditional ? kDigitClasses : 0; }
+int64_t Vae::num_classes() const { return conditional_classes(settings_.common); }
 
 LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   encoder_->train();
@@ -138,7 +140,7 @@ torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
   const PrecisionGuard precision(options.precision, device_);
   const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
   const torch::Tensor labels =
-      settings_.common.conditional ? labels_to_sample(n, options, kDigitClasses, device_) : torch::Tensor();
+      settings_.common.conditional ? labels_to_sample(n, options, num_classes(), device_) : torch::Tensor();
   return decode(z, labels).to(torch::kFloat);  // under bf16 autocast the decoder returns bf16
 }
 
@@ -183,13 +185,13 @@ std::vector<Figure> Vae::figures(const FigureInputs& inputs) {
   }
   if (settings_.common.conditional) {
     // The conditional VAE separates content from style: each column keeps one z, each row
-    // asks for another digit, so a column shows one handwriting style across the digits.
+    // asks for another class, so a column shows one style (a digit's handwriting) across them.
     constexpr int64_t kStyles = 10;
+    const int64_t classes = num_classes();
     torch::manual_seed(settings_.common.seed);
     const torch::Tensor z = torch::randn({kStyles, settings_.latent_dim}).to(device_);
-    const torch::Tensor digits = torch::arange(kDigitClasses, torch::kLong).repeat_interleave(kStyles);
-    out.push_back(Figure::grid("styles_by_class", decode(z.repeat({kDigitClasses, 1}), digits.to(device_)).cpu(),
-                               kStyles));
+    const torch::Tensor rows = torch::arange(classes, torch::kLong).repeat_interleave(kStyles);
+    out.push_back(Figure::grid("styles_by_class", decode(z.repeat({classes, 1}), rows.to(device_)).cpu(), kStyles));
   }
   if (settings_.latent_dim != 2) return out;
 
@@ -199,7 +201,7 @@ std::vector<Figure> Vae::figures(const FigureInputs& inputs) {
     out.push_back(Figure::grid("latent_manifold", decode(latent_plane_grid(kSide)).cpu(), kSide, 2, 0));
   }
 
-  // Test-set latent means coloured by digit.
+  // Test-set latent means coloured by class.
   const int64_t n = std::min<int64_t>(5000, inputs.test_images.size(0));
   if (n == 0) return out;
   torch::Tensor labels = inputs.test_labels.narrow(0, 0, n).cpu();
@@ -208,11 +210,12 @@ std::vector<Figure> Vae::figures(const FigureInputs& inputs) {
   Figure scatter;
   scatter.kind = Figure::Kind::kScatter;
   scatter.name = "latent_scatter";
-  scatter.title = "Test-set latent means by digit";
+  scatter.title = "Test-set latent means by class";
   scatter.x_label = "z[0]";
   scatter.y_label = "z[1]";
-  scatter.series.resize(10);
-  for (int64_t d = 0; d < 10; ++d) scatter.series[d].name = std::to_string(d);
+  const int64_t classes = settings_.common.classes;
+  scatter.series.resize(classes);
+  for (int64_t k = 0; k < classes; ++k) scatter.series[k].name = std::to_string(k);
   auto mu_a = mu.accessor<float, 2>();
   auto labels_a = labels.accessor<int64_t, 1>();
   for (int64_t i = 0; i < n; ++i) {

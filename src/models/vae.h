@@ -1,5 +1,6 @@
 #pragma once
-// The article's variational autoencoder (Kingma & Welling 2014) for 28×28 digits.
+// The article's variational autoencoder (Kingma & Welling 2014), built for the training
+// data's image shape (the article's: 28×28 grey digits).
 #include <torch/torch.h>
 
 #include "models/generative_model.h"
@@ -14,8 +15,8 @@ struct VaeSettings {
                                           ///< ConvTranspose) or "subpixel" (conv + PixelShuffle,
                                           ///< 3-4x cheaper on CPU, see reference notes)
   double kl_weight = 1.0;        ///< β in BCE + β·KL; 1 is the true ELBO
-  /// epochs, batch, Adam learning rate, seed; conditional = a conditional VAE (Sohn et al.
-  /// 2015): the one-hot label joins the encoder's features and the decoder's z.
+  /// epochs, batch, Adam learning rate, seed, image shape; conditional = a conditional VAE
+  /// (Sohn et al. 2015): the one-hot label joins the encoder's features and the decoder's z.
   CommonSettings common{/*epochs=*/200, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
 };
 
@@ -24,15 +25,16 @@ const SettingsTable<VaeSettings>& vae_settings_table();
 
 /// What the VAE's forward pass returns (named, not a tuple).
 struct VaeOutput {
-  torch::Tensor reconstruction_logits;  ///< N×1×28×28; sigmoid gives the decoded image
+  torch::Tensor reconstruction_logits;  ///< N×C×S×S; sigmoid gives the decoded image
   torch::Tensor mu;                      ///< N×latent
   torch::Tensor log_var;                 ///< N×latent
 };
 
-/// Encoder: two stride-2 valid 3×3 convs with ReLU, then a dense layer to 2·latent. With
-/// num_classes > 0 the one-hot label is concatenated to the dense layer's input.
+/// Encoder of C×S×S images: two stride-2 valid 3×3 convs with ReLU, then a dense layer to
+/// 2·latent. A conditional encoder concatenates the one-hot label (K classes) to the dense
+/// layer's input.
 struct VaeEncoderImpl : torch::nn::Module {
-  VaeEncoderImpl(int64_t latent_dim, int64_t channels, int64_t num_classes = 0);
+  explicit VaeEncoderImpl(const VaeSettings& settings);
   /// Returns (mu, log_var). labels: N int64, required iff num_classes > 0.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x,
                                                   const torch::Tensor& labels = {});
@@ -42,14 +44,14 @@ struct VaeEncoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(VaeEncoder);
 
-/// Decoder: dense to 64×7×7, two ×2 upsamplings, a 3×3 conv to one channel of logits.
-/// With num_classes > 0 the one-hot label is concatenated to z.
+/// Decoder: dense to channels×(S/4)×(S/4), two ×2 upsamplings, a 3×3 conv to C channels of
+/// logits. A conditional decoder concatenates the one-hot label (K classes) to z.
 struct VaeDecoderImpl : torch::nn::Module {
-  VaeDecoderImpl(int64_t latent_dim, int64_t channels, const std::string& upsampling,
-                 int64_t num_classes = 0);
-  /// Logits N×1×28×28. labels: N int64, required iff num_classes > 0.
+  explicit VaeDecoderImpl(const VaeSettings& settings);
+  /// Logits N×C×S×S. labels: N int64, required iff num_classes > 0.
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels = {});
   int64_t channels, num_classes;
+  int64_t base_size;  ///< S/4, the side the upsamplings start from
   torch::nn::Linear dense{nullptr};
   torch::nn::Sequential up1{nullptr}, up2{nullptr};
   torch::nn::Sequential out{nullptr};
@@ -62,7 +64,7 @@ torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_v
 
 struct VaeLoss {
   torch::Tensor total;           ///< mean over the batch of (bce + kl_weight·kl)
-  torch::Tensor reconstruction;  ///< per-image BCE summed over pixels (= mean BCE · 784), batch mean
+  torch::Tensor reconstruction;  ///< per-image BCE summed over pixels (= mean BCE · C·S²), batch mean
   torch::Tensor kl;              ///< KL(q(z|x) ‖ N(0, I)), batch mean
 };
 

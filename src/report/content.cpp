@@ -196,9 +196,20 @@ std::vector<std::pair<std::string, std::string>> protocol_items(const Json& prot
   return items;
 }
 
-std::string protocol_notes() {
-  return "Distances are computed on the 128-d penultimate features of trilemma's own MNIST "
-         "classifier, not Inception: numbers are comparable only between evaluations with the "
+std::string dataset_title(const ReportData& data) {
+  return data.dataset.is_object() ? data.dataset.value("title", std::string("MNIST")) : "MNIST";
+}
+
+std::string class_label(const ReportData& data, int64_t k) {
+  const bool mnist = !data.dataset.is_object() || data.dataset.value("name", std::string("mnist")) == "mnist";
+  const Json names = data.dataset.is_object() ? data.dataset.value("class_names", Json::array()) : Json::array();
+  if (mnist || k < 0 || k >= static_cast<int64_t>(names.size())) return "digit " + std::to_string(k);
+  return "class '" + names[static_cast<size_t>(k)].get<std::string>() + "'";
+}
+
+std::string protocol_notes(const ReportData& data) {
+  return "Distances are computed on the 128-d penultimate features of trilemma's own " + dataset_title(data) +
+         " classifier, not Inception: numbers are comparable only between evaluations with the "
          "same extractor (name and checksum) and the same N; the Fréchet distance is biased "
          "upwards at small N, KID is unbiased. Precision/recall use k = 3 (Kynkäänniemi et al. "
          "2019), density/coverage k = 5 (Naeem et al. 2020). A class counts as covered when "
@@ -207,7 +218,11 @@ std::string protocol_notes() {
          "timed sampling of the N evaluation images.";
 }
 
-std::string conditional_notes() {
+std::string conditional_notes(const ReportData& data) {
+  if (dataset_title(data) != "MNIST")
+    return "Each conditional model is asked for every class equally often. Conditional accuracy: the share of "
+           "images the evaluator classifies as the class asked for. Per-class FID: the images asked for class k "
+           "against the test images of class k (biased upwards at small N, so it compares only at equal N).";
   return "Each conditional model is asked for every digit equally often (N/10 images each). "
          "Conditional accuracy: the share of images the evaluator classifies as the digit asked "
          "for. Per-class FID: the N/10 images asked for digit k against the ~1,000 test images of "

@@ -88,9 +88,14 @@ Table guidance_table(const Json& curve);
 std::vector<std::pair<std::string, std::string>> protocol_items(const Json& protocol);
 
 /// How to read the metrics: extractor, N, k, the covered-class threshold, speed timing.
-std::string protocol_notes();
+std::string protocol_notes(const ReportData& data);
 
 /// How to read the conditional section: accuracy, per-class FID, the guidance formula.
-std::string conditional_notes();
+std::string conditional_notes(const ReportData& data);
+
+/// What the dataset's classes are called in sentences: "digit 3" on MNIST, else
+/// "class 'Sneaker'" (its own names); and its title ("MNIST" when the data name none).
+std::string class_label(const ReportData& data, int64_t k);
+std::string dataset_title(const ReportData& data);
 
 }  // namespace trilemma::report

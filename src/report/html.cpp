@@ -98,7 +98,7 @@ std::string render_html(const ReportData& data) {
       html_table(h, guidance_table(curve));
       h << "</div>\n";
     }
-    h << "<p>" << html_escape(conditional_notes()) << "</p>\n";
+    h << "<p>" << html_escape(conditional_notes(data)) << "</p>\n";
   }
   if (any_human(data.rows)) {
     h << "<h2>Human evaluation</h2>\n";
@@ -130,7 +130,7 @@ std::string render_html(const ReportData& data) {
   for (const auto& [k, v] : protocol_items(data.protocol))
     h << "<tr><td>" << html_escape(k) << "</td><td style=\"text-align:left\">" << html_escape(v)
       << "</td></tr>\n";
-  h << "</table>\n<p>" << html_escape(protocol_notes()) << "</p>\n</body></html>\n";
+  h << "</table>\n<p>" << html_escape(protocol_notes(data)) << "</p>\n</body></html>\n";
   return h.str();
 }
 

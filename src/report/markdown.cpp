@@ -64,7 +64,7 @@ std::string render_markdown(const ReportData& data) {
          << " per point):\n\n";
       markdown_table(md, guidance_table(row.result["guidance_curve"]));
     }
-    md << conditional_notes() << "\n";
+    md << conditional_notes(data) << "\n";
   }
   if (any_human(data.rows)) {
     md << "\n## Human evaluation\n\n";
@@ -84,7 +84,7 @@ std::string render_markdown(const ReportData& data) {
   }
   md << "## Protocol\n\n";
   for (const auto& [k, v] : protocol_items(data.protocol)) md << "- " << k << ": " << v << "\n";
-  md << "\n" << protocol_notes() << "\n";
+  md << "\n" << protocol_notes(data) << "\n";
   return md.str();
 }
 

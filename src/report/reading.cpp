@@ -31,7 +31,8 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
   const double digit_fid = reference_fid(refs, "single_digit");
   if (std::isfinite(train_fid) && std::isfinite(digit_fid))
     lines.push_back("Scale: real training images score FID " + format_number(train_fid, 2) +
-                    " against the test set (the floor at this N); the test images of a single digit "
+                    " against the test set (the floor at this N); the test images of a single " +
+                    std::string(dataset_title(data) == "MNIST" ? "digit " : "class ") +
                     "score " + format_number(digit_fid, 2) + " (total mode collapse).");
   for (const auto& row : data.rows) {
     const Json& r = row.result;
@@ -40,12 +41,12 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
     const double fid = number_at(r, "fid");
     if (std::isfinite(fid) && std::isfinite(train_fid) && train_fid > 0)
       s << " (" << format_number(fid / train_fid, 1) << "× the training-set floor)";
-    s << "; covers " << format_number(number_at(r, "classes_covered"), 0) << "/10 classes";
     const auto shares = shares_of(r);
+    s << "; covers " << format_number(number_at(r, "classes_covered"), 0) << "/" << shares.size() << " classes";
     const auto [top, bottom] = extreme_classes(shares);
     if (top >= 0)
-      s << "; digit " << top << " takes " << percent(shares[top]) << " of its samples, digit "
-        << bottom << " " << percent(shares[bottom], 1);
+      s << "; " << class_label(data, top) << " takes " << percent(shares[top]) << " of its samples, "
+        << class_label(data, bottom) << " " << percent(shares[bottom], 1);
     s << "; precision " << format_number(number_at(r, "precision"), 2) << ", recall "
       << format_number(number_at(r, "recall"), 2);
     if (r.contains("speed")) {
@@ -58,7 +59,8 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
     lines.push_back(s.str());
     if (r.contains("conditional")) {
       const Json& c = r["conditional"];
-      lines.push_back(row.name + ": asked for a digit, it draws one the evaluator reads as that digit " +
+      const std::string noun = dataset_title(data) == "MNIST" ? "digit" : "class";
+      lines.push_back(row.name + ": asked for a " + noun + ", it draws one the evaluator reads as that " + noun + " " +
                       percent(number_at(c, "conditional_accuracy"), 1) +
                       " of the time; mean per-class FID " +
                       format_number(number_at(c, "mean_per_class_fid"), 2) + ".");

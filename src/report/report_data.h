@@ -29,6 +29,7 @@ struct ReportData {
   std::string title = "trilemma report";
   std::vector<ModelRow> rows;
   Json references;      ///< {"train": {...}, "single_digit": {...}} or null
+  Json dataset;         ///< what the models learnt (data::DatasetInfo::to_json); null: MNIST
   Json protocol;        ///< extractor, N, seed, device, threads, versions
   std::string generated_at;
 };

@@ -33,7 +33,16 @@ RunConfig distilled_config(const DistillRequest& request, const LoadedRun& teach
   for (const std::string& name : family.teacher_fields) config.settings[name] = taught.at(name);
   for (const std::string& name : family.teacher_defaults)
     if (taught.contains(name)) config.settings[name] = taught.at(name);
+  // The student learns the teacher's data, at the teacher's image shape.
+  const std::vector<std::string> data_fields = {"image_size", "image_channels", "classes"};
+  for (const std::string& name : data_fields)
+    if (taught.contains(name)) config.settings[name] = taught.at(name);
+  config.dataset = teacher.config.dataset;
   for (const auto& [name, text] : request.settings) {
+    if (contains(data_fields, name))
+      throw UserError(flag_name(name) + ": the student learns the teacher's data at its shape (" +
+                      setting_text(taught.value(name, Json(name == "classes" ? 10 : name == "image_size" ? 28 : 1))) +
+                      ")");
     if (contains(family.teacher_fields, name))
       throw UserError(flag_name(name) + ": the student copies it from the teacher (" +
                       setting_text(taught.at(name)) + ")");

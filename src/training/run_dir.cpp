@@ -38,6 +38,7 @@ Json RunConfig::to_json() const {
                {"run_options", run_options},
                {"environment", environment}};
   if (!teacher.empty()) json["teacher"] = teacher;
+  if (!dataset.empty()) json["dataset"] = dataset;
   return json;
 }
 
@@ -53,6 +54,8 @@ RunConfig RunConfig::from_json(const Json& json, const std::string& source) {
     config.environment = json.value("environment", Json::object());
     config.teacher = json.value("teacher", Json::object());
     if (!config.teacher.is_object()) throw std::runtime_error("teacher");
+    config.dataset = json.value("dataset", Json::object());
+    if (!config.dataset.is_object()) throw std::runtime_error("dataset");
     return config;
   } catch (const std::exception&) {
     throw UserError(source + ": not a valid trilemma config (needs model, preset, settings)");

@@ -1,6 +1,7 @@
 #pragma once
 // A run directory holds everything about one training run:
-//   config.json     model, preset, every setting, run options, LibTorch version, device, threads
+//   config.json     model, preset, every setting, dataset, run options, LibTorch version, device,
+//                   threads
 //   metrics.jsonl   one JSON object per logged step / epoch
 //   checkpoints/    step-<N>.pt with step-<N>.json manifests (newest K kept)
 //   images/         PNG figures
@@ -20,6 +21,8 @@ struct RunConfig {
   Json environment;    ///< torch_version, device, threads, created (informational)
   Json teacher = Json::object();  ///< a distilled run's teacher: run, checkpoint, its CRC,
                                   ///< step, model, settings (training/distill.h); else empty
+  Json dataset = Json::object();  ///< what it learns from (data::DatasetInfo::to_json);
+                                  ///< empty in runs from before datasets: MNIST
   Json to_json() const;
   static RunConfig from_json(const Json& json, const std::string& source);
 };

@@ -16,6 +16,7 @@
 #include "core/files.h"
 #include "core/precision.h"
 #include "core/runtime.h"
+#include "data/dataset.h"
 #include "data/mnist.h"
 #include "distributed/collectives.h"
 #include "distributed/data_parallel.h"
@@ -294,8 +295,9 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
 
   // Data and model come before the run directory, so that a run refused for its data or
   // its size leaves no directory behind to block the corrected command.
-  const data::ImageDataset train = data::load_mnist(options.data_dir, data::Split::kTrain);
-  const data::ImageDataset test = data::load_mnist(options.data_dir, data::Split::kTest);
+  const data::DatasetSpec dataset = data::DatasetSpec::of_run(config.dataset, config.settings, options.data_dir);
+  const data::ImageDataset train = data::load_split(dataset, data::Split::kTrain);
+  const data::ImageDataset test = data::load_split(dataset, data::Split::kTest);
   const StepPlan steps = plan_steps(common, train.size());
   check_batch_split(common.batch_size, world_size);
   const int64_t rank_batch = common.batch_size / world_size;

@@ -23,7 +23,8 @@ RunOptions merge_run_options(const Json& recorded, const Json& given);
 
 struct TrainOptions {
   std::string run_dir;          ///< where the run lives (created unless resuming)
-  std::string data_dir;         ///< MNIST IDX directory
+  std::string data_dir;         ///< MNIST's IDX directory (a run on another dataset names it
+                                ///< in config.json: RunConfig::dataset)
   torch::Device device = torch::kCPU;
   /// Run options given for this invocation (fields of run_options_table). A new run
   /// records them, with the defaults for the others; a resumed run replaces only these.

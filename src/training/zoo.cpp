@@ -115,7 +115,7 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
   for (const char* stale : {"eval.json", "metrics.jsonl", "images"}) fs::remove_all(dir / stale);
   fs::create_directories(dir);
   write_file_atomic((dir / kModelFile).string(), data);
-  const Json manifest = {{"format_version", kZooFormatVersion},
+  Json manifest = {{"format_version", kZooFormatVersion},
                          {"name", name},
                          {"model", run.config.model},
                          {"preset", run.config.preset},
@@ -128,6 +128,7 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
                          {"bytes", static_cast<int64_t>(data.size())},
                          {"crc32", crc32_hex(crc32_of(data))},
                          {"training", training}};
+  if (!run.config.dataset.empty()) manifest["dataset"] = run.config.dataset;
   // The manifest last: an entry whose model.pt does not match it fails its CRC check.
   write_file_atomic(manifest_path(dir.string()), manifest.dump(2) + "\n");
   return dir.string();
@@ -155,6 +156,7 @@ LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) 
   run.config.settings = m["settings"];
   run.config.environment = m.value("training", Json::object()).value("environment", Json::object());
   run.config.teacher = m.value("training", Json::object()).value("teacher", Json::object());
+  run.config.dataset = m.value("dataset", Json::object());
   run.family = &find_model_family(run.config.model);
   run.family->validate(run.config.settings);
   run.model = run.family->create(run.config.settings, device);

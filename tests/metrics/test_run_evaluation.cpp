@@ -176,7 +176,9 @@ TEST(RunEvaluation, SamplesFileIsMeasuredAtItsOwnCount) {
   const std::string npy = dir.file("samples.npy");
   io::save_npy(test.images.narrow(0, 0, 60), npy);
   std::ostringstream log;
-  const Json r = evaluate_samples_file(npy, EvalProtocol(), torch::kCPU, mnist_dir(), log);
+  data::DatasetSpec mnist;
+  mnist.mnist_dir = mnist_dir();
+  const Json r = evaluate_samples_file(npy, EvalProtocol(), torch::kCPU, mnist, "", log);
   EXPECT_EQ(r["n"].get<int64_t>(), 60);
   EXPECT_EQ(r["protocol"]["n"].get<int64_t>(), 60);
   EXPECT_EQ(r["sampler"], "samples-file");

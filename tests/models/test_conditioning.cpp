@@ -17,6 +17,9 @@
 namespace trilemma {
 namespace {
 
+// MNIST's ten digits, the classes of these tests' models (the common settings' default).
+constexpr int64_t kDigits = 10;
+
 SampleOptions for_class(int64_t k) {
   SampleOptions options;
   options.class_label = k;
@@ -98,7 +101,7 @@ DdpmSettings tiny_conditional_ddpm() {
   s.timesteps = 50;
   s.sample_steps = 5;
   s.common.conditional = true;
-  s.unet.num_classes = kDigitClasses;
+  s.unet.num_classes = kDigits;
   return s;
 }
 
@@ -127,13 +130,13 @@ TEST(Conditioning, DiffusionGuidanceMatchesTheFormulaThroughTheSampler) {
     return diffusion::run_sampler(model.schedule(), predict, x, settings).x;
   };
   const auto unconditional = run_with([&](const torch::Tensor& x_t, const torch::Tensor& t) {
-    return net->forward(x_t, t, torch::full_like(labels, kDigitClasses));
+    return net->forward(x_t, t, torch::full_like(labels, kDigits));
   });
   const auto conditional = run_with([&](const torch::Tensor& x_t, const torch::Tensor& t) {
     return net->forward(x_t, t, labels);
   });
   const auto guided = run_with([&](const torch::Tensor& x_t, const torch::Tensor& t) {
-    const auto u = net->forward(x_t, t, torch::full_like(labels, kDigitClasses));
+    const auto u = net->forward(x_t, t, torch::full_like(labels, kDigits));
     return u + 2.5 * (net->forward(x_t, t, labels) - u);
   });
   EXPECT_GT((unconditional - conditional).abs().max().item<double>(), 1e-3)
@@ -163,8 +166,8 @@ TEST(Conditioning, DiffusionTrainingDropsLabelsToTheNullClass) {
     if (item.key().find("class_embedding") == std::string::npos) continue;
     const torch::Tensor& p = item.value();
     ASSERT_TRUE(p.grad().defined());
-    EXPECT_EQ(p.grad().narrow(0, 0, kDigitClasses).abs().sum().item<double>(), 0.0);
-    EXPECT_GT(p.grad().narrow(0, kDigitClasses, 1).abs().sum().item<double>(), 0.0);
+    EXPECT_EQ(p.grad().narrow(0, 0, kDigits).abs().sum().item<double>(), 0.0);
+    EXPECT_GT(p.grad().narrow(0, kDigits, 1).abs().sum().item<double>(), 0.0);
   }
 }
 
@@ -232,7 +235,7 @@ TEST(Conditioning, ShortConditionalVaeTrainingDrawsTheRequestedDigits) {
   auto accuracy = [&] {
     torch::manual_seed(1);
     std::vector<torch::Tensor> images, asked;
-    for (int64_t k = 0; k < kDigitClasses; ++k) {
+    for (int64_t k = 0; k < kDigits; ++k) {
       images.push_back(vae.sample(50, for_class(k)));
       asked.push_back(torch::full({50}, k, torch::kLong));
     }

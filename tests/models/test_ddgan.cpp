@@ -132,7 +132,7 @@ TEST(Ddgan, RealPairsFollowTheForwardProcess) {
 
 TEST(Ddgan, R1PenaltyAndItsDoubleBackwardMatchFiniteDifferences) {
   torch::manual_seed(0);
-  PairDiscriminator d(2, 0);
+  PairDiscriminator d(2, 0, 1);
   d->to(torch::kDouble);
   const auto x_prev = torch::randn({2, 1, 28, 28}, torch::kDouble);
   const auto x_t = torch::randn({2, 1, 28, 28}, torch::kDouble);
@@ -343,7 +343,7 @@ TEST(Ddgan, ShortMnistTrainingSpreadsSamplesOverManyClasses) {
     torch::manual_seed(1);
     const auto probabilities = run_evaluator(evaluator, model.sample(500, {})).probabilities;
     *confidence = std::get<0>(probabilities.max(1)).mean().item<double>();
-    return torch::bincount(probabilities.argmax(1), {}, kDigitClasses).to(torch::kDouble) / 500.0;
+    return torch::bincount(probabilities.argmax(1), {}, probabilities.size(1)).to(torch::kDouble) / 500.0;
   };
   double confidence_before = 0, confidence_after = 0;
   const auto before = read(&confidence_before);

@@ -31,6 +31,7 @@ std::string settings_markdown() {
     std::vector<Json> presets;
     for (const std::string& preset : family.presets) presets.push_back(family.preset_settings(preset));
     for (const SettingField& field : family.settings) {
+      if (field.from_data) continue;  // not a flag: `train` takes it from the dataset
       out << "| `" << flag_name(field.name) << "` |";
       for (const Json& preset : presets) out << " " << setting_text(preset.at(field.name)) << " |";
       out << " " << field.range << " | " << field.help << " |\n";

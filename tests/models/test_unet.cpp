@@ -1,6 +1,7 @@
 // Guards the diffusion U-Net of issue 4: the time embedding against the formula written
 // out as a loop (as ggml's test-timestep_embedding does), attention against an einsum
-// reference, and output shape = input shape at 28 and 32, padded or not.
+// reference, output shape = input shape at 28 and 32, padded or not, and the padding rule
+// at other sizes (28 -> 32 at any depth, as the article's pad_to_32 always did).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -75,6 +76,30 @@ TEST(UNetShape, OutputMatchesInputAt28And32) {
   }
 }
 
+TEST(UNetShape, PaddingKeepsTheArticles28To32AndGeneralises) {
+  for (int64_t levels = 1; levels <= 6; ++levels) {
+    auto s = tiny_settings(std::vector<int64_t>(levels, 1), true);
+    EXPECT_EQ(working_size(s, 28), 32) << levels;  // what every 28×28 run with the flag had
+    s.pad_to_32 = false;
+    EXPECT_EQ(working_size(s, 28), 28) << levels;
+  }
+  // Elsewhere: the next multiple of 2^(levels-1), and of 8 at least.
+  EXPECT_EQ(working_size(tiny_settings({1, 2, 2}, true), 12), 16);
+  EXPECT_EQ(working_size(tiny_settings({1, 2, 2}, true), 16), 16);
+  EXPECT_EQ(working_size(tiny_settings({1, 2, 2, 2, 2}, true), 16), 16);
+  EXPECT_EQ(working_size(tiny_settings({1, 2, 2, 2, 2, 2}, true), 48), 64);
+  EXPECT_EQ(working_size(tiny_settings({1, 2, 2, 2}, true), 36), 40);
+}
+
+TEST(UNetShape, RgbOutputMatchesAPaddedInput) {
+  torch::manual_seed(0);
+  auto s = tiny_settings({1, 2, 2, 2}, true);
+  s.in_channels = 3;
+  UNet net(s);
+  const auto x = torch::randn({2, 3, 12, 12});  // worked on at 16×16, cropped back
+  EXPECT_EQ(net->forward(x, torch::tensor({1, 2})).sizes(), x.sizes());
+}
+
 TEST(UNetShape, OutputDependsOnInputAndTime) {
   torch::manual_seed(0);
   UNet net(tiny_settings({1, 2}, false));
@@ -106,6 +131,15 @@ TEST(UNetSettingsCheck, RejectsImpossibleArchitectures) {
   s.groups = 4;
   s.attention_levels = {4};
   EXPECT_THROW(validate_unet_settings(s, 28), UserError);
+  // 28-14-7-4-2-1: a seventh level would halve a single pixel, padded or not.
+  s = tiny_settings({1, 1, 1, 1, 1, 1}, true);
+  EXPECT_NO_THROW(validate_unet_settings(s, 28));
+  s = tiny_settings({1, 1, 1, 1, 1, 1, 1}, true);
+  EXPECT_THROW(validate_unet_settings(s, 28), UserError);
+  s = tiny_settings({1, 1, 1, 1}, true);
+  EXPECT_NO_THROW(validate_unet_settings(s, 8));
+  s = tiny_settings({1, 1, 1, 1, 1}, true);
+  EXPECT_THROW(validate_unet_settings(s, 8), UserError);
 }
 
 TEST(UNetShape, ArticleSizedNetworkHasTensOfMillionsOfParameters) {
