@@ -44,7 +44,7 @@ void add_distill_command(CLI::App& app, Context& context) {
   distill->callback([&context, flags, distill]() {
     const ModelFamily& family = find_model_family(flags->request.method);
     for (const SettingField& field : family.settings)
-      if (distill->count(flag_name(field.name)) > 0) flags->request.settings[field.name] = flags->settings.at(field.name);
+      if (!field.from_data && distill->count(flag_name(field.name)) > 0) flags->request.settings[field.name] = flags->settings.at(field.name);
     const std::string dir = flags->run_dir.empty() ? default_run_dir(family.name) : flags->run_dir;
     if (const std::optional<int> status = launch_or_join(context, flags->distributed, dir)) {
       context.exit_code = *status;

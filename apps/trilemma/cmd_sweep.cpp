@@ -31,16 +31,17 @@ void add_sweep_command(CLI::App& app, Context& context) {
         ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
         ->capture_default_str();
     for (const SettingField& field : family.settings)
-      sub->add_option(flag_name(field.name), (*values)[field.name],
-                      field.help + (field.type == "integer list" ? " (several values: separate them with ';')"
-                                                                 : " (several values: comma-separated)"))
-          ->type_name("VALUE[,VALUE...]");
+      if (!field.from_data)
+        sub->add_option(flag_name(field.name), (*values)[field.name],
+                        field.help + (field.type == "integer list" ? " (several values: separate them with ';')"
+                                                                   : " (several values: comma-separated)"))
+            ->type_name("VALUE[,VALUE...]");
     sub->callback([&context, &family, sub, preset, out, request, values]() {
       request->model = family.name;
       request->preset = *preset;
       family.preset_settings(*preset);  // an unknown preset is refused before anything else
       for (const SettingField& field : family.settings) {
-        if (sub->count(flag_name(field.name)) == 0) continue;
+        if (field.from_data || sub->count(flag_name(field.name)) == 0) continue;
         const std::string& text = values->at(field.name);
         const bool list = field.type == "integer list";
         if (text.find(list ? ';' : ',') == std::string::npos) {

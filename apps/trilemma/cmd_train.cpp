@@ -241,7 +241,7 @@ void add_train_command(CLI::App& app, Context& context) {
       config.preset = *preset;
       config.settings = family.preset_settings(*preset);
       for (const SettingField& field : family.settings)
-        if (sub->count(flag_name(field.name)) > 0)
+        if (!field.from_data && sub->count(flag_name(field.name)) > 0)
           family.set_setting(config.settings, field.name, values->at(field.name));
       const std::pair<CLI::Option*, std::string> given_before[] = {{epochs_option, "epochs"},
                                                                    {max_steps_option, "max_steps"}};
