@@ -11,6 +11,9 @@ Commands come from the README's code blocks and inline code (`trilemma ...` or
   sweep    --max-steps 2 --epochs 0 --n 10 for every value
   hype     --n-per-model 2 --port 0 on a new study, or the README's study continued; the
            server is asked for its page and stopped with Ctrl-C (exit 0 expected)
+  evaluator train  --epochs 1
+  scripts/idx_to_png_folder.py (the README's image-folder example; run first, from MNIST's
+           folder): --per-class 30
   and, for a diffusion run, --steps 2 (eval's throughput timing alone would otherwise
   sample four batches of 256 images at the run's full step count).
 Placeholder run directories (runs/vae-20261130-101500, RUN_DIR, runs/dq ...) are mapped to a
@@ -41,7 +44,7 @@ def readme_commands(text):
         candidates = [line] if in_block else re.findall(r"`([^`]*trilemma [^`]+)`", line)
         for candidate in candidates:
             candidate = candidate.split("#")[0].strip()
-            match = re.search(r"(?:^|\s)((?:build/)?trilemma\s.*)$", candidate)
+            match = re.search(r"(?:^|\s)((?:build/)?trilemma\s.*|scripts/idx_to_png_folder\.py\s.*)$", candidate)
             if match:
                 commands.append(match.group(1).strip())
     return commands
@@ -135,6 +138,8 @@ class Runner:
                 else:
                     words += ["--steps", "2"]
             return ["--threads", "2"] + words
+        if command == "evaluator":
+            return ["--threads", "2"] + without_length(words) + ["--epochs", "1"]
         if command == "sweep":
             # Every value trained for two steps and evaluated on 10 images, into the scratch folder.
             return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0", "--n", "10"]
@@ -182,9 +187,27 @@ class Runner:
         server.wait()
         return subprocess.CompletedProcess(words, server.returncode, "".join(lines))
 
+    def make_folder(self, readme_line, root):
+        """Runs the README's scripts/idx_to_png_folder.py line on MNIST's folder, small."""
+        words = shlex.split(readme_line)
+        data = os.environ.get("TRILEMMA_DATA_DIR") or os.path.join(root, "data", "mnist")
+        words = [data if w == "data/mnist" else w for w in words[1:]]
+        if "--per-class" in words:
+            del words[words.index("--per-class"):words.index("--per-class") + 2]
+        command = ["/usr/bin/python3", os.path.join(root, "scripts", "idx_to_png_folder.py")] + words + \
+                  ["--per-class", "30"]
+        self.ran += 1
+        result = subprocess.run(command, cwd=self.scratch, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        print("%-4s  %s" % ("ok" if result.returncode == 0 else "FAIL", readme_line))
+        if result.returncode != 0:
+            print("      " + result.stdout.strip())
+            self.failures.append(readme_line)
+
     def run(self, readme_line):
         # Files the checkout ships (docs/...) are named from its root.
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if readme_line.startswith("scripts/idx_to_png_folder.py"):
+            return self.make_folder(readme_line, root)
         words = self.rewrite([os.path.join(root, w) if w.startswith("docs/") else w for w in shlex.split(readme_line)])
         if words is None:
             print("skip  %s" % readme_line)
@@ -215,8 +238,11 @@ def main():
     # Trainings first, then distillations of them, so that the runs the other commands name exist.
     def trains(c):
         return " train " in " " + c and "--resume" not in c
-    ordered = [c for c in commands if trains(c)] + [c for c in commands if " distill " in " " + c] + \
-              [c for c in commands if not trains(c) and " distill " not in " " + c]
+    def makes_data(c):
+        return c.startswith("scripts/")
+    ordered = [c for c in commands if makes_data(c)] + [c for c in commands if trains(c)] + \
+              [c for c in commands if " distill " in " " + c] + \
+              [c for c in commands if not trains(c) and " distill " not in " " + c and not makes_data(c)]
     with tempfile.TemporaryDirectory(prefix="trilemma-readme-") as scratch:
         runner = Runner(args.trilemma, scratch)
         for command in ordered:

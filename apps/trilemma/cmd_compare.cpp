@@ -200,6 +200,10 @@ void add_compare_command(CLI::App& app, Context& context) {
     extractors.insert(data.references["train"]["extractor"].value("crc32", std::string()));
     Json protocol_json = first_protocol.is_object() ? first_protocol : protocol.to_json();
     protocol_json["extractor"] = data.references["train"]["extractor"];
+    protocol_json["dataset"] = reference.info.title + " test split (" + std::to_string(reference.info.test_images) +
+                               " images, " + std::to_string(reference.dataset.format.channels) + "×" +
+                               std::to_string(reference.dataset.format.size) + "×" +
+                               std::to_string(reference.dataset.format.size) + ")";
     protocol_json["report_device"] = describe_device(device);
     protocol_json["torch_version"] = torch_version();
     if (extractors.size() > 1)

@@ -51,11 +51,7 @@ void set_run_dataset(training::RunConfig& config, const std::string& name, const
   spec.name = name;
   spec.mnist_dir = mnist_dir;
   const data::DatasetInfo info = data::describe_dataset(spec);
-  if (!size_given) {
-    if (info.image_size == 0)
-      throw UserError(info.directory + ": images of several sizes or not square (give --image-size to crop and resize)");
-    config.settings["image_size"] = info.image_size;
-  }
+  if (!size_given) config.settings["image_size"] = data::resolved_format(spec, info).size;
   if (!channels_given) config.settings["image_channels"] = info.image_channels;
   config.settings["classes"] = info.num_classes();
   config.dataset = info.to_json();

@@ -223,12 +223,24 @@ DatasetSpec DatasetSpec::of_run(const json& record, const json& settings, const 
   return spec;
 }
 
+ImageFormat resolved_format(const DatasetSpec& spec) {
+  if (const NamedDataset* named = find_named(spec.name)) {
+    ImageFormat format = spec.format;
+    if (format.size == 0) format.size = named->image_size;
+    if (format.channels == 0) format.channels = 1;
+    return format;
+  }
+  return resolved_format(spec, describe_dataset(spec));
+}
+
 ImageFormat resolved_format(const DatasetSpec& spec, const DatasetInfo& info) {
   ImageFormat format = spec.format;
   if (format.channels == 0) format.channels = info.image_channels;
   if (format.size == 0) format.size = info.image_size;
   if (format.size == 0)
-    throw UserError(info.directory + ": images of several sizes or not square (give --image-size to crop and resize)");
+    throw UserError(!info.size_problem.empty()
+                        ? info.size_problem
+                        : info.directory + ": images of several sizes or not square (give --image-size to crop and resize)");
   return format;
 }
 
@@ -245,12 +257,16 @@ DatasetInfo describe_dataset(const DatasetSpec& spec) {
     info.title = named->title;
     info.kind = "idx";
     info.directory = named->directory(spec);
-    const IdxArray images = read_idx(find_idx_file(info.directory, "train-images-idx3-ubyte", named->missing_hint), 3);
+    // The training split is read whole, so that a malformed file is named before anything
+    // starts; the test split's header is enough for its count.
+    DatasetSpec stored = spec;
+    stored.format = {};
+    const ImageDataset train = load_split(stored, Split::kTrain);
     const IdxArray test = read_idx(find_idx_file(info.directory, "t10k-images-idx3-ubyte", named->missing_hint), 3);
-    info.image_size = images.dims[1];
+    info.image_size = named->image_size;
     info.image_channels = 1;
     info.class_names = named->class_names;
-    info.train_images = images.dims[0];
+    info.train_images = train.size();
     info.test_images = test.dims[0];
     return info;
   }
@@ -279,15 +295,22 @@ DatasetInfo describe_dataset(const DatasetSpec& spec) {
   info.test_images = static_cast<int64_t>(folder.test.size());
   // Stored shape from the headers: one square size, or 0 when they differ; colour when any is.
   info.image_channels = 1;
-  bool same = true;
-  io::ImageFileHeader first = io::read_image_header(folder.train.front().first.string());
+  const std::string first_name = folder.train.front().first.string();
+  const io::ImageFileHeader first = io::read_image_header(first_name);
+  const auto size_text = [](const io::ImageFileHeader& h) {
+    return std::to_string(h.width) + "x" + std::to_string(h.height);
+  };
+  if (first.width != first.height)
+    info.size_problem = first_name + ": " + size_text(first) + " is not square (give --image-size to crop and resize)";
   for (const auto* files : {&folder.train, &folder.test})
     for (const auto& entry : *files) {
       const io::ImageFileHeader header = io::read_image_header(entry.first.string());
-      same &= header.width == first.width && header.height == first.height;
+      if (info.size_problem.empty() && (header.width != first.width || header.height != first.height))
+        info.size_problem = entry.first.string() + ": " + size_text(header) + ", but " + first_name + " is " +
+                            size_text(first) + " (mixed sizes: give --image-size)";
       info.image_channels = std::max(info.image_channels, header.channels);
     }
-  info.image_size = same && first.width == first.height ? first.width : 0;
+  info.image_size = info.size_problem.empty() ? first.width : 0;
   return info;
 }
 

@@ -34,6 +34,7 @@ struct DatasetInfo {
   int64_t image_channels = 0;  ///< as stored
   std::vector<std::string> class_names;  ///< empty: unlabelled
   int64_t train_images = 0, test_images = 0;
+  std::string size_problem;  ///< a folder without one square size: the first file that differs
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
   nlohmann::json to_json() const;
 };
@@ -64,6 +65,9 @@ ImageDataset load_split(const DatasetSpec& spec, Split split);
 /// spec.format with its unset fields (0) filled from the dataset as stored; a folder of
 /// mixed sizes has no size to fill in (UserError: give --image-size).
 ImageFormat resolved_format(const DatasetSpec& spec, const DatasetInfo& info);
+/// The same without a DatasetInfo: a named dataset's shape is known without reading a file
+/// (so that e.g. a bad samples file is named before missing data); a directory is described.
+ImageFormat resolved_format(const DatasetSpec& spec);
 
 /// Centre-crops N×C×H×W images to a square and resizes them to format.size (area-averaged
 /// when shrinking, bilinear when enlarging), and converts grey↔RGB to format.channels.

@@ -208,14 +208,13 @@ Json reference_fids(EvalReference& reference, const EvalProtocol& protocol, std:
 Json evaluate_samples_file(const std::string& npy_path, EvalProtocol protocol, torch::Device device,
                            const data::DatasetSpec& dataset, const std::string& evaluator_file, std::ostream& log) {
   const torch::Tensor array = io::load_npy(npy_path);
-  // The shape the samples must have: the dataset's, described only after the file is read.
-  const data::DatasetInfo info = data::describe_dataset(dataset);
-  const torch::Tensor images = images_from_array(array, npy_path, data::resolved_format(dataset, info));
+  // The shape the samples must have: the dataset's (a named one's read from no file).
+  const torch::Tensor images = images_from_array(array, npy_path, data::resolved_format(dataset));
+  EvalReference reference = load_eval_reference(dataset, evaluator_file, device);
   if (images.size(0) != protocol.n)
     log << "note: " << npy_path << " holds " << images.size(0) << " images; the protocol's N is "
         << protocol.n << " and FID is comparable only at equal N\n";
   protocol.n = images.size(0);
-  EvalReference reference = load_eval_reference(dataset, evaluator_file, device);
   const auto eval_start = Clock::now();
   Json result = evaluate_images(reference.evaluator, reference.real, images, protocol);
   result["evaluation_seconds"] = seconds_since(eval_start);

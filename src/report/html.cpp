@@ -106,6 +106,14 @@ std::string render_html(const ReportData& data) {
     h << "<p>" << html_escape(human_notes()) << "</p>\n";
   }
   h << "<h2>Models</h2>\n";
+  // Another dataset's histogram bars are numbered; say what the numbers are.
+  if (dataset_title(data) != "MNIST" && data.dataset.is_object()) {
+    std::string legend;
+    const Json names = data.dataset.value("class_names", Json::array());
+    for (size_t k = 0; k < names.size(); ++k)
+      legend += (k ? ", " : "") + std::to_string(k) + " = " + names[k].get<std::string>();
+    if (!legend.empty()) h << "<p>" << html_escape(dataset_title(data) + " classes: " + legend) << "</p>\n";
+  }
   for (const auto& row : data.rows) {
     h << "<h3>" << html_escape(row.name) << "</h3>\n<p>" << html_escape(row.run_dir) << "</p>\n"
       << "<div class=\"figs\">\n";

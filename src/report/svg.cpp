@@ -80,9 +80,12 @@ std::string class_histogram_svg(const std::vector<double>& shares, const std::st
         << "<text x=\"" << x + bar_w / 2 << "\" y=\"" << y_of(shares[i]) - 3
         << "\" text-anchor=\"middle\">" << format_number(100 * shares[i], 0) << "</text>\n";
   }
-  svg << "<line x1=\"" << left << "\" x2=\"" << width - 10 << "\" y1=\"" << y_of(0.1) << "\" y2=\""
-      << y_of(0.1) << "\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>\n"
-      << "<text x=\"" << left - 4 << "\" y=\"" << y_of(0.1) + 3 << "\" text-anchor=\"end\">10%</text>\n"
+  // The dashed line is a uniform share: 10 % for MNIST's ten digits.
+  const double uniform = 1.0 / static_cast<double>(std::max<size_t>(shares.size(), 1));
+  svg << "<line x1=\"" << left << "\" x2=\"" << width - 10 << "\" y1=\"" << y_of(uniform) << "\" y2=\""
+      << y_of(uniform) << "\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>\n"
+      << "<text x=\"" << left - 4 << "\" y=\"" << y_of(uniform) + 3 << "\" text-anchor=\"end\">"
+      << format_number(100 * uniform, 0) << "%</text>\n"
       << "<line x1=\"" << left << "\" x2=\"" << width - 10 << "\" y1=\"" << bottom << "\" y2=\"" << bottom
       << "\" stroke=\"#333\"/>\n</svg>\n";
   return svg.str();

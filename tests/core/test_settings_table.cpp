@@ -169,7 +169,7 @@ std::vector<std::string> candidates(const SettingField& field, const Json& curre
   }
   if (field.type == "integer") {
     const int64_t v = current.get<int64_t>();
-    for (int64_t c : {v + 1, v - 1, v * 2, int64_t{1}, int64_t{2}, int64_t{0}})
+    for (int64_t c : {v + 1, v - 1, v * 2, v + 2, int64_t{1}, int64_t{2}, int64_t{0}})
       if (c != v) out.push_back(std::to_string(c));
     return out;
   }

@@ -18,6 +18,7 @@
 #include "core/settings.h"
 #include "human/study.h"
 #include "io/image.h"
+#include "io/npy.h"
 #include "models/registry.h"
 #include "support/test_support.h"
 #include "training/checkpoint.h"
@@ -413,7 +414,7 @@ TEST(BadIdxForTrain, EachMalformationIsOneClearLineAndNoRunIsCreated) {
       {"zero-dim", idx_bytes(0x08, {4, 0, 28}, 0), good_labels, "dimension 1 is zero"},
       {"14x14", idx_bytes(0x08, {4, 14, 14}, 4 * 196), good_labels, "expected 28x28 images"},
       {"count-mismatch", good_images, idx_bytes(0x08, {3}, 3, 1), "holds 4 images but"},
-      {"bad-label", good_images, idx_bytes(0x08, {4}, 4, 12), "label 12 outside 0..9"},
+      {"bad-label", good_images, idx_bytes(0x08, {4}, 4, 12), "label 12 beyond the 10 classes"},
       {"no-images", idx_bytes(0x08, {0, 28, 28}, 0), idx_bytes(0x08, {0}, 0), "holds no images"},
       {"corrupt-gzip", gz_garbage, good_labels, "corrupt gzip"},
   };
@@ -592,6 +593,60 @@ TEST(BadHypeInput, EachRefusalIsOneLineAndTheStudyIsUnchanged) {
   EXPECT_EQ(read_file(study), before) << "a refused command changed the study";
   EXPECT_FALSE(fs::exists(dir.file("new.db"))) << "a refused command created a study";
   EXPECT_FALSE(fs::exists(dir.file("missing.db")));
+}
+
+
+// Datasets (--dataset), their shapes and evaluators: each refusal one line, and a refused
+// `train` leaves no run directory behind.
+TEST(BadDatasetInput, EachRefusalIsOneLineAndNothingIsWritten) {
+  TempDir dir;
+  const auto png = [&](const std::string& path, int64_t side) {
+    fs::create_directories(fs::path(path).parent_path());
+    write_file_atomic(path, io::encode_png(torch::full({1, side, side}, 0.5)));
+  };
+  for (int i = 0; i < 4; ++i) {
+    png(dir.file("mixed/a/" + std::to_string(i) + ".png"), 12);
+    png(dir.file("mixed/b/" + std::to_string(i) + ".png"), 12);
+    png(dir.file("loose/" + std::to_string(i) + ".png"), 12);
+    png(dir.file("labelled/a/" + std::to_string(i) + ".png"), 12);
+    png(dir.file("labelled/b/" + std::to_string(i) + ".png"), 12);
+  }
+  png(dir.file("mixed/b/wide.png"), 20);
+  write_file_atomic(dir.file("existing.pt"), "keep me");
+  const std::string samples = dir.file("samples.npy"), small_samples = dir.file("small.npy");
+  io::save_npy(torch::zeros({10, 28, 28}, torch::kUInt8), samples);
+  io::save_npy(torch::zeros({10, 12, 12}, torch::kUInt8), small_samples);
+  const std::string run = " --max-steps 1 --run-dir '" + dir.file("run") + "'";
+  const std::vector<BadInput> table = {
+      {"train vae --dataset '" + dir.file("nowhere") + "'" + run, "neither a named dataset", "nowhere"},
+      {"train vae --dataset fashion-mnistt" + run, "neither a named dataset (mnist, fashion-mnist)"},
+      {"train vae --dataset '" + dir.file("mixed") + "'" + run, "mixed sizes: give --image-size", "wide.png"},
+      {"eval --samples '" + samples + "' --dataset '" + dir.file("labelled") + "'", "expected images shaped N×12×12",
+       "samples.npy"},
+      {"train vae --conditional --dataset '" + dir.file("loose") + "'" + run, "--conditional: the training data have 0"},
+      {"train vae --image-size 30" + run, "--image-size: must be a multiple of 4"},
+      {"train vae --image-size 4" + run, "--image-size"},
+      {"train vae --image-channels 2" + run, "--image-channels: must be 1 (grey) or 3 (RGB)"},
+      {"train vae --classes 3" + run, "--classes"},
+      {"eval zoo:vae --dataset fashion-mnist", "--dataset: applies to --samples"},
+      {"eval --samples '" + small_samples + "' --dataset '" + dir.file("labelled") + "'", "no evaluator for dataset",
+       "trilemma evaluator train"},
+      {"eval --samples '" + samples + "' --evaluator '" + dir.file("missing.pt") + "'", "missing.pt"},
+      {"eval --samples '" + samples + "' --evaluator '" + std::string(TRILEMMA_SOURCE_DIR) +
+           "/assets/evaluator-v1.pt'",
+       "not an evaluator file"},
+      {"evaluator train --dataset '" + dir.file("loose") + "' --out '" + dir.file("e.pt") + "'",
+       "needs labelled images"},
+      {"evaluator train --dataset mnist --out '" + dir.file("existing.pt") + "'", "exists", "existing.pt"},
+      {"evaluator train --out '" + dir.file("e.pt") + "'", "--dataset is required"},
+      {"evaluator train --dataset '" + dir.file("labelled") + "' --image-size 14 --out '" + dir.file("e.pt") + "'",
+       "--image-size: the evaluator halves it twice"},
+      {"evaluator", "A subcommand is required"},
+  };
+  run_table(table);
+  EXPECT_FALSE(fs::exists(dir.file("run"))) << "a refused train created its run directory";
+  EXPECT_FALSE(fs::exists(dir.file("e.pt")));
+  EXPECT_EQ(read_file(dir.file("existing.pt")), "keep me");
 }
 
 }  // namespace

@@ -171,3 +171,29 @@ TEST(Report, HumanColumnAndSectionOnlyWithAStudy) {
   EXPECT_NE(html.find("<th colspan=\"1\">Human</th>"), std::string::npos);
   EXPECT_NE(html.find("<th colspan=\"4\">Quality</th>"), std::string::npos);
 }
+
+TEST(Report, AnotherDatasetIsNamedWithItsClasses) {
+  const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  std::vector<double> shares = {0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.02, 0.18, 0.1, 0.1};
+  ReportData data;
+  data.rows = {make_row("VAE", 30.0, 0.5, 1.0, 1000.0, shares)};
+  data.dataset = {{"name", "fashion-mnist"}, {"title", "Fashion-MNIST"}, {"class_names", names}};
+  data.references = {{"train", {{"fid", 0.5}}}, {"single_digit", {{"fid", 90.0}}}};
+  const std::string reading = [&] {
+    std::string all;
+    for (const auto& line : reading_of_results(data)) all += line + "\n";
+    return all;
+  }();
+  EXPECT_NE(reading.find("class 'Sneaker' takes 18 % of its samples, class 'Shirt' 2.0 %"), std::string::npos)
+      << reading;
+  EXPECT_NE(reading.find("a single class score"), std::string::npos) << reading;
+  const std::string html = render_html(data);
+  EXPECT_NE(html.find("Fashion-MNIST classes: 0 = T-shirt/top, 1 = Trouser"), std::string::npos);
+  EXPECT_NE(html.find("own Fashion-MNIST classifier"), std::string::npos);
+  // MNIST (no dataset recorded, as in every report before datasets) still reads in digits.
+  data.dataset = nullptr;
+  const std::string mnist = reading_of_results(data)[1];
+  EXPECT_NE(mnist.find("digit 7 takes 18 % of its samples, digit 6 2.0 %"), std::string::npos) << mnist;
+  EXPECT_EQ(render_html(data).find("classes: 0 ="), std::string::npos);
+}
