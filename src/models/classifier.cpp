@@ -152,6 +152,24 @@ std::string Evaluator::describe() const {
   return s.str();
 }
 
+namespace {
+
+UserError unreadable(const std::string& name, const c10::Error& e) {
+  const std::string what = e.what();
+  return UserError(name + ": unreadable (" + what.substr(0, what.find('\n')) + ")");
+}
+
+// A loaded evaluator put on `device`, in evaluation mode, identified by its file's checksum.
+Evaluator& ready(Evaluator& evaluator, torch::Device device, uint32_t crc) {
+  evaluator.net->to(device);
+  evaluator.net->eval();
+  evaluator.device = device;
+  evaluator.crc32 = crc;
+  return evaluator;
+}
+
+}  // namespace
+
 Evaluator evaluator_from_bytes(const std::string& bytes, uint32_t expected_crc32, double test_accuracy,
                                const std::string& name, torch::Device device) {
   const uint32_t crc = crc32_of(bytes);
@@ -165,15 +183,10 @@ Evaluator evaluator_from_bytes(const std::string& bytes, uint32_t expected_crc32
     archive.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
     load_module_checked(*evaluator.net, archive);
   } catch (const c10::Error& e) {
-    const std::string what = e.what();
-    throw UserError(name + ": unreadable (" + what.substr(0, what.find('\n')) + ")");
+    throw unreadable(name, e);
   }
-  evaluator.net->to(device);
-  evaluator.net->eval();
-  evaluator.device = device;
-  evaluator.crc32 = crc;
   evaluator.test_accuracy = test_accuracy;
-  return evaluator;
+  return ready(evaluator, device, crc);
 }
 
 Evaluator load_evaluator(torch::Device device) {
@@ -220,8 +233,7 @@ Evaluator evaluator_from_file_bytes(const std::string& bytes, const std::string&
     if (metadata.value("format", "") != kEvaluatorFileFormat)
       throw UserError(name + ": evaluator format '" + metadata.value("format", "") + "' is not " + kEvaluatorFileFormat);
   } catch (const c10::Error& e) {
-    const std::string what = e.what();
-    throw UserError(name + ": unreadable (" + what.substr(0, what.find('\n')) + ")");
+    throw unreadable(name, e);
   } catch (const Json::exception&) {
     throw UserError(name + ": not an evaluator file (its description is not JSON)");
   }
@@ -240,14 +252,9 @@ Evaluator evaluator_from_file_bytes(const std::string& bytes, const std::string&
   } catch (const Json::exception&) {
     throw UserError(name + ": not an evaluator file (its description lacks a field)");
   } catch (const c10::Error& e) {
-    const std::string what = e.what();
-    throw UserError(name + ": unreadable (" + what.substr(0, what.find('\n')) + ")");
+    throw unreadable(name, e);
   }
-  evaluator.net->to(device);
-  evaluator.net->eval();
-  evaluator.device = device;
-  evaluator.crc32 = crc32_of(bytes);
-  return evaluator;
+  return ready(evaluator, device, crc32_of(bytes));
 }
 
 Evaluator load_evaluator_for(const data::DatasetInfo& dataset, const ClassifierShape& images, const std::string& file,
