@@ -320,11 +320,11 @@ ImageDataset load_split(const DatasetSpec& spec, Split split) {
   if (named || is_idx_directory(spec.name)) {
     const std::string dir = named ? named->directory(spec) : spec.name;
     const std::string hint = named ? named->missing_hint : "an IDX dataset directory needs train and t10k files";
+    const std::string images_file = find_idx_file(dir, split_prefix(split) + "-images-idx3-ubyte", hint);
     const std::string labels_file = find_idx_file(dir, split_prefix(split) + "-labels-idx1-ubyte", hint);
-    ImageDataset dataset = load_idx_pair(find_idx_file(dir, split_prefix(split) + "-images-idx3-ubyte", hint),
-                                         labels_file);
+    ImageDataset dataset = load_idx_pair(images_file, labels_file);
     if (named && (dataset.images.size(2) != named->image_size || dataset.images.size(3) != named->image_size))
-      throw UserError(find_idx_file(dir, split_prefix(split) + "-images-idx3-ubyte", hint) + ": expected " +
+      throw UserError(images_file + ": expected " +
                       std::to_string(named->image_size) + "x" + std::to_string(named->image_size) + " images, found " +
                       std::to_string(dataset.images.size(2)) + "x" + std::to_string(dataset.images.size(3)));
     if (named) check_labels(dataset, static_cast<int64_t>(named->class_names.size()), labels_file);
