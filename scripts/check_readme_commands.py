@@ -13,7 +13,7 @@ Commands come from the README's code blocks and inline code (`trilemma ...` or
            server is asked for its page and stopped with Ctrl-C (exit 0 expected)
   evaluator train  --epochs 1
   scripts/idx_to_png_folder.py (the README's image-folder example; run first, from MNIST's
-           folder): --per-class 30
+           folder): --per-class 60 (one batch of a quick preset)
   and, for a diffusion run, --steps 2 (eval's throughput timing alone would otherwise
   sample four batches of 256 images at the run's full step count).
 Placeholder run directories (runs/vae-20261130-101500, RUN_DIR, runs/dq ...) are mapped to a
@@ -195,7 +195,7 @@ class Runner:
         if "--per-class" in words:
             del words[words.index("--per-class"):words.index("--per-class") + 2]
         command = ["/usr/bin/python3", os.path.join(root, "scripts", "idx_to_png_folder.py")] + words + \
-                  ["--per-class", "30"]
+                  ["--per-class", "60"]
         self.ran += 1
         result = subprocess.run(command, cwd=self.scratch, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         print("%-4s  %s" % ("ok" if result.returncode == 0 else "FAIL", readme_line))
