@@ -191,9 +191,11 @@ TEST(Report, AnotherDatasetIsNamedWithItsClasses) {
   const std::string html = render_html(data);
   EXPECT_NE(html.find("Fashion-MNIST classes: 0 = T-shirt/top, 1 = Trouser"), std::string::npos);
   EXPECT_NE(html.find("own Fashion-MNIST classifier"), std::string::npos);
+  EXPECT_NE(html.find("between the one-class reference (0)"), std::string::npos);
   // MNIST (no dataset recorded, as in every report before datasets) still reads in digits.
   data.dataset = nullptr;
   const std::string mnist = reading_of_results(data)[1];
   EXPECT_NE(mnist.find("digit 7 takes 18 % of its samples, digit 6 2.0 %"), std::string::npos) << mnist;
   EXPECT_EQ(render_html(data).find("classes: 0 ="), std::string::npos);
+  EXPECT_NE(render_html(data).find("between the one-digit reference (0)"), std::string::npos);
 }
