@@ -76,7 +76,7 @@ bool is_image_file(const fs::path& path) {
 
 // Class names of an IDX directory: classes.txt (one per line) when present, else 0..K-1
 // with K one more than the largest training label.
-std::vector<std::string> idx_class_names(const std::string& dir, const ImageDataset& train) {
+std::vector<std::string> idx_class_names(const std::string& dir, const torch::Tensor& train_labels) {
   const fs::path names_file = fs::path(dir) / "classes.txt";
   if (fs::exists(names_file)) {
     std::vector<std::string> names;
@@ -86,7 +86,7 @@ std::vector<std::string> idx_class_names(const std::string& dir, const ImageData
     if (names.empty()) throw UserError(names_file.string() + ": names no class");
     return names;
   }
-  return numbered_classes(train.labels.max().item<int64_t>() + 1);
+  return numbered_classes(train_labels.max().item<int64_t>() + 1);
 }
 
 // ---- a folder of images ----
@@ -283,7 +283,7 @@ DatasetInfo describe_dataset(const DatasetSpec& spec) {
     const ImageDataset train = load_split(stored, Split::kTrain);
     info.image_size = train.images.size(2) == train.images.size(3) ? train.images.size(2) : 0;
     info.image_channels = 1;
-    info.class_names = idx_class_names(spec.name, train);
+    info.class_names = idx_class_names(spec.name, train.labels);
     info.train_images = train.size();
     info.test_images = load_split(stored, Split::kTest).size();
     return info;
@@ -328,13 +328,15 @@ ImageDataset load_split(const DatasetSpec& spec, Split split) {
                       std::to_string(named->image_size) + "x" + std::to_string(named->image_size) + " images, found " +
                       std::to_string(dataset.images.size(2)) + "x" + std::to_string(dataset.images.size(3)));
     if (named) check_labels(dataset, static_cast<int64_t>(named->class_names.size()), labels_file);
-    if (!named && fs::exists(fs::path(dir) / "classes.txt"))
-      check_labels(dataset, static_cast<int64_t>(idx_class_names(dir, dataset).size()), labels_file);
-    if (!named && split == Split::kTest) {
-      // Test labels must be classes the training split has.
-      const ImageDataset train = load_idx_pair(find_idx_file(dir, "train-images-idx3-ubyte", hint),
-                                               find_idx_file(dir, "train-labels-idx1-ubyte", hint));
-      check_labels(dataset, static_cast<int64_t>(idx_class_names(dir, train).size()), labels_file);
+    if (!named) {
+      // Labels must be classes the directory declares (classes.txt) or the training split
+      // has; the test split reads only the training labels for that, not its images.
+      torch::Tensor train_labels = dataset.labels;
+      if (split == Split::kTest) {
+        const IdxArray labels = read_idx(find_idx_file(dir, "train-labels-idx1-ubyte", hint), 1);
+        train_labels = torch::tensor(std::vector<int64_t>(labels.values.begin(), labels.values.end()), torch::kInt64);
+      }
+      check_labels(dataset, static_cast<int64_t>(idx_class_names(dir, train_labels).size()), labels_file);
     }
     dataset.images = reshape_images(dataset.images, format);
     return dataset;
