@@ -29,10 +29,15 @@ std::string trilemma_chart_svg(const std::vector<ModelRow>& rows, const Json& re
                   cy + r * radius * std::sin(angles[axis]));
     return std::string(b);
   };
+  // The legend lines are as long as the row names: widen the figure so that none is cut off
+  // (7 px per character of 12 px sans-serif, a safe overestimate; the scores add ~25 characters).
+  size_t longest_name = 0;
+  for (const auto& row : rows) longest_name = std::max(longest_name, row.name.size());
+  const double width = std::max(440.0, 40 + 7.0 * (longest_name + 25));
   const double height = 360 + 20.0 * rows.size();
   std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"440\" height=\"" << height
-      << "\" viewBox=\"0 0 440 " << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" viewBox=\"0 0 " << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   for (double level : {0.25, 0.5, 0.75, 1.0}) {
     svg << "<polygon points=\"" << point(0, level) << " " << point(1, level) << " "
         << point(2, level) << "\" fill=\"none\" stroke=\"#ccc\"/>\n";

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "report/report.h"
+#include "report/svg.h"
 
 using namespace trilemma::report;
 
@@ -65,6 +66,23 @@ TEST(Report, HtmlIsSelfContainedAndMarksBest) {
   const std::string md = render_markdown(data);
   EXPECT_NE(md.find("| **5.00** |"), std::string::npos);
   EXPECT_NE(md.find("reference: train"), std::string::npos);
+}
+
+// A long run name once ran past the three-corner chart's fixed 440 px and was cut off.
+TEST(Report, CornerChartIsWideEnoughForItsLegend) {
+  const Json references = {{"train", {{"fid", 0.5}}}, {"single_digit", {{"fid", 200.0}}}};
+  auto svg_width = [](const std::string& svg) {
+    const size_t at = svg.find("width=\"") + 7;
+    return std::stod(svg.substr(at, svg.find('"', at) - at));
+  };
+  EXPECT_EQ(svg_width(trilemma_chart_svg({make_row("vae", 5.0, 0.4, 1.0, 100.0, uniform())}, references)), 440);
+  const std::string long_name = "consistency quick (consistency-2) — runs/fashion/demo-consistency";
+  const std::string svg = trilemma_chart_svg({make_row("vae", 5.0, 0.4, 1.0, 100.0, uniform()),
+                                              make_row(long_name, 9.0, 0.7, 1.0, 10.0, uniform())},
+                                             references);
+  // The legend line: 40 px of swatch, the name and "(q 0.00, c 0.00, s 0.00)" at <= 7 px a character.
+  EXPECT_GE(svg_width(svg), 40 + 7.0 * (long_name.size() + 25));
+  EXPECT_NE(svg.find("viewBox=\"0 0 " + std::to_string(static_cast<int>(svg_width(svg)))), std::string::npos);
 }
 
 TEST(Report, SingleRowMarksNothing) {
