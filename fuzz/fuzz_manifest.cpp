@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   if (again.model != info.model || again.step != info.step || again.epoch != info.epoch ||
-      again.bytes != info.bytes || again.crc32 != info.crc32)
+      again.bytes != info.bytes || again.crc32 != info.crc32 || again.training_seconds != info.training_seconds)
     std::abort();
   return 0;
 }

@@ -57,7 +57,7 @@ std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t point
     run.epoch = info.epoch;
     run.checkpoint = info.path;
     log << "learning curve: step " << info.step << std::endl;
-    CurvePoint point{info.step, training::minutes_since_created(run.config, info.path),
+    CurvePoint point{info.step, training::training_minutes(run.config, info.path, info.training_seconds),
                      metrics::evaluate_run(run, evaluation, reference, log)};
     json["points"].push_back({{"step", point.step}, {"minutes", point.minutes}, {"result", point.result}});
     curve.push_back(std::move(point));
@@ -71,7 +71,7 @@ std::vector<CurvePoint> learning_curve(const std::string& run_dir, int64_t point
     recall.x.push_back(p.minutes);
     recall.y.push_back(p.result.value("recall", 0.0));
   }
-  const std::string x_label = "training minutes (wall clock)";
+  const std::string x_label = "training minutes";
   fs::create_directories(training::images_dir(run.dir));
   io::plot_panels({{{"quality: FID (lower is better)", x_label, "FID", true}, {fid}},
                    {{"coverage: recall", x_label, "recall", false}, {recall}}},
@@ -86,7 +86,8 @@ report::Table curve_table(const std::vector<CurvePoint>& points) {
     table.push_back({std::to_string(p.step), format_number(p.minutes, 1), format_number(p.result.value("fid", 0.0), 2),
                      format_number(p.result.value("precision", 0.0), 3),
                      format_number(p.result.value("recall", 0.0), 3),
-                     std::to_string(p.result.value("classes_covered", 0)) + "/10"});
+                     std::to_string(p.result.value("classes_covered", 0)) + "/" +
+                         std::to_string(p.result.value("class_shares", Json::array()).size())});
   return table;
 }
 

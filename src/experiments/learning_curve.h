@@ -14,7 +14,7 @@ namespace trilemma::experiments {
 /// One evaluated checkpoint.
 struct CurvePoint {
   int64_t step = 0;
-  double minutes = 0;  ///< wall time from the run's creation to this checkpoint's writing
+  double minutes = 0;  ///< training time up to this checkpoint (training::training_minutes)
   Json result;         ///< the evaluation (eval.json's form)
 };
 

@@ -22,7 +22,8 @@ std::string stem_for(int64_t step) {
 }  // namespace
 
 CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_name,
-                               const std::string& dir, int64_t step, int64_t epoch, int keep) {
+                               const std::string& dir, int64_t step, int64_t epoch, int keep,
+                               double training_seconds) {
   fs::create_directories(dir);
   torch::serialize::OutputArchive archive;
   model.save(archive);
@@ -37,6 +38,7 @@ CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_
   info.epoch = epoch;
   info.bytes = static_cast<int64_t>(bytes.size());
   info.crc32 = crc32_of(bytes);
+  info.training_seconds = training_seconds;
   write_file_atomic(info.path, bytes);
   try {
     write_file_atomic((fs::path(dir) / (stem_for(step) + ".json")).string(), format_manifest(info));

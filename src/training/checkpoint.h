@@ -13,9 +13,11 @@ namespace trilemma::training {
 
 /// Writes the model's state as checkpoint `step` in dir and removes all but the newest
 /// `keep` checkpoints. Throws UserError if the write fails; older checkpoints stay intact
-/// and no half-written file of this step is left behind.
+/// and no half-written file of this step is left behind. `training_seconds` (the run's
+/// training time so far; -1: unknown) is recorded in the manifest.
 CheckpointInfo save_checkpoint(GenerativeModel& model, const std::string& model_name,
-                               const std::string& dir, int64_t step, int64_t epoch, int keep);
+                               const std::string& dir, int64_t step, int64_t epoch, int keep,
+                               double training_seconds = -1);
 
 /// Checkpoints with a readable manifest in dir, newest first (not yet verified).
 std::vector<CheckpointInfo> list_checkpoints(const std::string& dir);

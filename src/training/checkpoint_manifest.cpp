@@ -1,5 +1,6 @@
 #include "training/checkpoint_manifest.h"
 
+#include <cmath>
 #include <limits>
 
 #include "core/error.h"
@@ -43,16 +44,22 @@ CheckpointInfo parse_manifest(const std::string& text, const std::string& source
   if (crc < 0 || crc > int64_t{std::numeric_limits<uint32_t>::max()})
     throw UserError(source + ": checkpoint manifest's crc32 is out of range");
   info.crc32 = static_cast<uint32_t>(crc);
+  if (auto seconds = json.find("training_seconds"); seconds != json.end()) {
+    if (!seconds->is_number() || !(seconds->get<double>() >= 0) || !std::isfinite(seconds->get<double>()))
+      throw UserError(source + ": checkpoint manifest's training_seconds is not a non-negative number");
+    info.training_seconds = seconds->get<double>();
+  }
   return info;
 }
 
 std::string format_manifest(const CheckpointInfo& info) {
-  const Json manifest = {{"format_version", kCheckpointFormatVersion},
-                         {"model", info.model},
-                         {"step", info.step},
-                         {"epoch", info.epoch},
-                         {"bytes", info.bytes},
-                         {"crc32", info.crc32}};
+  Json manifest = {{"format_version", kCheckpointFormatVersion},
+                   {"model", info.model},
+                   {"step", info.step},
+                   {"epoch", info.epoch},
+                   {"bytes", info.bytes},
+                   {"crc32", info.crc32}};
+  if (info.training_seconds >= 0) manifest["training_seconds"] = info.training_seconds;
   return manifest.dump(2) + "\n";
 }
 

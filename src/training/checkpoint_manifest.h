@@ -16,11 +16,14 @@ struct CheckpointInfo {
   int64_t epoch = 0;     ///< completed epochs
   int64_t bytes = 0;     ///< size of the .pt file
   uint32_t crc32 = 0;    ///< CRC-32 of the .pt file
+  /// Seconds of training up to this checkpoint, summed over every resumption (pauses between
+  /// them excluded); -1 when not recorded (checkpoints written before it was).
+  double training_seconds = -1;
 };
 
 /// Parses a manifest's text: a JSON object with format_version (must be
 /// kCheckpointFormatVersion), model (non-empty string), step, epoch, bytes (non-negative
-/// integers) and crc32 (0..2^32-1). Throws UserError naming `source` if anything is off.
+/// integers), crc32 (0..2^32-1) and optionally training_seconds (a non-negative number). Throws UserError naming `source` if anything is off.
 CheckpointInfo parse_manifest(const std::string& text, const std::string& source);
 
 /// The manifest text for info (path is not recorded; the manifest sits next to its .pt).

@@ -31,6 +31,10 @@ double minutes_since_created(const RunConfig& config, const std::string& file) {
   return static_cast<double>(info.st_mtime - timegm(&tm)) / 60.0;
 }
 
+double training_minutes(const RunConfig& config, const std::string& checkpoint, double training_seconds) {
+  return training_seconds >= 0 ? training_seconds / 60 : minutes_since_created(config, checkpoint);
+}
+
 Json RunConfig::to_json() const {
   Json json = {{"model", model},
                {"preset", preset},
@@ -92,6 +96,7 @@ LoadedRun load_run(const std::string& dir, torch::Device device) {
       run.step = candidates[i].step;
       run.epoch = candidates[i].epoch;
       run.checkpoint = candidates[i].path;
+      run.training_seconds = candidates[i].training_seconds;
       if (i > 0)
         std::cerr << "warning: using older checkpoint " << candidates[i].path << "\n";
       return run;

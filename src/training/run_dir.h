@@ -40,6 +40,7 @@ struct LoadedRun {
   int64_t step = 0;           ///< optimiser steps done at the loaded checkpoint
   int64_t epoch = 0;          ///< completed epochs at the loaded checkpoint
   std::string checkpoint;     ///< path of the loaded checkpoint
+  double training_seconds = -1;  ///< the checkpoint's training time (-1: not recorded)
   bool read_only = false;     ///< a zoo entry (training/zoo.h): commands write nothing into it
 };
 
@@ -51,6 +52,11 @@ LoadedRun load_run(const std::string& dir, torch::Device device);
 /// Wall minutes from the run's creation (config.json's environment.created) to the last
 /// write of `file` (e.g. a checkpoint), or -1 when either is unknown.
 double minutes_since_created(const RunConfig& config, const std::string& file);
+
+/// Minutes of training up to a checkpoint: its recorded training time when it has one (pauses
+/// between resumptions excluded), else the wall minutes since the run was created (runs
+/// from before training time was recorded; right for a run never paused).
+double training_minutes(const RunConfig& config, const std::string& checkpoint, double training_seconds);
 
 std::string config_path(const std::string& run_dir);
 std::string metrics_path(const std::string& run_dir);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -61,6 +62,8 @@ RunStart resume_run(const TrainOptions& options) {
   start.model = std::move(run.model);
   start.step = run.step;
   start.last_checkpoint = run.checkpoint;
+  // A checkpoint from before training time was recorded: its wall minutes since creation.
+  start.training_seconds = 60 * std::max(0.0, training_minutes(run.config, run.checkpoint, run.training_seconds));
   start.fresh = false;
   if (distributed::is_primary()) {
     truncate_metrics(metrics_path(options.run_dir), start.step);

@@ -104,16 +104,21 @@ StepPlan plan_steps(const CommonSettings& s, int64_t train_images) {
 // Writes checkpoints and remembers the last good one, which every error message names.
 class Checkpointer {
  public:
+  /// `prior_seconds`: the training time up to `last`, which this session's time adds to.
   Checkpointer(GenerativeModel& model, const std::string& model_name, const std::string& run_dir,
-               const RunOptions& run_options, int64_t steps_per_epoch, std::string last, int64_t last_step)
+               const RunOptions& run_options, int64_t steps_per_epoch, std::string last, int64_t last_step,
+               double prior_seconds)
       : model_(model), model_name_(model_name), run_dir_(run_dir), options_(run_options),
         steps_per_epoch_(steps_per_epoch), last_(std::move(last)), last_step_(last_step),
-        last_time_(std::chrono::steady_clock::now()) {}
+        prior_seconds_(prior_seconds), session_start_(std::chrono::steady_clock::now()),
+        last_time_(session_start_) {}
 
   void write(int64_t step) {
+    const double seconds =
+        prior_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
     try {
       last_ = save_checkpoint(model_, model_name_, checkpoints_dir(run_dir_), step, step / steps_per_epoch_,
-                              static_cast<int>(options_.keep))
+                              static_cast<int>(options_.keep), seconds)
                   .path;
     } catch (const UserError& e) {
       throw UserError(std::string("checkpoint at step ") + std::to_string(step) + " not written: " + e.what() +
@@ -140,7 +145,8 @@ class Checkpointer {
   int64_t steps_per_epoch_;
   std::string last_;
   int64_t last_step_;
-  std::chrono::steady_clock::time_point last_time_;
+  double prior_seconds_;
+  std::chrono::steady_clock::time_point session_start_, last_time_;
 };
 
 // metrics.jsonl: the mean of each loss term and the images/s over every log interval.
@@ -333,7 +339,8 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   }
   FigureInputs figures = make_figure_inputs(test, options.device, 0);
   Checkpointer checkpoints(model, config.model, options.run_dir, run_options, steps.per_epoch,
-                           start.last_checkpoint, start.last_checkpoint.empty() ? -1 : step);
+                           start.last_checkpoint, start.last_checkpoint.empty() ? -1 : step,
+                           start.last_checkpoint.empty() ? 0.0 : start.training_seconds);
   MetricsLog metrics(metrics_path(options.run_dir), run_options.log_every, common.batch_size, steps.per_epoch);
 
   std::cout << "training " << config.model << " (preset " << config.preset << ", " << model.parameter_count()

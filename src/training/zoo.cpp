@@ -190,8 +190,8 @@ Json training_record(const LoadedRun& run) {
   }
   Json record = {{"command", command}, {"environment", run.config.environment}, {"exported_on_cpu", perf::cpu_model_name()}};
   if (distilled) record["teacher"] = teacher;
-  const double minutes = minutes_since_created(run.config, run.checkpoint);
-  if (minutes >= 0) record["wall_minutes"] = minutes;
+  const double minutes = training_minutes(run.config, run.checkpoint, run.training_seconds);
+  if (minutes >= 0) record["training_minutes"] = minutes;
   return record;
 }
 

@@ -133,6 +133,10 @@ TEST(Cli, CurveEvaluatesSpreadCheckpointsIncludingTheNewest) {
   EXPECT_EQ(points[1]["step"], 4);
   EXPECT_EQ(points[2]["step"], 6);
   for (const auto& p : points) EXPECT_GE(p["minutes"].get<double>(), 0.0);
+  // Minutes are the training time each checkpoint records, not wall time since creation.
+  const double seconds = read_json(dir.file("run") + "/checkpoints/step-0000000006.json")["training_seconds"];
+  EXPECT_NEAR(points[2]["minutes"].get<double>(), seconds / 60, 1e-12);
+  EXPECT_LE(points[1]["minutes"].get<double>(), points[2]["minutes"].get<double>());
   const auto too_few = run_cli("curve " + dir.file("run") + " --points 1");
   EXPECT_NE(too_few.exit_code, 0);
 }

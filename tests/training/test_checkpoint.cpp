@@ -2,9 +2,11 @@
 // named and skipped, and a run stopped and resumed ends bit-identical to one that was not.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -152,6 +154,33 @@ TEST(Resume, FallsBackToAnOlderCheckpointWhenTheNewestIsCorrupt) {
   EXPECT_EQ(run.step, 3);
 }
 
+// A learning curve's minutes are training time: a run paused between two sessions must not
+// count the pause (a DCGAN paused for hours once plotted its last points four hours late).
+TEST(Resume, TrainingTimeSumsTheSessionsAndSkipsThePauseBetweenThem) {
+  if (trilemma::testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  TrainOptions options = options_for(dir.file("run"));
+  options.run_options["keep"] = 5;
+  ASSERT_EQ(train_run(tiny_run_config(3), options), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the pause
+  TrainOptions more = options;
+  more.resume = true;
+  more.resume_max_steps = 6;
+  ASSERT_EQ(train_run({}, more), 0);
+  const auto all = list_checkpoints(checkpoints_dir(dir.file("run")));
+  ASSERT_EQ(all.size(), 2u);
+  const CheckpointInfo &later = all[0], &earlier = all[1];
+  ASSERT_EQ(earlier.step, 3);
+  EXPECT_GE(earlier.training_seconds, 0);
+  EXPECT_GE(later.training_seconds, earlier.training_seconds);
+  const double wall_seconds =
+      std::chrono::duration<double>(fs::last_write_time(later.path) - fs::last_write_time(earlier.path)).count();
+  EXPECT_LT(later.training_seconds - earlier.training_seconds, wall_seconds - 2.5);
+  const LoadedRun run = load_run(dir.file("run"), torch::kCPU);
+  EXPECT_EQ(run.training_seconds, later.training_seconds);
+  EXPECT_EQ(training_minutes(run.config, run.checkpoint, run.training_seconds), later.training_seconds / 60);
+}
+
 TEST(Resume, RefusesToOverwriteAnExistingRun) {
   if (trilemma::testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
   TempDir dir;
@@ -190,8 +219,15 @@ TEST(Checkpoint, ManifestParserRejectsWrongTypesAndRanges) {
   EXPECT_TRUE(broken("format_version", 1.0));
   EXPECT_THROW(parse_manifest("[1, 2]", "m"), UserError);
   EXPECT_THROW(parse_manifest("", "m"), UserError);
+  EXPECT_TRUE(broken("training_seconds", -1));
+  EXPECT_TRUE(broken("training_seconds", "12"));
   CheckpointInfo info = parse_manifest(good.dump(), "m");
+  EXPECT_EQ(info.training_seconds, -1);  // not recorded: older checkpoints
   EXPECT_EQ(parse_manifest(format_manifest(info), "again").crc32, info.crc32);
+  EXPECT_EQ(parse_manifest(format_manifest(info), "again").training_seconds, -1);
+  Json timed = good;
+  timed["training_seconds"] = 61.5;
+  EXPECT_EQ(parse_manifest(format_manifest(parse_manifest(timed.dump(), "m")), "again").training_seconds, 61.5);
 }
 
 // A kill mid-save leaves temporary files or a .pt without its manifest; a failed resume
