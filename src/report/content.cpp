@@ -200,10 +200,15 @@ std::string dataset_title(const ReportData& data) {
   return data.dataset.is_object() ? data.dataset.value("title", std::string("MNIST")) : "MNIST";
 }
 
-std::string class_label(const ReportData& data, int64_t k) {
+std::string class_noun(const ReportData& data) {
   const bool mnist = !data.dataset.is_object() || data.dataset.value("name", std::string("mnist")) == "mnist";
+  return mnist ? "digit" : "class";
+}
+
+std::string class_label(const ReportData& data, int64_t k) {
   const Json names = data.dataset.is_object() ? data.dataset.value("class_names", Json::array()) : Json::array();
-  if (mnist || k < 0 || k >= static_cast<int64_t>(names.size())) return "digit " + std::to_string(k);
+  if (class_noun(data) == "digit" || k < 0 || k >= static_cast<int64_t>(names.size()))
+    return "digit " + std::to_string(k);
   return "class '" + names[static_cast<size_t>(k)].get<std::string>() + "'";
 }
 

@@ -94,8 +94,10 @@ std::string protocol_notes(const ReportData& data);
 std::string conditional_notes(const ReportData& data);
 
 /// What the dataset's classes are called in sentences: "digit 3" on MNIST, else
-/// "class 'Sneaker'" (its own names); and its title ("MNIST" when the data name none).
+/// "class 'Sneaker'" (its own names); the noun alone ("digit" or "class"); and its title
+/// ("MNIST" when the data name none).
 std::string class_label(const ReportData& data, int64_t k);
+std::string class_noun(const ReportData& data);
 std::string dataset_title(const ReportData& data);
 
 }  // namespace trilemma::report

@@ -82,7 +82,7 @@ std::string render_html(const ReportData& data) {
        "the same protocol to real images.</p>\n";
   h << "<h2>Three corners</h2>\n<div class=\"figs\">" << trilemma_chart_svg(data.rows, data.references)
     << "<p style=\"max-width:500px;font-size:13px\">Quality: FID on a log scale between the "
-    << (dataset_title(data) == "MNIST" ? "one-digit" : "one-class")
+    << "one-" << class_noun(data)
     << " reference (0) and the training-set reference (1). Coverage: Naeem et al.'s "
        "coverage. Speed: log10 of images/s at batch 256 over five decades (1/s → 0, 100,000/s → 1)."
        "</p></div>\n";

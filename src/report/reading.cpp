@@ -32,8 +32,7 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
   if (std::isfinite(train_fid) && std::isfinite(digit_fid))
     lines.push_back("Scale: real training images score FID " + format_number(train_fid, 2) +
                     " against the test set (the floor at this N); the test images of a single " +
-                    std::string(dataset_title(data) == "MNIST" ? "digit " : "class ") +
-                    "score " + format_number(digit_fid, 2) + " (total mode collapse).");
+                    class_noun(data) + " score " + format_number(digit_fid, 2) + " (total mode collapse).");
   for (const auto& row : data.rows) {
     const Json& r = row.result;
     std::ostringstream s;
@@ -59,7 +58,7 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
     lines.push_back(s.str());
     if (r.contains("conditional")) {
       const Json& c = r["conditional"];
-      const std::string noun = dataset_title(data) == "MNIST" ? "digit" : "class";
+      const std::string noun = class_noun(data);
       lines.push_back(row.name + ": asked for a " + noun + ", it draws one the evaluator reads as that " + noun + " " +
                       percent(number_at(c, "conditional_accuracy"), 1) +
                       " of the time; mean per-class FID " +

@@ -18,7 +18,7 @@ struct RunStart {
   std::unique_ptr<GenerativeModel> model;
   int64_t step = 0;
   std::string last_checkpoint;
-  double training_seconds = 0;  ///< training time up to last_checkpoint (see CheckpointInfo)
+  double training_seconds = 0;  ///< training time up to last_checkpoint (0 without one; see CheckpointInfo)
   bool fresh = true;            ///< a new run directory is to be created
   bool config_changed = false;  ///< config.json must be rewritten (length or run options)
 };

@@ -339,8 +339,7 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   }
   FigureInputs figures = make_figure_inputs(test, options.device, 0);
   Checkpointer checkpoints(model, config.model, options.run_dir, run_options, steps.per_epoch,
-                           start.last_checkpoint, start.last_checkpoint.empty() ? -1 : step,
-                           start.last_checkpoint.empty() ? 0.0 : start.training_seconds);
+                           start.last_checkpoint, start.last_checkpoint.empty() ? -1 : step, start.training_seconds);
   MetricsLog metrics(metrics_path(options.run_dir), run_options.log_every, common.batch_size, steps.per_epoch);
 
   std::cout << "training " << config.model << " (preset " << config.preset << ", " << model.parameter_count()
