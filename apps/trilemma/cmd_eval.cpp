@@ -72,9 +72,11 @@ void print_summary(const Json& r) {
   }
 }
 
-Json evaluate_run_dir(EvalFlags& flags, torch::Device device, const std::string& mnist_dir) {
+Json evaluate_run_dir(EvalFlags& flags, const CLI::App& command, torch::Device device,
+                      const std::string& mnist_dir) {
   metrics::RunEvaluationRequest& request = flags.request;
   training::LoadedRun run = training::load_run(flags.run_dir, device);
+  refuse_guidance_curve_without_guidance(command, *run.model);
   check_sampling_options(*run.model, run.config.model, flags.sampler_options);
   check_class_request(request.sampling, run.model->num_classes(), run.model->supports_guidance());
   // Parsed only for a model that draws the curve, and before the long part, to fail early.
@@ -180,7 +182,7 @@ void add_eval_command(CLI::App& app, Context& context) {
     samples_dataset.name = flags->dataset;
     samples_dataset.mnist_dir = context.data_dir;
     const Json result = flags->samples.empty()
-                            ? evaluate_run_dir(*flags, device, context.data_dir)
+                            ? evaluate_run_dir(*flags, *sub, device, context.data_dir)
                             : metrics::evaluate_samples_file(flags->samples, request.protocol, device, samples_dataset,
                                                              flags->evaluator_file, std::cout);
     print_summary(result);

@@ -1,5 +1,5 @@
 // trilemma zoo                        list the model zoo's entries
-// trilemma zoo add RUN_DIR --name NAME [--n 10000]
+// trilemma zoo add RUN_DIR --name NAME [--n 10000] [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
 //   exports a trained run's sampling networks into the zoo (training/zoo.h) and evaluates the
 //   exported model itself, so that its eval.json describes exactly what ships.
 #include <filesystem>
@@ -22,6 +22,7 @@ struct ZooAddFlags {
   std::string run_dir;
   std::string name;
   metrics::RunEvaluationRequest request;
+  std::string guidance_curve = metrics::kDefaultGuidanceCurve;
 };
 
 // The entry's headline numbers from its own eval.json, or "not evaluated".
@@ -72,14 +73,25 @@ void add_zoo_command(CLI::App& app, Context& context) {
   add->add_option("--n", flags->request.protocol.n, "generated images to evaluate (the protocol: 10000)")
       ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
       ->capture_default_str();
+  // A guided model's curve samples curve_n images per weight, at two network evaluations
+  // per step for w > 1: on a CPU it can cost as much as the evaluation itself.
+  add->add_option("--guidance-curve", flags->guidance_curve,
+                  "conditional diffusion: guidance weights to measure, comma-separated, or none")
+      ->capture_default_str();
+  add->add_option("--curve-n", flags->request.curve_n, "images per point of the guidance curve")
+      ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
+      ->capture_default_str();
   sub->callback([sub]() {
     if (sub->get_subcommands().empty()) list_entries();
   });
-  add->callback([&context, flags]() {
+  add->callback([&context, flags, add]() {
     if (training::is_zoo_name(flags->run_dir)) throw UserError("zoo add: give a run directory, not a zoo model");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
+    refuse_guidance_curve_without_guidance(*add, *run.model);
+    if (run.model->supports_guidance())
+      flags->request.guidance_weights = metrics::parse_guidance_list(flags->guidance_curve);
     // Loaded before anything is written, so that missing data leave no unevaluated entry.
     metrics::EvalReference reference = metrics::load_eval_reference(
         data::DatasetSpec::of_run(run.config.dataset, run.config.settings, context.data_dir), "", device);

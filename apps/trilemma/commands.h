@@ -48,6 +48,10 @@ void apply_runtime(const Context& context);
 /// check_sampling_options.
 std::vector<std::string> given_sampler_options(const CLI::App& command);
 
+/// Throws UserError when `command` was given --guidance-curve or --curve-n for a model
+/// that draws no guidance curve (an unguided one), rather than ignoring them.
+void refuse_guidance_curve_without_guidance(const CLI::App& command, const GenerativeModel& model);
+
 /// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`;
 /// its value goes through precision_for (core/precision.h).
 void add_sampling_precision_option(CLI::App& command, std::string& value);

@@ -21,6 +21,13 @@ std::vector<std::string> trilemma::cli::given_sampler_options(const CLI::App& co
   return given;
 }
 
+void trilemma::cli::refuse_guidance_curve_without_guidance(const CLI::App& command, const GenerativeModel& model) {
+  if (model.supports_guidance()) return;
+  for (const char* option : {"--guidance-curve", "--curve-n"})
+    if (command.count(option) > 0)
+      throw UserError(std::string(option) + ": the guidance curve applies to conditional diffusion models only");
+}
+
 void trilemma::cli::add_sampling_precision_option(CLI::App& command, std::string& value) {
   command.add_option("--precision", value,
                      "sampling arithmetic: fp32, or bf16 mixed precision (CPUs with AVX512-BF16, CUDA; "

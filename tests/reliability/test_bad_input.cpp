@@ -221,6 +221,8 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       {"sample" + r + " --guidance 2", "--guidance: this run is unconditional"},
       {"eval" + r + " --guidance 2", "--guidance: this run is unconditional"},
       {"eval" + r + " --class 2", "--class"},
+      {"eval" + r + " --guidance-curve 1,2", "--guidance-curve: the guidance curve applies to conditional diffusion"},
+      {"eval" + r + " --curve-n 100", "--curve-n: the guidance curve applies to conditional diffusion"},
       {"train ddpm --conditional maybe" + new_run, "--conditional: expected true or false, got 'maybe'"},
       {"train ddpm --conditional --label-dropout 1" + new_run, "--label-dropout: must be in [0, 1)"},
       {"train ddpm --conditional --guidance -1" + new_run, "--guidance: must be a finite number >= 0"},
@@ -282,6 +284,8 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       {"zoo add zoo:ddpm --name x", "give a run directory, not a zoo model"},
       {"zoo add" + r + " --name ../x", "zoo entry name '../x'"},
       {"zoo add" + r + " --name x --n 3", "--n"},
+      {"zoo add" + r + " --name x --guidance-curve 1", "--guidance-curve: the guidance curve applies to conditional"},
+      {"zoo add" + r + " --name x --curve-n 5", "--curve-n"},
       // Sweeps are checked before anything is trained.
       {"sweep", "A subcommand is required"},
       {"sweep vae --latent-dim 4", "give one setting with several values"},
