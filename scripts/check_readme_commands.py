@@ -22,6 +22,7 @@ the placeholder names; zoo:NAME is the checkout's zoo. Usage:
   scripts/check_readme_commands.py [--trilemma build/trilemma] [--readme README.md]
 """
 import argparse
+import json
 import os
 import re
 import shlex
@@ -78,6 +79,28 @@ class Runner:
         self.runs = {}  # README run directory -> family
         self.failures = []
         self.ran = 0
+        self.guided = set()  # README run directories of conditional DDPMs (they draw a guidance curve)
+
+    @staticmethod
+    def zoo_manifest(word):
+        """zoo.json of the checkout's zoo:NAME, or {} for anything else."""
+        if not word.startswith("zoo:"):
+            return {}
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "zoo", word[4:], "zoo.json")
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def family_of(self, word):
+        return self.runs.get(word) or self.zoo_manifest(word).get("model")
+
+    def is_guided(self, word):
+        """A conditional DDPM, trained by the README or shipped in the zoo: it draws a guidance curve."""
+        manifest = self.zoo_manifest(word)
+        return word in self.guided or (manifest.get("model") == "ddpm" and
+                                       manifest.get("settings", {}).get("conditional", False))
 
     def run_dir_for(self, word):
         """The scratch run a README run directory or placeholder stands for."""
@@ -110,6 +133,8 @@ class Runner:
                 run_dir = "runs/%s-readme-%d" % (family, len(self.runs))
                 words += ["--run-dir", run_dir]
             self.runs[run_dir] = family
+            if family == "ddpm" and "--conditional" in words:
+                self.guided.add(run_dir)
             return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0"]
         if command == "distill":
             words[1] = self.run_dir_for(words[1])
@@ -123,7 +148,10 @@ class Runner:
             if len(words) > 1 and not words[1].startswith("-"):
                 words[1] = self.run_dir_for(words[1])
             small = {"sample": {"--n": "1" if "--per-class" in words else "2"},
-                     "eval": {"--n": "10", "--curve-n": "10"}}.get(command, {})
+                     "eval": {"--n": "10"}}.get(command, {})
+            # Only a guided model takes --curve-n (others refuse it); its curve is cut to 10 images.
+            if command == "eval" and len(words) > 1 and self.is_guided(words[1]):
+                small["--curve-n"] = "10"
             for flag, value in small.items():
                 if flag in words:
                     words[words.index(flag) + 1] = value
@@ -131,7 +159,7 @@ class Runner:
                     words += [flag, value]
             if command == "eval" and "--no-latency" not in words:
                 words.append("--no-latency")
-            diffusion = self.runs.get(words[1]) == "ddpm" or words[1].startswith("zoo:ddpm")
+            diffusion = self.family_of(words[1]) == "ddpm"
             if command in ("sample", "eval") and diffusion:
                 if "--steps" in words:
                     words[words.index("--steps") + 1] = "2"
