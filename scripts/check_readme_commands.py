@@ -22,6 +22,7 @@ the placeholder names; zoo:NAME is the checkout's zoo. Usage:
   scripts/check_readme_commands.py [--trilemma build/trilemma] [--readme README.md]
 """
 import argparse
+import functools
 import json
 import os
 import re
@@ -82,6 +83,7 @@ class Runner:
         self.guided = set()  # README run directories of conditional DDPMs (they draw a guidance curve)
 
     @staticmethod
+    @functools.lru_cache(maxsize=None)  # read each entry's zoo.json once
     def zoo_manifest(word):
         """zoo.json of the checkout's zoo:NAME, or {} for anything else."""
         if not word.startswith("zoo:"):

@@ -76,12 +76,10 @@ Json evaluate_run_dir(EvalFlags& flags, const CLI::App& command, torch::Device d
                       const std::string& mnist_dir) {
   metrics::RunEvaluationRequest& request = flags.request;
   training::LoadedRun run = training::load_run(flags.run_dir, device);
-  refuse_guidance_curve_without_guidance(command, *run.model);
   check_sampling_options(*run.model, run.config.model, flags.sampler_options);
   check_class_request(request.sampling, run.model->num_classes(), run.model->supports_guidance());
-  // Parsed only for a model that draws the curve, and before the long part, to fail early.
-  if (run.model->supports_guidance())
-    request.guidance_weights = metrics::parse_guidance_list(flags.guidance_curve);
+  // Before the long part, to fail early.
+  request.guidance_weights = guidance_curve_for(command, *run.model, flags.guidance_curve);
   std::cout << "evaluating " << run.dir << " (" << run.config.model << ", preset "
             << run.config.preset << ", step " << run.step << ", sampler "
             << run.model->sampler_name(request.sampling) << ", " << precision_name(request.sampling.precision)
@@ -150,12 +148,7 @@ void add_eval_command(CLI::App& app, Context& context) {
   CLI::Option* guidance_option = sub->add_option(
       "--guidance", flags->guidance,
       "conditional diffusion: guidance weight of the main evaluation (default: the run's)");
-  sub->add_option("--guidance-curve", flags->guidance_curve,
-                  "conditional diffusion: guidance weights to measure, comma-separated, or none")
-      ->capture_default_str();
-  sub->add_option("--curve-n", request.curve_n, "images per point of the guidance curve")
-      ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
-      ->capture_default_str();
+  add_guidance_curve_options(*sub, flags->guidance_curve, request.curve_n);
   sub->add_flag("--no-latency", flags->no_latency, "skip the batch-1 latency measurement");
   add_sampling_precision_option(*sub, flags->precision);
   sub->callback([&context, flags, sub, guidance_option, eta_option]() {

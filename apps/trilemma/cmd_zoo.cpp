@@ -75,12 +75,7 @@ void add_zoo_command(CLI::App& app, Context& context) {
       ->capture_default_str();
   // A guided model's curve samples curve_n images per weight, at two network evaluations
   // per step for w > 1: on a CPU it can cost as much as the evaluation itself.
-  add->add_option("--guidance-curve", flags->guidance_curve,
-                  "conditional diffusion: guidance weights to measure, comma-separated, or none")
-      ->capture_default_str();
-  add->add_option("--curve-n", flags->request.curve_n, "images per point of the guidance curve")
-      ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
-      ->capture_default_str();
+  add_guidance_curve_options(*add, flags->guidance_curve, flags->request.curve_n);
   sub->callback([sub]() {
     if (sub->get_subcommands().empty()) list_entries();
   });
@@ -89,9 +84,7 @@ void add_zoo_command(CLI::App& app, Context& context) {
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
-    refuse_guidance_curve_without_guidance(*add, *run.model);
-    if (run.model->supports_guidance())
-      flags->request.guidance_weights = metrics::parse_guidance_list(flags->guidance_curve);
+    flags->request.guidance_weights = guidance_curve_for(*add, *run.model, flags->guidance_curve);
     // Loaded before anything is written, so that missing data leave no unevaluated entry.
     metrics::EvalReference reference = metrics::load_eval_reference(
         data::DatasetSpec::of_run(run.config.dataset, run.config.settings, context.data_dir), "", device);

@@ -48,9 +48,13 @@ void apply_runtime(const Context& context);
 /// check_sampling_options.
 std::vector<std::string> given_sampler_options(const CLI::App& command);
 
-/// Throws UserError when `command` was given --guidance-curve or --curve-n for a model
-/// that draws no guidance curve (an unguided one), rather than ignoring them.
-void refuse_guidance_curve_without_guidance(const CLI::App& command, const GenerativeModel& model);
+/// Adds `--guidance-curve W1,W2,...|none` and `--curve-n N` (the curve `eval` and `zoo add`
+/// draw for a guided model) to `command`.
+void add_guidance_curve_options(CLI::App& command, std::string& weights, int64_t& images_per_point);
+/// The guidance curve's weights for `model`: `weights` parsed for a guided model; none for
+/// any other, which refuses either option (UserError) rather than ignoring it.
+std::vector<double> guidance_curve_for(const CLI::App& command, const GenerativeModel& model,
+                                       const std::string& weights);
 
 /// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`;
 /// its value goes through precision_for (core/precision.h).

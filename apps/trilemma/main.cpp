@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "metrics/run_evaluation.h"
 
 void trilemma::cli::apply_runtime(const Context& context) {
   keep_freed_memory();
@@ -21,11 +22,22 @@ std::vector<std::string> trilemma::cli::given_sampler_options(const CLI::App& co
   return given;
 }
 
-void trilemma::cli::refuse_guidance_curve_without_guidance(const CLI::App& command, const GenerativeModel& model) {
-  if (model.supports_guidance()) return;
+void trilemma::cli::add_guidance_curve_options(CLI::App& command, std::string& weights, int64_t& images_per_point) {
+  command.add_option("--guidance-curve", weights,
+                     "conditional diffusion: guidance weights to measure, comma-separated, or none")
+      ->capture_default_str();
+  command.add_option("--curve-n", images_per_point, "images per point of the guidance curve")
+      ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
+      ->capture_default_str();
+}
+
+std::vector<double> trilemma::cli::guidance_curve_for(const CLI::App& command, const GenerativeModel& model,
+                                                      const std::string& weights) {
+  if (model.supports_guidance()) return metrics::parse_guidance_list(weights);
   for (const char* option : {"--guidance-curve", "--curve-n"})
     if (command.count(option) > 0)
       throw UserError(std::string(option) + ": the guidance curve applies to conditional diffusion models only");
+  return {};
 }
 
 void trilemma::cli::add_sampling_precision_option(CLI::App& command, std::string& value) {
