@@ -147,7 +147,7 @@ void add_compare_command(CLI::App& app, Context& context) {
       // A zoo entry holds its own eval.json; its rows are labelled zoo:NAME.
       const bool from_zoo = training::is_zoo_name(argument);
       const std::string dir = training::run_folder(argument);
-      const Json file = metrics::read_eval_file(dir);
+      const Json file = from_zoo ? training::read_zoo_evaluation(argument) : metrics::read_eval_file(dir);
       const std::string run_name = from_zoo ? argument : fs::path(dir).lexically_normal().filename().string();
       for (auto it = file["samplers"].begin(); it != file["samplers"].end(); ++it) {
         report::ModelRow row;

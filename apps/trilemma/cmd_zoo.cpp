@@ -1,5 +1,5 @@
 // trilemma zoo                        list the model zoo's entries
-// trilemma zoo add RUN_DIR --name NAME [--n 10000] [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
+// trilemma zoo add RUN_DIR --name NAME [--n 10000] [--guidance W] [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
 //   exports a trained run's sampling networks into the zoo (training/zoo.h) and evaluates the
 //   exported model itself, so that its eval.json describes exactly what ships.
 #include <filesystem>
@@ -23,7 +23,18 @@ struct ZooAddFlags {
   std::string name;
   metrics::RunEvaluationRequest request;
   std::string guidance_curve = metrics::kDefaultGuidanceCurve;
+  std::string guidance;  ///< --guidance: the entry's default weight (when given; else the run's)
 };
+
+// Guidance is a sampling setting: an entry may sample at another default weight than its
+// run did, without retraining. zoo.json's settings then carry it, and so does the training
+// command recorded there (`--guidance W` trains the same networks with that default).
+void set_default_guidance(training::LoadedRun& run, const std::string& weight) {
+  if (!run.model->supports_guidance())
+    throw UserError("--guidance: the guidance weight applies to conditional diffusion models only");
+  run.family->set_setting(run.config.settings, "guidance", weight);
+  run.config.settings = run.family->validate(run.config.settings);
+}
 
 // The entry's headline numbers from its own eval.json, or "not evaluated".
 std::string headline(const std::string& entry_dir) {
@@ -75,16 +86,20 @@ void add_zoo_command(CLI::App& app, Context& context) {
       ->capture_default_str();
   // A guided model's curve samples curve_n images per weight, at two network evaluations
   // per step for w > 1: on a CPU it can cost as much as the evaluation itself.
+  CLI::Option* guidance_option = add->add_option("--guidance", flags->guidance,
+                  "conditional diffusion: the entry's default guidance weight, used by sample and eval (default: "
+                  "the run's)");
   add_guidance_curve_options(*add, flags->guidance_curve, flags->request.curve_n);
   sub->callback([sub]() {
     if (sub->get_subcommands().empty()) list_entries();
   });
-  add->callback([&context, flags, add]() {
+  add->callback([&context, flags, add, guidance_option]() {
     if (training::is_zoo_name(flags->run_dir)) throw UserError("zoo add: give a run directory, not a zoo model");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
     flags->request.guidance_weights = guidance_curve_for(*add, *run.model, flags->guidance_curve);
+    if (guidance_option->count() > 0) set_default_guidance(run, flags->guidance);
     // Loaded before anything is written, so that missing data leave no unevaluated entry.
     metrics::EvalReference reference = metrics::load_eval_reference(
         data::DatasetSpec::of_run(run.config.dataset, run.config.settings, context.data_dir), "", device);

@@ -14,6 +14,7 @@
 #include "io/npy.h"
 #include "metrics/eval_sampling.h"
 #include "metrics/speed.h"
+#include "perf/machine.h"
 
 namespace trilemma::metrics {
 namespace fs = std::filesystem;
@@ -163,6 +164,8 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
                 {"batch256_timed_batches", samples.timed_batches},
                 {"device", describe_device(device)},
                 {"threads", torch::get_num_threads()}};
+  // Speeds compare only on one machine; the report says when its rows come from several.
+  if (const std::string cpu = perf::cpu_model_name(); !cpu.empty()) speed["cpu"] = cpu;
   if (request.measure_latency) {
     TimingOptions timing;
     timing.warmup = 2;

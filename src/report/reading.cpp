@@ -22,6 +22,39 @@ std::pair<int, int> extreme_classes(const std::vector<double>& shares) {
   return {static_cast<int>(max_it - shares.begin()), static_cast<int>(min_it - shares.begin())};
 }
 
+/// The machine a row's speed was measured on: the CPU's name (eval.json's speed.cpu) and
+/// the thread count; "" when the row has no speed.
+std::string speed_machine(const Json& result) {
+  if (!result.is_object() || !result.contains("speed") || !result["speed"].is_object()) return "";
+  const Json& speed = result["speed"];
+  const std::string cpu = speed.value("cpu", std::string());
+  const double threads = number_at(speed, "threads");
+  return (cpu.empty() ? std::string("an unrecorded CPU") : cpu) +
+         (std::isfinite(threads) ? ", " + format_number(threads, 0) + (threads == 1 ? " thread" : " threads")
+                                 : std::string());
+}
+
+/// A sentence when the rows' speeds were measured on more than one machine (a zoo entry's
+/// on the machine that shipped it, a run just trained on this one): the speed columns then
+/// compare machines as well as models. "" when they share one.
+std::string speed_machines(const std::vector<ModelRow>& rows) {
+  std::vector<std::pair<std::string, std::string>> groups;  // machine, its rows; in first-seen order
+  for (const auto& row : rows) {
+    const std::string machine = speed_machine(row.result);
+    if (machine.empty()) continue;
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == machine; });
+    if (group == groups.end())
+      groups.emplace_back(machine, row.name);
+    else
+      group->second += ", " + row.name;
+  }
+  if (groups.size() < 2) return "";
+  std::string line = "Speed was measured on " + std::to_string(groups.size()) + " machines (";
+  for (size_t i = 0; i < groups.size(); ++i)
+    line += (i == 0 ? "" : "; ") + groups[i].first + ": " + groups[i].second;
+  return line + "): images/s and ms/image compare models only between rows measured on the same machine.";
+}
+
 }  // namespace
 
 std::vector<std::string> reading_of_results(const ReportData& data) {
@@ -108,6 +141,7 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
     }
     lines.push_back(led + ".");
   }
+  if (const std::string machines = speed_machines(data.rows); !machines.empty()) lines.push_back(machines);
   return lines;
 }
 

@@ -9,6 +9,7 @@
 #include "core/files.h"
 #include "core/module_io.h"
 #include "core/settings.h"
+#include "metrics/run_evaluation.h"
 #include "models/registry.h"
 #include "perf/machine.h"
 
@@ -132,6 +133,19 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
   // The manifest last: an entry whose model.pt does not match it fails its CRC check.
   write_file_atomic(manifest_path(dir.string()), manifest.dump(2) + "\n");
   return dir.string();
+}
+
+Json read_zoo_evaluation(const std::string& run_argument) {
+  const std::string dir = zoo_entry_dir(run_argument);
+  Json evaluation = metrics::read_eval_file(dir);
+  const std::string cpu =
+      read_entry(entry_name(run_argument), dir).manifest.value("training", Json::object()).value("exported_on_cpu", "");
+  if (cpu.empty() || !evaluation.contains("samplers") || !evaluation["samplers"].is_object()) return evaluation;
+  for (auto& result : evaluation["samplers"])
+    if (result.is_object() && result.contains("speed") && result["speed"].is_object() &&
+        !result["speed"].contains("cpu"))
+      result["speed"]["cpu"] = cpu;
+  return evaluation;
 }
 
 LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) {

@@ -51,6 +51,11 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
 /// but cannot be resumed; read_only is set, so that commands write nothing into the zoo.
 LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device);
 
+/// A zoo entry's eval.json (as metrics::read_eval_file). Entries shipped before eval.json
+/// recorded the CPU of its speed measurements get it from zoo.json: `zoo add` evaluates on
+/// the machine that exports.
+Json read_zoo_evaluation(const std::string& run_argument);
+
 /// How a run was trained, for zoo.json: the command that reproduces its settings (the
 /// preset plus a flag per setting that departs from it), its wall time from creation to
 /// the newest checkpoint, its environment and the CPU's name.

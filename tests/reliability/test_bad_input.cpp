@@ -286,6 +286,7 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       {"zoo add" + r + " --name x --n 3", "--n"},
       {"zoo add" + r + " --name x --guidance-curve 1", "--guidance-curve: the guidance curve applies to conditional"},
       {"zoo add" + r + " --name x --curve-n 5", "--curve-n"},
+      {"zoo add" + r + " --name x --guidance 2", "--guidance: the guidance weight applies to conditional diffusion"},
       // Sweeps are checked before anything is trained.
       {"sweep", "A subcommand is required"},
       {"sweep vae --latent-dim 4", "give one setting with several values"},

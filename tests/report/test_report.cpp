@@ -118,6 +118,29 @@ TEST(Report, ReadingSaysWhichCornersEachRowLeads) {
   EXPECT_EQ(all.back(), "Corners each row leads: vae – none; ddpm – none; ddgan – quality, coverage, speed.");
 }
 
+// A zoo entry's speed comes from the machine that shipped it: the reading must say when the
+// speed columns compare machines as well as models, and stay silent when they do not.
+TEST(Report, ReadingSaysWhenSpeedsComeFromSeveralMachines) {
+  ReportData data;
+  data.rows = {make_row("quick vae", 20.0, 0.5, 1.0, 8000.0, uniform()),
+               make_row("zoo:vae", 10.0, 0.6, 1.0, 3000.0, uniform()),
+               make_row("quick dcgan", 15.0, 0.55, 1.0, 9000.0, uniform())};
+  auto on = [&](int row, const std::string& cpu, int threads) {
+    data.rows[row].result["speed"]["cpu"] = cpu;
+    data.rows[row].result["speed"]["threads"] = threads;
+  };
+  on(0, "AMD EPYC", 2), on(1, "AMD EPYC", 2), on(2, "AMD EPYC", 2);
+  EXPECT_EQ(reading_of_results(data).back().rfind("Corners each row leads", 0), 0u);  // one machine: nothing said
+  on(1, "Intel Xeon", 2);
+  EXPECT_EQ(reading_of_results(data).back(),
+            "Speed was measured on 2 machines (AMD EPYC, 2 threads: quick vae, quick dcgan; Intel Xeon, 2 threads: "
+            "zoo:vae): images/s and ms/image compare models only between rows measured on the same machine.");
+  on(1, "AMD EPYC", 1);  // the same CPU with fewer threads is another machine for speed
+  EXPECT_NE(reading_of_results(data).back().find("AMD EPYC, 1 thread: zoo:vae"), std::string::npos);
+  data.rows[1].result["speed"].erase("cpu");  // an eval.json from before the CPU was recorded
+  EXPECT_NE(reading_of_results(data).back().find("an unrecorded CPU, 1 thread: zoo:vae"), std::string::npos);
+}
+
 TEST(Report, CornerScoresUseReferenceScale) {
   const Json refs = {{"train", {{"fid", 1.0}}}, {"single_digit", {{"fid", 100.0}}}};
   const Json at_floor = {{"fid", 1.0}, {"coverage", 0.5}, {"speed", {{"images_per_s_batch256", 1000.0}}}};

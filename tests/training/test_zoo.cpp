@@ -92,6 +92,25 @@ TEST(Zoo, DamagedUnknownAndMisusedEntriesAreNamed) {
   EXPECT_THROW(export_to_zoo(run, "../escape", dir.path().string(), {}), UserError);
 }
 
+// An entry's speeds were measured on the machine that shipped it; compare needs its name to
+// say so beside runs measured here. Entries from before eval.json recorded it take zoo.json's.
+TEST(Zoo, EvaluationNamesTheCpuItsSpeedWasMeasuredOn) {
+  TempDir dir;
+  ZooAt zoo(dir.path().string());
+  LoadedRun run = tiny_vae_run();
+  const fs::path entry(export_to_zoo(run, "tiny", dir.path().string(), {{"exported_on_cpu", "Old CPU"}}));
+  const Json evaluation = {{"samplers",
+                            {{"decoder", {{"fid", 1.0}, {"speed", {{"nfe", 1}}}}},
+                             {"later", {{"fid", 2.0}, {"speed", {{"nfe", 1}, {"cpu", "New CPU"}}}}},
+                             {"no-speed", {{"fid", 3.0}}}}}};
+  write_file_atomic((entry / "eval.json").string(), evaluation.dump());
+  const Json read = read_zoo_evaluation("zoo:tiny");
+  EXPECT_EQ(read["samplers"]["decoder"]["speed"]["cpu"], "Old CPU");
+  EXPECT_EQ(read["samplers"]["later"]["speed"]["cpu"], "New CPU");  // its own record wins
+  EXPECT_FALSE(read["samplers"]["no-speed"].contains("speed"));
+  EXPECT_EQ(read["samplers"]["decoder"]["fid"], 1.0);
+}
+
 TEST(Zoo, ShippedModelsLoadAndDrawEveryDigit) {
   if (trilemma::testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
   const auto entries = list_zoo(zoo_directory());
