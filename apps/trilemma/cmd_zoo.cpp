@@ -84,11 +84,11 @@ void add_zoo_command(CLI::App& app, Context& context) {
   add->add_option("--n", flags->request.protocol.n, "generated images to evaluate (the protocol: 10000)")
       ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
       ->capture_default_str();
-  // A guided model's curve samples curve_n images per weight, at two network evaluations
-  // per step for w > 1: on a CPU it can cost as much as the evaluation itself.
   CLI::Option* guidance_option = add->add_option("--guidance", flags->guidance,
                   "conditional diffusion: the entry's default guidance weight, used by sample and eval (default: "
                   "the run's)");
+  // A guided model's curve samples curve_n images per weight, at two network evaluations
+  // per step for w > 1: on a CPU it can cost as much as the evaluation itself.
   add_guidance_curve_options(*add, flags->guidance_curve, flags->request.curve_n);
   sub->callback([sub]() {
     if (sub->get_subcommands().empty()) list_entries();
