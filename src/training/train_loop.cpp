@@ -349,6 +349,16 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   std::cout << "\n";
   StopSignals signals;
   io::ProgressBar progress("train", steps.total, run_options.log_every, step);
+  // Called once a checkpoint of `step` exists; returns the exit status.
+  auto report_stop = [&](int64_t stopped_at) {
+    // A rank stopped because another was signalled reports SIGTERM's status.
+    const int signal = signals.received() != 0 ? signals.received() : SIGTERM;
+    std::cout << "\nstopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << " at step " << stopped_at
+              << "; checkpoint written: " << checkpoints.last() << "\nresume with: trilemma train --resume "
+              << options.run_dir << (world_size > 1 ? " --nproc " + std::to_string(world_size) : std::string())
+              << "\n";
+    return 128 + signal;
+  };
 
   while (step < steps.total) {
     // Epochs are whole numbers of steps (the last partial batch is dropped), so the epoch
@@ -388,30 +398,31 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
 
       if (stop) {
         if (primary) checkpoints.write(step);
-        // A rank stopped because another was signalled reports SIGTERM's status.
-        const int signal = signals.received() != 0 ? signals.received() : SIGTERM;
-        std::cout << "\nstopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << " at step " << step
-                  << "; checkpoint written: " << checkpoints.last()
-                  << "\nresume with: trilemma train --resume " << options.run_dir
-                  << (world_size > 1 ? " --nproc " + std::to_string(world_size) : std::string()) << "\n";
-        return 128 + signal;
+        return report_stop(step);
       }
       if (primary) checkpoints.write_if_due(step);
     }
     if (step % steps.per_epoch != 0) break;  // stopped mid-epoch by --max-steps
     const int64_t completed = step / steps.per_epoch;
     if (!primary) continue;  // the others wait for rank 0 at the next step's all-reduce
+    // The checkpoint comes before the epoch's test loss and figures, which take minutes for
+    // a large model on one thread: a stop signal (even a second, fatal one) meanwhile loses
+    // no training. A single process stops here; ranks stop together at the next step.
+    checkpoints.write(step);
+    const bool stop_here = group == nullptr;
+    if (stop_here && signals.received() != 0) return report_stop(step);
     const LossTerms test_terms = mean_losses(model, test, options.test_images, options.device);
     metrics.add_test(test_terms, step, completed);
     std::cout << (progress_is_inline() ? "\n" : "") << "epoch " << completed << " test "
               << format_losses(test_terms) << "\n";
+    if (stop_here && signals.received() != 0) return report_stop(step);
     figures.epoch = completed;
     try {
       write_figures(model.epoch_figures(figures), images_dir(options.run_dir), completed);
     } catch (const UserError& e) {
       std::cerr << "warning: epoch figures not written: " << e.what() << "\n";  // the checkpoint matters more
     }
-    checkpoints.write(step);
+    if (stop_here && signals.received() != 0) return report_stop(step);
   }
   progress.finish();
   if (!primary) return 0;

@@ -16,6 +16,7 @@
 
 #include "core/files.h"
 #include "core/settings.h"
+#include "io/image.h"
 #include "support/test_support.h"
 #include "training/checkpoint.h"
 #include "training/run_dir.h"
@@ -202,6 +203,40 @@ TEST(KillAndResume, SigintWritesACheckpointAndExits130) {
 TEST(KillAndResume, SigtermWritesACheckpointAndExits143) {
   if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
   expect_clean_stop(SIGTERM);
+}
+
+// A signal during an epoch's end-of-epoch work (test loss, figures) stops the run there,
+// on the epoch's checkpoint — written before that work, so that the minutes it takes for a
+// large model cannot lose training — instead of after one more step.
+TEST(KillAndResume, SignalDuringTheEpochsEndStopsOnTheEpochsCheckpoint) {
+  TempDir dir;
+  // An epoch of 4 steps (64 images, batch 16) and a test split of 10,000 images, whose
+  // test loss keeps the run in its epoch's end for a second or more: the signal lands there.
+  const auto png = [&](const std::string& path) {
+    fs::create_directories(fs::path(path).parent_path());
+    write_file_atomic(path, io::encode_png(torch::rand({1, 28, 28})));
+  };
+  for (int i = 0; i < 64; ++i) png(dir.file("data/train/a/" + std::to_string(i) + ".png"));
+  for (int i = 0; i < 10000; ++i) png(dir.file("data/test/a/" + std::to_string(i) + ".png"));
+  constexpr int64_t kStepsPerEpoch = 4;
+  const std::string run = dir.file("run");
+  CliProcess process("--threads 1 train --log-every 1 --checkpoint-minutes 1000 vae --dataset '" + dir.file("data") +
+                     "' --channels 8 --latent-dim 4 --batch-size 16 --epochs 0 --max-steps 100000 --run-dir '" +
+                     run + "'",
+                     dir.file("out"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!process.finished() && std::chrono::steady_clock::now() < deadline &&
+         testing::last_logged_step(run) < kStepsPerEpoch)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_EQ(testing::last_logged_step(run), kStepsPerEpoch) << testing::slurp(dir.file("out"));
+  process.send(SIGTERM);
+  const int code = process.wait();
+  const std::string output = testing::slurp(dir.file("out"));
+  ASSERT_EQ(code, 128 + SIGTERM) << output;
+  EXPECT_NE(output.find("stopped by SIGTERM at step " + std::to_string(kStepsPerEpoch)), std::string::npos)
+      << output;
+  EXPECT_EQ(losses_by_step(run).rbegin()->first, kStepsPerEpoch) << "no step after the epoch's end";
+  EXPECT_EQ(newest_checkpoint(run).step, kStepsPerEpoch);
 }
 
 // Killed before its first checkpoint, a run restarts from step 0 on --resume instead of
