@@ -54,13 +54,14 @@ data::DatasetSpec common_dataset(const std::vector<report::ModelRow>& rows, cons
   return spec;
 }
 
-// Puts each study model's HYPE∞ into the row of the same run and sampler; the study's models
-// that match no row are named, so that a misspelt run is not silently left out.
+// Puts each study model's HYPE∞ into the row of the same run, step and sampler; the study's
+// models that match no row are named, so that a misspelt run — or a zoo entry replaced by a
+// newer model since the study drew its images — is not silently left out or mislabelled.
 void add_human_scores(const std::string& study_path, std::vector<report::ModelRow>& rows) {
   const human::Study study(study_path);
   const Json results = study.results();
   for (const auto& model : results["models"]) {
-    bool matched = false;
+    bool matched = false, other_step = false;
     for (auto& row : rows) {
       // A zoo model is known by its name, so that a study travels with the repository.
       const std::string name = model["name"];
@@ -69,10 +70,17 @@ void add_human_scores(const std::string& study_path, std::vector<report::ModelRo
                                   fs::weakly_canonical(row.run_dir) == fs::weakly_canonical(training::zoo_entry_dir(name));
       if (!same_zoo_entry && fs::weakly_canonical(row.run_dir).string() != model["run"].get<std::string>()) continue;
       if (row.result.value("sampler", std::string()) != model["sampler"].get<std::string>()) continue;
+      const int64_t row_step = row.result.contains("run") ? row.result["run"].value("step", int64_t{-1}) : -1;
+      if (row_step != model.value("step", int64_t{-1})) {
+        std::cerr << "warning: --hype: the study's " << name << " is of step " << model.value("step", int64_t{-1})
+                  << ", the report's of step " << row_step << "; its human scores are left out\n";
+        other_step = true;
+        continue;
+      }
       row.result["human"] = model;
       matched = true;
     }
-    if (!matched)
+    if (!matched && !other_step)
       std::cerr << "warning: --hype: " << model["name"].get<std::string>() << " (" << model["sampler"].get<std::string>()
                 << ") of the study has no row in this report\n";
   }

@@ -103,5 +103,37 @@ TEST(HypeCli, AnswersSurviveSigkillAndARestartContinuesTheStudy) {
   EXPECT_LE(score, 1.0);
 }
 
+// `compare --hype` joins a study's scores to the row of the same model, sampler and step: a
+// zoo entry replaced by a newer model since the study drew its images (here: the shipped
+// study with its zoo:consistency's step edited) is left out with a warning, not mislabelled.
+TEST(HypeCli, CompareJoinsAStudyOnlyToTheStepItsImagesCameFrom) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "needs MNIST (TRILEMMA_DATA_DIR)";
+  TempDir dir;
+  const std::string shipped = std::string(TRILEMMA_SOURCE_DIR) + "/docs/hype/hype-study.db";
+  const std::string edited = dir.file("edited.db");
+  write_file_atomic(edited, read_file(shipped));
+  {
+    SQLite::Database db(edited, SQLite::OPEN_READWRITE);
+    ASSERT_EQ(db.exec("UPDATE models SET step = step - 1 WHERE name = 'zoo:consistency'"), 1);
+  }
+  const auto report_of = [&](const std::string& study, const std::string& out) {
+    const auto run = testing::run_cli("compare zoo:consistency --hype '" + study + "' --out '" + dir.file(out) + "'");
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    return std::make_pair(run.output, read_file(dir.file(out + "/report.md")));
+  };
+  const auto [joined_output, joined] = report_of(shipped, "joined");
+  EXPECT_NE(joined.find("HYPE∞"), std::string::npos) << joined;
+  EXPECT_EQ(joined_output.find("zoo:consistency is of step"), std::string::npos) << joined_output;
+
+  const auto [stale_output, stale] = report_of(edited, "stale");
+  EXPECT_EQ(stale.find("HYPE∞"), std::string::npos) << stale;
+  EXPECT_NE(stale_output.find("warning: --hype: the study's zoo:consistency is of step 499, the report's of step "
+                              "500; its human scores are left out"),
+            std::string::npos)
+      << stale_output;
+  EXPECT_EQ(stale_output.find("zoo:consistency (consistency-2) of the study has no row"), std::string::npos)
+      << stale_output;
+}
+
 }  // namespace
 }  // namespace trilemma
