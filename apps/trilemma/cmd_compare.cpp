@@ -61,6 +61,7 @@ void add_human_scores(const std::string& study_path, std::vector<report::ModelRo
   const human::Study study(study_path);
   const Json results = study.results();
   for (const auto& model : results["models"]) {
+    const int64_t study_step = model.value("step", int64_t{-1});
     bool matched = false, other_step = false;
     for (auto& row : rows) {
       // A zoo model is known by its name, so that a study travels with the repository.
@@ -71,8 +72,8 @@ void add_human_scores(const std::string& study_path, std::vector<report::ModelRo
       if (!same_zoo_entry && fs::weakly_canonical(row.run_dir).string() != model["run"].get<std::string>()) continue;
       if (row.result.value("sampler", std::string()) != model["sampler"].get<std::string>()) continue;
       const int64_t row_step = row.result.contains("run") ? row.result["run"].value("step", int64_t{-1}) : -1;
-      if (row_step != model.value("step", int64_t{-1})) {
-        std::cerr << "warning: --hype: the study's " << name << " is of step " << model.value("step", int64_t{-1})
+      if (row_step != study_step) {
+        std::cerr << "warning: --hype: the study's " << name << " is of step " << study_step
                   << ", the report's of step " << row_step << "; its human scores are left out\n";
         other_step = true;
         continue;

@@ -409,20 +409,20 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
     // a large model on one thread: a stop signal (even a second, fatal one) meanwhile loses
     // no training. A single process stops here; ranks stop together at the next step.
     checkpoints.write(step);
-    const bool stop_here = group == nullptr;
-    if (stop_here && signals.received() != 0) return report_stop(step);
+    const auto signalled_alone = [&] { return group == nullptr && signals.received() != 0; };
+    if (signalled_alone()) return report_stop(step);
     const LossTerms test_terms = mean_losses(model, test, options.test_images, options.device);
     metrics.add_test(test_terms, step, completed);
     std::cout << (progress_is_inline() ? "\n" : "") << "epoch " << completed << " test "
               << format_losses(test_terms) << "\n";
-    if (stop_here && signals.received() != 0) return report_stop(step);
+    if (signalled_alone()) return report_stop(step);
     figures.epoch = completed;
     try {
       write_figures(model.epoch_figures(figures), images_dir(options.run_dir), completed);
     } catch (const UserError& e) {
       std::cerr << "warning: epoch figures not written: " << e.what() << "\n";  // the checkpoint matters more
     }
-    if (stop_here && signals.received() != 0) return report_stop(step);
+    if (signalled_alone()) return report_stop(step);
   }
   progress.finish();
   if (!primary) return 0;
