@@ -54,15 +54,33 @@ data::DatasetSpec common_dataset(const std::vector<report::ModelRow>& rows, cons
   return spec;
 }
 
-// Puts each study model's HYPE∞ into the row of the same run, step and sampler; the study's
-// models that match no row are named, so that a misspelt run — or a zoo entry replaced by a
-// newer model since the study drew its images — is not silently left out or mislabelled.
+// The CRC-32 of the checkpoint a row was evaluated from, or "" when it cannot be read. The
+// path eval.json names is re-rooted at the row's folder, so that a moved run or a zoo entry
+// in another clone (eval.json keeps the exporting machine's absolute paths) still resolves.
+std::string row_checkpoint_crc32(const report::ModelRow& row) {
+  const Json run = row.result.value("run", Json::object());
+  if (!run.contains("checkpoint")) return "";
+  fs::path checkpoint = run["checkpoint"].get<std::string>();
+  if (run.contains("dir")) {
+    const fs::path relative = checkpoint.lexically_relative(run["dir"].get<std::string>());
+    if (!relative.empty() && *relative.begin() != "..") checkpoint = fs::path(row.run_dir) / relative;
+  }
+  if (!fs::is_regular_file(checkpoint)) return "";
+  return crc32_hex(crc32_of(read_file(checkpoint.string())));
+}
+
+// Puts each study model's HYPE∞ into the row of the same run, sampler and network — the
+// same checkpoint file by CRC-32, or, for studies that predate the CRC, the same step. The
+// study's models that match no row are named, so that a misspelt run — or a zoo entry
+// replaced by a newer model since the study drew its images — is not silently left out or
+// mislabelled.
 void add_human_scores(const std::string& study_path, std::vector<report::ModelRow>& rows) {
   const human::Study study(study_path);
   const Json results = study.results();
   for (const auto& model : results["models"]) {
     const int64_t study_step = model.value("step", int64_t{-1});
-    bool matched = false, other_step = false;
+    const std::string study_crc = model.value("checkpoint_crc32", std::string());
+    bool matched = false, other_network = false;
     for (auto& row : rows) {
       // A zoo model is known by its name, so that a study travels with the repository.
       const std::string name = model["name"];
@@ -72,16 +90,24 @@ void add_human_scores(const std::string& study_path, std::vector<report::ModelRo
       if (!same_zoo_entry && fs::weakly_canonical(row.run_dir).string() != model["run"].get<std::string>()) continue;
       if (row.result.value("sampler", std::string()) != model["sampler"].get<std::string>()) continue;
       const int64_t row_step = row.result.contains("run") ? row.result["run"].value("step", int64_t{-1}) : -1;
-      if (row_step != study_step) {
+      const std::string row_crc = study_crc.empty() ? "" : row_checkpoint_crc32(row);
+      if (!row_crc.empty() && row_crc != study_crc) {
+        std::cerr << "warning: --hype: the study's " << name << " was drawn from checkpoint " << study_crc
+                  << " (step " << study_step << "), the report's is " << row_crc << " (step " << row_step
+                  << "); its human scores are left out\n";
+        other_network = true;
+        continue;
+      }
+      if (row_crc.empty() && row_step != study_step) {
         std::cerr << "warning: --hype: the study's " << name << " is of step " << study_step
                   << ", the report's of step " << row_step << "; its human scores are left out\n";
-        other_step = true;
+        other_network = true;
         continue;
       }
       row.result["human"] = model;
       matched = true;
     }
-    if (!matched && !other_step)
+    if (!matched && !other_network)
       std::cerr << "warning: --hype: " << model["name"].get<std::string>() << " (" << model["sampler"].get<std::string>()
                 << ") of the study has no row in this report\n";
   }

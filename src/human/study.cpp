@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kSchema = R"sql(
 CREATE TABLE study(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE models(id INTEGER PRIMARY KEY, name TEXT NOT NULL, run TEXT NOT NULL, family TEXT NOT NULL,
-                    sampler TEXT NOT NULL, step INTEGER NOT NULL);
+                    sampler TEXT NOT NULL, step INTEGER NOT NULL, checkpoint_crc32 TEXT);
 -- model_id NULL: a real image. token: the only id a browser sees.
 CREATE TABLE images(id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, model_id INTEGER REFERENCES models(id),
                     evaluator_class INTEGER NOT NULL, source_index INTEGER NOT NULL, png BLOB NOT NULL);
@@ -152,7 +152,8 @@ void Study::create(const std::string& path, const StudySettings& settings, const
         put.exec();
         put.reset();
       }
-      SQLite::Statement add_model(db, "INSERT INTO models(id, name, run, family, sampler, step) VALUES (?,?,?,?,?,?)");
+      SQLite::Statement add_model(
+          db, "INSERT INTO models(id, name, run, family, sampler, step, checkpoint_crc32) VALUES (?,?,?,?,?,?,?)");
       for (size_t m = 0; m < models.size(); ++m) {
         add_model.bind(1, static_cast<int64_t>(m));
         add_model.bind(2, models[m].name);
@@ -160,6 +161,7 @@ void Study::create(const std::string& path, const StudySettings& settings, const
         add_model.bind(4, models[m].family);
         add_model.bind(5, models[m].sampler);
         add_model.bind(6, models[m].step);
+        add_model.bind(7, models[m].checkpoint_crc32);
         add_model.exec();
         add_model.reset();
       }
@@ -224,10 +226,14 @@ Study::~Study() = default;
 std::vector<StudyModel> Study::models() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<StudyModel> models;
-  SQLite::Statement query(*db_, "SELECT name, run, family, sampler, step FROM models ORDER BY id");
+  // Studies made before the checkpoint's CRC was kept have no such column: read as empty.
+  SQLite::Statement has_crc(*db_, "SELECT COUNT(*) FROM pragma_table_info('models') WHERE name = 'checkpoint_crc32'");
+  has_crc.executeStep();
+  const std::string crc_column = has_crc.getColumn(0).getInt64() > 0 ? "checkpoint_crc32" : "''";
+  SQLite::Statement query(*db_, "SELECT name, run, family, sampler, step, " + crc_column + " FROM models ORDER BY id");
   while (query.executeStep())
     models.push_back({query.getColumn(0).getString(), query.getColumn(1).getString(), query.getColumn(2).getString(),
-                      query.getColumn(3).getString(), query.getColumn(4).getInt64()});
+                      query.getColumn(3).getString(), query.getColumn(4).getInt64(), query.getColumn(5).getString()});
   return models;
 }
 
@@ -447,6 +453,7 @@ Json Study::results(int replicates) const {
                 {"family", model.family},
                 {"sampler", model.sampler},
                 {"step", model.step},
+                {"checkpoint_crc32", model.checkpoint_crc32},
                 {"hype", number_or_null(score.score)},
                 {"ci95", {number_or_null(score.ci_low), number_or_null(score.ci_high)}},
                 {"fakes_judged_real", number_or_null(score.fakes_judged_real)},

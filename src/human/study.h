@@ -47,6 +47,9 @@ struct StudyModel {
   std::string family;   ///< vae, dcgan, ddpm, ...
   std::string sampler;  ///< the sampler the images were drawn with
   int64_t step = 0;     ///< the checkpoint's optimiser step
+  /// CRC-32 (hex) of the checkpoint file the images were drawn from: which network, even
+  /// when a replaced zoo entry has the same step. Empty in studies made before it was kept.
+  std::string checkpoint_crc32;
 };
 
 /// One image of the study as it is created.

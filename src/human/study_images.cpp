@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "data/mnist.h"
 #include "io/image.h"
 #include "models/classifier.h"
@@ -60,6 +61,7 @@ StudyDraft draft_study(const std::vector<std::string>& runs, int64_t fakes_per_m
     model.family = run.config.model;
     model.sampler = run.model->sampler_name(SampleOptions{});
     model.step = run.step;
+    model.checkpoint_crc32 = crc32_hex(crc32_of(read_file(run.checkpoint)));
     log << "drawing " << fakes_per_model << " images from " << model.name << " (" << model.family << ", "
         << model.sampler << ", step " << model.step << ")\n";
     torch::manual_seed(static_cast<uint64_t>(settings.seed) + m);

@@ -29,8 +29,8 @@ constexpr int kImages = kModels * kFakesPerModel + kReals;
 // A study of two "models" whose images are random noise tiles; which is which is read back
 // from the database by the test only.
 std::string make_study(const TempDir& dir) {
-  std::vector<StudyModel> models = {{"model-a", "/runs/a", "vae", "decoder", 10},
-                                    {"model-b", "/runs/b", "dcgan", "generator", 20}};
+  std::vector<StudyModel> models = {{"model-a", "/runs/a", "vae", "decoder", 10, "0badcafe"},
+                                    {"model-b", "/runs/b", "dcgan", "generator", 20, ""}};
   std::vector<StudyImage> images;
   torch::manual_seed(0);
   for (int m = 0; m < kModels; ++m)
@@ -310,6 +310,12 @@ TEST(HypeStudy, AReopenedStudyContinuesWhereTheRaterStopped) {
   EXPECT_NE(next.image, third);
   EXPECT_EQ(reopened.answer_count(), 3);
   EXPECT_THROW(reopened.answer(rater, third, false, 1), RequestRefused);
+  // Which network drew each model's images comes back as written (empty: not recorded).
+  const std::vector<StudyModel> models = reopened.models();
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].checkpoint_crc32, "0badcafe");
+  EXPECT_EQ(models[1].checkpoint_crc32, "");
+  EXPECT_EQ(models[1].step, 20);
 }
 
 TEST(HypeStudy, CreationRefusesWhatCannotBeAStudy) {

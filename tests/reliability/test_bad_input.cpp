@@ -567,7 +567,7 @@ namespace {
 TEST(BadHypeInput, EachRefusalIsOneLineAndTheStudyIsUnchanged) {
   TempDir dir;
   const std::string study = dir.file("study.db");
-  human::Study::create(study, human::StudySettings{}, {{"zoo:consistency", "/nowhere", "consistency", "c-2", 1}},
+  human::Study::create(study, human::StudySettings{}, {{"zoo:consistency", "/nowhere", "consistency", "c-2", 1, ""}},
                        {{io::encode_png(torch::zeros({1, 28, 28})), 0, 3, 0},
                         {io::encode_png(torch::ones({1, 28, 28})), -1, 4, 0}});
   write_file_atomic(dir.file("not-a-study.db"), "SQLite format 3? no");
