@@ -305,10 +305,12 @@ DcganSettings dcgan_preset(const std::string& name) {
     return s;
   }
   if (name == "standard") {
-    // The quick networks trained ~7× longer: ~25 minutes on an idle 2-core CPU at the ~800
-    // training images/s measured for them (BENCHMARKS.md). Its learning curve is in the README.
+    // The quick networks trained 70 epochs: ~50 minutes on an idle 2-core CPU at the ~1,390
+    // training images/s measured for them on the EPYC. Its learning curve (README) still
+    // falls at 70 epochs, slowly (FID 4.96 -> 4.16 over the last 20 of them), so the hour is
+    // used up to a margin for slower CPUs.
     s = dcgan_preset("quick");
-    s.common.epochs = 20;
+    s.common.epochs = 70;
     return s;
   }
   throw UserError("unknown dcgan preset '" + name + "' (known: quick, standard, dcgan, seed)");
