@@ -164,6 +164,8 @@ TEST(HypeCli, CompareJoinsAStudyOnlyToTheNetworkItsImagesCameFrom) {
                               "500; its human scores are left out"),
             std::string::npos)
       << stale_output;
+  EXPECT_EQ(stale_output.find("zoo:consistency (consistency-2) of the study has no row"), std::string::npos)
+      << stale_output;
 }
 
 }  // namespace
