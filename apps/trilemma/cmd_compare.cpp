@@ -54,11 +54,14 @@ data::DatasetSpec common_dataset(const std::vector<report::ModelRow>& rows, cons
   return spec;
 }
 
-// The CRC-32 of the checkpoint a row was evaluated from, or "" when it cannot be read. The
-// path eval.json names is re-rooted at the row's folder, so that a moved run or a zoo entry
-// in another clone (eval.json keeps the exporting machine's absolute paths) still resolves.
+// The CRC-32 of the checkpoint a row was evaluated from, or "" when it is not known: as
+// eval.json records it (checked when the run was loaded), or, for evaluations written before
+// it did, the file's bytes hashed here. The path eval.json names is re-rooted at the row's
+// folder, so that a moved run or a zoo entry in another clone (eval.json keeps the exporting
+// machine's absolute paths) still resolves.
 std::string row_checkpoint_crc32(const report::ModelRow& row) {
   const Json run = row.result.value("run", Json::object());
+  if (run.contains("checkpoint_crc32") && run["checkpoint_crc32"].is_string()) return run["checkpoint_crc32"];
   if (!run.contains("checkpoint")) return "";
   fs::path checkpoint = run["checkpoint"].get<std::string>();
   if (run.contains("dir")) {

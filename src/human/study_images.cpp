@@ -61,7 +61,7 @@ StudyDraft draft_study(const std::vector<std::string>& runs, int64_t fakes_per_m
     model.family = run.config.model;
     model.sampler = run.model->sampler_name(SampleOptions{});
     model.step = run.step;
-    model.checkpoint_crc32 = crc32_hex(crc32_of(read_file(run.checkpoint)));
+    model.checkpoint_crc32 = run.checkpoint_crc32;
     log << "drawing " << fakes_per_model << " images from " << model.name << " (" << model.family << ", "
         << model.sampler << ", step " << model.step << ")\n";
     torch::manual_seed(static_cast<uint64_t>(settings.seed) + m);

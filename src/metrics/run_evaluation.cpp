@@ -191,6 +191,7 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
                    {"step", run.step},
                    {"epoch", run.epoch},
                    {"checkpoint", run.checkpoint},
+                   {"checkpoint_crc32", run.checkpoint_crc32},
                    {"parameters", model.parameter_count()}};
   result["dataset"] = dataset_record(reference);
   result["sampling_seconds"] = sampling_seconds;

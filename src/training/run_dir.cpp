@@ -96,6 +96,7 @@ LoadedRun load_run(const std::string& dir, torch::Device device) {
       run.step = candidates[i].step;
       run.epoch = candidates[i].epoch;
       run.checkpoint = candidates[i].path;
+      run.checkpoint_crc32 = crc32_hex(candidates[i].crc32);
       run.training_seconds = candidates[i].training_seconds;
       if (i > 0)
         std::cerr << "warning: using older checkpoint " << candidates[i].path << "\n";

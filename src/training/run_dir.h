@@ -40,6 +40,7 @@ struct LoadedRun {
   int64_t step = 0;           ///< optimiser steps done at the loaded checkpoint
   int64_t epoch = 0;          ///< completed epochs at the loaded checkpoint
   std::string checkpoint;     ///< path of the loaded checkpoint
+  std::string checkpoint_crc32;  ///< its CRC-32 (hex), checked against the file's bytes on load
   double training_seconds = -1;  ///< the checkpoint's training time (-1: not recorded)
   bool read_only = false;     ///< a zoo entry (training/zoo.h): commands write nothing into it
 };

@@ -177,6 +177,7 @@ LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) 
   run.step = m.value("step", int64_t{0});
   run.epoch = m.value("epoch", int64_t{0});
   run.checkpoint = file;
+  run.checkpoint_crc32 = crc;
   try {
     std::istringstream in(data);
     torch::serialize::InputArchive archive;

@@ -152,6 +152,9 @@ TEST(Resume, FallsBackToAnOlderCheckpointWhenTheNewestIsCorrupt) {
   fs::resize_file(all.front().path, 100);
   const LoadedRun run = load_run(dir.file("run"), torch::kCPU);
   EXPECT_EQ(run.step, 3);
+  // The CRC it carries (into eval.json and human studies) is the loaded file's, not the newest's.
+  EXPECT_EQ(run.checkpoint, all[1].path);
+  EXPECT_EQ(run.checkpoint_crc32, crc32_hex(crc32_of(read_file(all[1].path))));
 }
 
 // A learning curve's minutes are training time: a run paused between two sessions must not

@@ -52,6 +52,7 @@ TEST(Zoo, ExportedModelSamplesAsTheRunDoesAtHalfTheBytes) {
   const std::string entry = export_to_zoo(run, "tiny", dir.path().string(), {{"command", "test"}});
   LoadedRun loaded = load_run("zoo:tiny", torch::kCPU);
   EXPECT_TRUE(loaded.read_only);
+  EXPECT_EQ(loaded.checkpoint_crc32, crc32_hex(crc32_of(read_file(loaded.checkpoint))));
   EXPECT_EQ(loaded.config.model, "vae");
   EXPECT_EQ(loaded.step, 3);
   torch::manual_seed(7);
