@@ -24,6 +24,8 @@ struct DdganSettings {
   double beta_min = 0.1;          ///< the VP SDE's β(0) (Song et al. 2021; the paper's 0.1)
   double beta_max = 20.0;         ///< the VP SDE's β(1) (the paper's 20)
   int64_t disc_width = 64;        ///< D's channels at full resolution (×2, ×4 below)
+  bool minibatch_std = false;     ///< D also sees the spread of its batch's features (Karras
+                                  ///< et al. 2018), so a collapsed G is told apart from data
   double d_lr = 1.25e-4;          ///< D's Adam learning rate (lr is G's)
   double beta1 = 0.5;             ///< Adam β1 of both optimisers
   double beta2 = 0.9;             ///< Adam β2 of both optimisers
@@ -56,13 +58,16 @@ TORCH_MODULE(PairDownBlock);
 
 /// D(x_{t-1}, x_t, t): the pair as 2·C channels, two residual down-blocks (S → S/2 → S/4)
 /// conditioned on t, a sum over positions, a linear logit; conditional: plus the
-/// projection ⟨embed(y), φ⟩. No normalisation layers: R1 differentiates D twice.
+/// projection ⟨embed(y), φ⟩. No normalisation layers: R1 differentiates D twice. With
+/// minibatch_std, the last features gain one channel: the standard deviation of the features
+/// across groups of kMinibatchStdGroup rows of the batch, averaged (Karras et al. 2018, §3).
 struct PairDiscriminatorImpl : torch::nn::Module {
-  PairDiscriminatorImpl(int64_t width, int64_t num_classes, int64_t image_channels);
+  PairDiscriminatorImpl(int64_t width, int64_t num_classes, int64_t image_channels, bool minibatch_std = false);
   /// Logits N×1; t: N int64 step indices; labels N int64, required iff num_classes > 0.
   torch::Tensor forward(const torch::Tensor& x_prev, const torch::Tensor& x_t, const torch::Tensor& t,
                         const torch::Tensor& labels = {});
   int64_t width;
+  bool minibatch_std;
   torch::nn::Conv2d input{nullptr};
   torch::nn::Linear time_fc1{nullptr}, time_fc2{nullptr};
   PairDownBlock block1{nullptr}, block2{nullptr};
@@ -70,6 +75,13 @@ struct PairDiscriminatorImpl : torch::nn::Module {
   torch::nn::Embedding projection{nullptr};
 };
 TORCH_MODULE(PairDiscriminator);
+
+/// Rows per group of the minibatch standard deviation (a batch it does not divide is one group).
+constexpr int64_t kMinibatchStdGroup = 4;
+
+/// features N×C×H×W → N×1×H×W: per group of rows, the standard deviation of each feature
+/// across the group's rows, averaged over C, H and W, the same value for every row of the group.
+torch::Tensor minibatch_std_channel(const torch::Tensor& features);
 
 class Ddgan : public GenerativeModel {
  public:

@@ -39,7 +39,7 @@ DdganSettings tiny_ddgan(int64_t timesteps = 4) {
 
 TEST(Ddgan, EveryPresetBuildsAndSamplesInTSteps) {
   const ModelFamily& family = find_model_family("ddgan");
-  EXPECT_EQ(family.presets, (std::vector<std::string>{"quick", "paper", "full"}));
+  EXPECT_EQ(family.presets, (std::vector<std::string>{"quick", "standard", "paper", "full"}));
   for (const std::string& preset : family.presets) {
     SCOPED_TRACE(preset);
     torch::manual_seed(0);
@@ -59,6 +59,15 @@ TEST(Ddgan, EveryPresetBuildsAndSamplesInTSteps) {
   EXPECT_DOUBLE_EQ(paper.beta2, 0.9);
   EXPECT_DOUBLE_EQ(paper.ema_decay, 0.9999);
   EXPECT_EQ(paper.generator.latent_dim, 100);
+  // The standard preset is the quick networks, longer and at the learning rates it was measured with.
+  const DdganSettings quick = ddgan_preset("quick"), standard = ddgan_preset("standard");
+  EXPECT_EQ(standard.generator.base_width, quick.generator.base_width);
+  EXPECT_EQ(standard.disc_width, quick.disc_width);
+  EXPECT_DOUBLE_EQ(standard.common.lr, 3e-4);
+  EXPECT_DOUBLE_EQ(standard.d_lr, 3e-4);
+  EXPECT_EQ(standard.common.max_steps, 9000);
+  EXPECT_TRUE(standard.minibatch_std);
+  EXPECT_FALSE(quick.minibatch_std);
   EXPECT_THROW(ddgan_preset("seed"), UserError);
 }
 
@@ -299,6 +308,44 @@ TEST(Ddgan, EachPhaseUpdatesItsNetworkAndReportsItsTerms) {
   for (const auto& [name, value] : terms) EXPECT_TRUE(std::isfinite(value)) << name;
   const auto next = model.train_step(torch::rand({8, 1, 28, 28}), torch::randint(0, 10, {8}, torch::kLong));
   EXPECT_FALSE(next.count("r1")) << "lazy R1 runs every r1_interval steps";
+}
+
+TEST(Ddgan, MinibatchStdIsTheGroupSpreadWorkedOutByHand) {
+  // 8 rows in groups of 4; row r is in group r % 2. Even rows 0, 2, 4, 6: mean 3, population
+  // variance (9 + 1 + 1 + 9)/4 = 5. Odd rows all 10: spread 0 (√1e-8 = 1e-4 from the epsilon).
+  const auto x = torch::tensor({0.0, 10.0, 2.0, 10.0, 4.0, 10.0, 6.0, 10.0}).view({8, 1, 1, 1});
+  const auto spread = minibatch_std_channel(x.expand({8, 1, 2, 3}).contiguous());
+  ASSERT_EQ(spread.sizes(), (std::vector<int64_t>{8, 1, 2, 3}));
+  for (int64_t r = 0; r < 8; ++r)
+    EXPECT_NEAR(spread[r].mean().item<double>(), r % 2 == 0 ? std::sqrt(5.0) : 1e-4, 1e-6) << "row " << r;
+  // Averaged over channels: channel 0 spreads as above, channel 1 is constant → (√5 + 1e-4)/2.
+  const auto two = torch::cat({x, torch::full({8, 1, 1, 1}, 7.0)}, 1);
+  EXPECT_NEAR(minibatch_std_channel(two)[0].item<double>(), (std::sqrt(5.0) + 1e-4) / 2, 1e-6);
+  // A batch that 4 does not divide is one group: rows 1, 2, 3 → variance 2/3.
+  const auto three = torch::tensor({1.0, 2.0, 3.0}).view({3, 1, 1, 1});
+  EXPECT_NEAR(minibatch_std_channel(three)[2].item<double>(), std::sqrt(2.0 / 3.0), 1e-6);
+}
+
+TEST(Ddgan, MinibatchStdLetsTheDiscriminatorSeeACollapsedBatch) {
+  // The same pair repeated (a collapsed G) and the same pair among others: with the feature,
+  // D's logit for that pair differs between the two batches; without it, it cannot.
+  torch::manual_seed(0);
+  PairDiscriminator with(8, 0, 1, /*minibatch_std=*/true), without(8, 0, 1, /*minibatch_std=*/false);
+  const auto pair = torch::randn({1, 1, 28, 28});
+  const auto collapsed = pair.expand({4, 1, 28, 28}).contiguous();
+  const auto spread = torch::cat({pair, torch::randn({3, 1, 28, 28})});
+  const auto x_t = torch::randn({1, 1, 28, 28}).expand({4, 1, 28, 28}).contiguous();
+  const auto t = torch::full({4}, 2, torch::kLong);
+  EXPECT_GT((with->forward(collapsed, x_t, t)[0] - with->forward(spread, x_t, t)[0]).abs().item<double>(), 1e-4);
+  EXPECT_NEAR(without->forward(collapsed, x_t, t)[0].item<double>(), without->forward(spread, x_t, t)[0].item<double>(),
+              1e-5);
+  // And it trains: both phases and the R1 double backward run through the extra channel.
+  DdganSettings s = tiny_ddgan();
+  s.minibatch_std = true;
+  Ddgan model(s, torch::kCPU);
+  const auto terms = model.train_step(torch::rand({8, 1, 28, 28}), torch::randint(0, 10, {8}, torch::kLong));
+  ASSERT_TRUE(terms.count("r1"));
+  for (const auto& [name, value] : terms) EXPECT_TRUE(std::isfinite(value)) << name;
 }
 
 TEST(Ddgan, CheckpointRestoresEveryStateTheNextStepReads) {
