@@ -142,6 +142,7 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
       model.sampler_name(sampling) + (sampling.precision == Precision::kBf16 ? "-bf16" : "");
 
   torch::manual_seed(request.protocol.seed);
+  const perf::CpuTicks ticks_at_start = perf::read_cpu_ticks();
   const auto sample_start = Clock::now();
   // A conditional model is asked for each class equally often, so that its per-class
   // numbers and its overall ones come from the same images.
@@ -174,6 +175,15 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
     int64_t repeats = 0;
     speed["ms_per_image_batch1"] = sampling_latency_ms(model, sampling, timing, &repeats);
     speed["batch1_repeats"] = repeats;
+  }
+  // Others' load slows both speed figures; the report names the rows it touched.
+  const double others = perf::other_processes_cpu_share(ticks_at_start, perf::read_cpu_ticks());
+  if (std::isfinite(others)) {
+    speed["other_processes_cpu_share"] = others;
+    if (others >= perf::kBusyMachineShare)
+      log << "warning: other processes used " << std::lround(100 * others)
+          << " % of the CPUs while this evaluation ran: its speed figures read slower than on an idle machine"
+          << std::endl;
   }
   if (fs::exists(training::metrics_path(run.dir)))
     speed["train_images_per_s"] = training_images_per_second(read_file(training::metrics_path(run.dir)));

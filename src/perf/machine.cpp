@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -58,6 +60,52 @@ bool reset_peak_rss() {
   out << "5";
   out.flush();
   return static_cast<bool>(out);
+}
+
+CpuTicks parse_cpu_ticks(const std::string& proc_stat, const std::string& proc_self_stat) {
+  CpuTicks ticks;
+  std::istringstream machine(proc_stat);
+  std::string label;
+  if (machine >> label && label == "cpu") {
+    // user nice system idle iowait irq softirq steal (guest time is already inside user).
+    double field[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int read = 0;
+    while (read < 8 && machine >> field[read]) ++read;
+    if (read >= 4) {
+      ticks.machine_total = field[0] + field[1] + field[2] + field[3] + field[4] + field[5] + field[6] + field[7];
+      ticks.machine_busy = ticks.machine_total - field[3] - field[4];
+    }
+  }
+  // The command name (field 2) is in parentheses and may hold spaces or ')': the fields
+  // are counted from after the last ')'. utime and stime are fields 14 and 15, i.e. the
+  // 12th and 13th after it (field 3, the state, is the 1st).
+  const auto name_end = proc_self_stat.rfind(')');
+  if (name_end != std::string::npos) {
+    std::istringstream rest(proc_self_stat.substr(name_end + 1));
+    std::string field;
+    int skipped = 0;  // fields 3 to 13
+    while (skipped < 11 && rest >> field) ++skipped;
+    double utime = 0, stime = 0;
+    if (rest >> utime >> stime) ticks.process = utime + stime;
+  }
+  return ticks;
+}
+
+CpuTicks read_cpu_ticks() {
+  auto first_line = [](const char* path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+  };
+  return parse_cpu_ticks(first_line("/proc/stat"), first_line("/proc/self/stat"));
+}
+
+double other_processes_cpu_share(const CpuTicks& before, const CpuTicks& after) {
+  const double total = after.machine_total - before.machine_total;
+  if (!(total > 0)) return std::nan("");
+  const double others = (after.machine_busy - before.machine_busy) - (after.process - before.process);
+  return std::clamp(others / total, 0.0, 1.0);  // the counters are sampled a moment apart
 }
 
 std::string cpu_model_name() { return cpuinfo_field("model name"); }

@@ -29,6 +29,30 @@ double current_rss_mb();
 /// peak_rss_mb() is the peak of what runs in between. Returns false if the kernel refused.
 bool reset_peak_rss();
 
+/// CPU time counters, in clock ticks: the whole machine's (from /proc/stat's "cpu" line) and
+/// this process's (utime + stime from /proc/self/stat). A speed measured while other
+/// processes ran reads slower than the model is; two snapshots tell how much of the machine
+/// they took meanwhile.
+struct CpuTicks {
+  double machine_busy = 0;   ///< all CPUs' non-idle ticks (user nice system irq softirq steal)
+  double machine_total = 0;  ///< the same plus idle and iowait
+  double process = 0;        ///< this process's user + system ticks
+};
+
+/// Parses /proc/stat's text and /proc/self/stat's text; a counter left 0 when its text does
+/// not parse.
+CpuTicks parse_cpu_ticks(const std::string& proc_stat, const std::string& proc_self_stat);
+/// The current counters; all 0 where /proc is unavailable.
+CpuTicks read_cpu_ticks();
+/// The share of the machine's CPU time that other processes used between two snapshots
+/// (0 = only this process ran, 1 = others kept every CPU busy), or NaN when the snapshots
+/// hold no machine time (no /proc, or no tick passed).
+double other_processes_cpu_share(const CpuTicks& before, const CpuTicks& after);
+
+/// From this share of the machine taken by other processes, `eval` warns and the report
+/// flags a row's speed figures as measured on a busy machine.
+inline constexpr double kBusyMachineShare = 0.25;
+
 /// "AMD EPYC ..." from /proc/cpuinfo, or "" when unknown.
 std::string cpu_model_name();
 

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <utility>
 
+#include "perf/machine.h"
 #include "report/content.h"
 
 namespace trilemma::report {
@@ -53,6 +54,22 @@ std::string speed_machines(const std::vector<ModelRow>& rows) {
   for (size_t i = 0; i < groups.size(); ++i)
     line += (i == 0 ? "" : "; ") + groups[i].first + ": " + groups[i].second;
   return line + "): images/s and ms/image compare models only between rows measured on the same machine.";
+}
+
+/// A sentence naming the rows whose speed was measured while other processes took at least
+/// perf::kBusyMachineShare of the CPUs (eval.json's speed.other_processes_cpu_share); ""
+/// when none was.
+std::string busy_speed_rows(const std::vector<ModelRow>& rows) {
+  std::string named;
+  for (const auto& row : rows) {
+    if (!row.result.is_object() || !row.result.contains("speed")) continue;
+    const double others = number_at(row.result["speed"], "other_processes_cpu_share");
+    if (!(others >= perf::kBusyMachineShare)) continue;
+    named += (named.empty() ? "" : ", ") + row.name + " (" + percent(others) + ")";
+  }
+  if (named.empty()) return "";
+  return "Speed was measured while other processes used part of the CPUs for " + named +
+         ": those rows' images/s and ms/image read slower than on an idle machine.";
 }
 
 }  // namespace
@@ -142,6 +159,7 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
     lines.push_back(led + ".");
   }
   if (const std::string machines = speed_machines(data.rows); !machines.empty()) lines.push_back(machines);
+  if (const std::string busy = busy_speed_rows(data.rows); !busy.empty()) lines.push_back(busy);
   return lines;
 }
 

@@ -148,6 +148,9 @@ TEST(RunEvaluation, WholeRunGivesEveryCornerTheCurveAndTheGrid) {
                           "ms_per_image_batch1", "batch1_repeats"})
     EXPECT_TRUE(r["speed"].contains(key)) << key;
   EXPECT_FALSE(r["speed"].contains("train_images_per_s")) << "no metrics.jsonl in this run";
+  const double others = r["speed"]["other_processes_cpu_share"].get<double>();  // Linux: /proc is there
+  EXPECT_GE(others, 0.0);
+  EXPECT_LE(others, 1.0);
   EXPECT_EQ(r["run"]["model"], "exemplar");
   EXPECT_EQ(r["protocol"]["n"].get<int64_t>(), 100);
   EXPECT_TRUE(r["protocol"].contains("torch_version"));

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "perf/machine.h"
 #include "perf/op_profile.h"
 
@@ -55,6 +57,36 @@ TEST(Machine, MeasuresAPositiveMatmulRateAndMemory) {
   EXPECT_GT(peak.gflops, 0.0);
   EXPECT_GT(peak_rss_mb(), 0.0);
   EXPECT_GE(peak_rss_mb() + 1e-9, current_rss_mb() - 1.0);
+}
+
+// The counters a speed figure is flagged by, read from hand-written /proc lines: a wrong
+// field would flag idle machines as busy or miss the busy ones.
+TEST(Machine, ReadsTheCpuCountersFromProcText) {
+  // user nice system idle iowait irq softirq steal guest guest_nice
+  const std::string machine = "cpu  100 5 20 800 10 3 2 0 7 0";
+  // The command name holds a space and a ')'; utime 37 and stime 11 are fields 14 and 15.
+  const std::string self = "1234 (my) name) R 1 2 3 4 5 6 7 8 9 10 37 11 0 0 20 0 3";
+  const CpuTicks ticks = parse_cpu_ticks(machine, self);
+  EXPECT_EQ(ticks.machine_total, 940);  // guest time is already counted in user
+  EXPECT_EQ(ticks.machine_busy, 130);   // without idle (800) and iowait (10)
+  EXPECT_EQ(ticks.process, 48);
+  const CpuTicks garbage = parse_cpu_ticks("intr 1 2 3", "1234 (x");
+  EXPECT_EQ(garbage.machine_total, 0);
+  EXPECT_EQ(garbage.process, 0);
+}
+
+TEST(Machine, OtherProcessesShareIsTheBusyTimeThisProcessDidNotUse) {
+  const CpuTicks before{130, 940, 48};
+  // 400 ticks of machine time pass: 200 busy, 100 of them this process's.
+  EXPECT_DOUBLE_EQ(other_processes_cpu_share(before, {330, 1340, 148}), 0.25);
+  EXPECT_DOUBLE_EQ(other_processes_cpu_share(before, {230, 1340, 148}), 0.0);  // only this process ran
+  EXPECT_DOUBLE_EQ(other_processes_cpu_share(before, {530, 1340, 48}), 1.0);   // others kept every CPU busy
+  EXPECT_TRUE(std::isnan(other_processes_cpu_share(before, before)));          // no time passed
+  // This machine's own counters are live and consistent.
+  const CpuTicks now = read_cpu_ticks();
+  EXPECT_GT(now.machine_total, 0);
+  EXPECT_LE(now.machine_busy, now.machine_total);
+  EXPECT_GT(now.process, 0);  // loading LibTorch alone takes more than one 10 ms tick
 }
 
 }  // namespace
