@@ -139,7 +139,7 @@ void add_eval_command(CLI::App& app, Context& context) {
   sub->add_option("--seed", flags->seed, "seed for the sampling noise and KID subsets")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  sub->add_option("--sampler", request.sampling.sampler, "diffusion sampler: ddpm, ddim or dpm-solver");
+  sub->add_option("--sampler", request.sampling.sampler, "sampler: ddpm, ddim or dpm-solver (diffusion); normal or mixture (vae: z from N(0, I) or from the latent mixture fitted after training)");
   sub->add_option("--steps", request.sampling.steps, "diffusion sampling steps (default: the run's)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   CLI::Option* eta_option =

@@ -64,7 +64,7 @@ void add_sample_command(CLI::App& app, Context& context) {
   sub->add_option("--seed", flags->seed, "random seed for the noise")->check(CLI::NonNegativeNumber)->capture_default_str();
   sub->add_option("--out", flags->out, "write uint8 N×28×28 samples to this .npy file");
   sub->add_option("--grid", flags->grid, "write a PNG grid (at most 400 images) (default: RUN_DIR/images/samples-<sampler>.png; for zoo:NAME, zoo-NAME-samples-<sampler>.png here)");
-  sub->add_option("--sampler", flags->sampling.sampler, "diffusion sampler: ddpm, ddim or dpm-solver");
+  sub->add_option("--sampler", flags->sampling.sampler, "sampler: ddpm, ddim or dpm-solver (diffusion); normal or mixture (vae: z from N(0, I) or from the latent mixture fitted after training)");
   sub->add_option("--steps", flags->sampling.steps, "diffusion sampling steps (default: the run's setting)")->check(CLI::Range(int64_t{1}, int64_t{100000}));
   CLI::Option* eta_option = sub->add_option("--eta", flags->eta, "DDIM noise: 0 deterministic, 1 DDPM-like (default: the run's)")->check(CLI::Range(0.0, 1.0));
   CLI::Option* class_option =

@@ -122,6 +122,13 @@ class GenerativeModel {
   /// given only them samples and evaluates, but cannot resume training.
   virtual std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() = 0;
 
+  /// Called when training completes, after its last step and before the final checkpoint,
+  /// with the whole training split (images N×C×S×S in [0,1], labels N int64), for what a
+  /// family estimates from the data once trained (the VAE's latent mixture). Returns a line
+  /// saying what it did, or "" when there is nothing (left) to do: a resumed complete run
+  /// calls it again, and only unfinished work is done and checkpointed.
+  virtual std::string finish_training(const torch::Tensor& images, const torch::Tensor& labels) { return ""; }
+
   /// A distilled family's student takes its starting weights from a trained teacher of
   /// ModelFamily::teacher_family (`trilemma distill`), through the teacher's
   /// sampling_networks(). Families trained from scratch have no teacher.

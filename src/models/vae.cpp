@@ -1,6 +1,9 @@
 #include "models/vae.h"
 
 
+#include <chrono>
+#include <sstream>
+
 #include "core/error.h"
 #include "core/module_io.h"
 #include "distributed/data_parallel.h"
@@ -22,6 +25,10 @@ const SettingsTable<VaeSettings>& vae_settings_table() {
                   "decoder upsampling: transposed (the article) or subpixel (faster on CPU)")
           .number("kl_weight", [](S& s) -> double& { return s.kl_weight; }, Interval::at_least(0),
                   "weight of the KL term (1 = the true ELBO)")
+          .integer("prior_components", [](S& s) -> int64_t& { return s.prior_components; }, 0, 256,
+                   "Gaussians in the mixture fitted to the training codes after training, which "
+                   "sampling draws z from (0 = N(0, I), the article's)")
+          .absent_in_older_runs()
           .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; });
   return table;
 }
@@ -90,6 +97,10 @@ Vae::Vae(const VaeSettings& settings, torch::Device device)
       decoder_(settings) {
   encoder_->to(device_);
   decoder_->to(device_);
+  if (settings.prior_components > 0) {
+    latent_mixture_ = GaussianMixture(settings.prior_components, settings.latent_dim);
+    latent_mixture_->to(device_);
+  }
   std::vector<torch::Tensor> params = encoder_->parameters();
   for (auto& p : decoder_->parameters()) params.push_back(p);
   optimizer_ = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(settings.common.lr));
@@ -104,6 +115,9 @@ VaeOutput Vae::forward(const torch::Tensor& images, const torch::Tensor& labels)
 int64_t Vae::num_classes() const { return conditional_classes(settings_.common); }
 
 LossTerms Vae::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
+  // A mixture fitted to the codes of an earlier encoder no longer describes them: a run
+  // extended past its end refits it when it completes again.
+  if (latent_mixture_ && latent_mixture_->is_fitted()) latent_mixture_->fitted.fill_(0);
   encoder_->train();
   decoder_->train();
   VaeOutput out = forward(images, labels);
@@ -134,11 +148,81 @@ torch::Tensor Vae::decode(const torch::Tensor& z, const torch::Tensor& labels) {
   return torch::sigmoid(decoder_->forward(z.to(device_), labels));
 }
 
+bool Vae::use_mixture(const SampleOptions& options) const {
+  const bool fitted = latent_mixture_ && latent_mixture_->is_fitted();
+  if (options.sampler.empty()) return fitted;
+  if (options.sampler == kVaeNormalSampler) return false;
+  if (options.sampler != kVaeMixtureSampler)
+    throw UserError("--sampler: a vae samples with 'normal' (z from N(0, I)) or 'mixture' (z from the latent "
+                    "mixture fitted after training), got '" + options.sampler + "'");
+  if (!latent_mixture_)
+    throw UserError("--sampler mixture: this VAE has no latent mixture (prior_components 0); use --sampler normal");
+  if (!fitted)
+    throw UserError("--sampler mixture: this VAE's latent mixture is not fitted yet (it is fitted when training "
+                    "completes; finish it with `trilemma train --resume RUN`)");
+  return true;
+}
+
+std::string Vae::sampler_name(const SampleOptions& options) const {
+  // "decoder" for N(0, I) keeps the name eval.json files of earlier VAEs use.
+  return use_mixture(options) ? "decoder-gmm" + std::to_string(settings_.prior_components) : "decoder";
+}
+
+std::string Vae::finish_training(const torch::Tensor& images, const torch::Tensor& labels) {
+  if (!latent_mixture_ || latent_mixture_->is_fitted()) return "";
+  if (images.size(0) < settings_.prior_components)
+    throw UserError("prior_components " + std::to_string(settings_.prior_components) + " exceeds the " +
+                    std::to_string(images.size(0)) + " training images; the run samples z from N(0, I) (train "
+                    "with fewer components to fit a mixture)");
+  const auto start = std::chrono::steady_clock::now();
+  torch::manual_seed(settings_.common.seed);  // the same run fits the same mixture
+  // 20,000 codes fit as well as all 60,000 of MNIST (FID at N = 2,000 of the standard VAE
+  // with K = 20: 1.49 against 1.38, within the noise; 10,000: 1.28) in a third of the time.
+  constexpr int64_t kMaxFitImages = 20000;
+  const torch::Tensor rows = images.size(0) > kMaxFitImages
+                                 ? torch::randperm(images.size(0), torch::kLong).narrow(0, 0, kMaxFitImages)
+                                 : torch::arange(images.size(0), torch::kLong);
+  std::vector<torch::Tensor> means;
+  {
+    c10::InferenceMode guard;
+    encoder_->eval();
+    constexpr int64_t kChunk = 1000;
+    for (int64_t i = 0; i < rows.size(0); i += kChunk) {
+      const torch::Tensor chunk = rows.narrow(0, i, std::min(kChunk, rows.size(0) - i));
+      const torch::Tensor chunk_labels =
+          num_classes() > 0 ? labels.index_select(0, chunk).to(device_) : torch::Tensor();
+      means.push_back(encoder_->forward(images.index_select(0, chunk).to(device_), chunk_labels).first.to(torch::kFloat));
+    }
+  }
+  const torch::Tensor codes = torch::cat(means);
+  const MixtureFit fit = fit_gaussian_mixture(*latent_mixture_, codes);
+  // How much better the mixture explains the codes than the N(0, I) the decoder was trained against.
+  const double normal_ll =
+      (-0.5 * (codes.to(torch::kDouble).pow(2).sum(1) + settings_.latent_dim * std::log(2 * M_PI))).mean().item<double>();
+  std::ostringstream line;
+  line.precision(4);
+  line << "fitted a " << settings_.prior_components << "-component Gaussian mixture to " << codes.size(0)
+       << " training images' latent means in " << fit.mean_log_likelihood.size() << " EM iterations ("
+       << (fit.converged ? "converged" : "not converged") << ", "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+       << " s): mean log-likelihood " << fit.mean_log_likelihood.back() << " against " << normal_ll
+       << " under N(0, I); samples now draw z from it";
+  return line.str();
+}
+
+Json Vae::info() const {
+  if (!latent_mixture_) return {{"latent_sampling", "N(0, I)"}};
+  return {{"latent_sampling", latent_mixture_->is_fitted() ? "fitted Gaussian mixture" : "N(0, I) (mixture not fitted yet)"},
+          {"prior_components", settings_.prior_components},
+          {"default_sampler", sampler_name({})}};
+}
+
 torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   c10::InferenceMode guard;
   const PrecisionGuard precision(options.precision, device_);
-  const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
+  const torch::Tensor z = use_mixture(options) ? latent_mixture_->sample(n)
+                                               : torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
   const torch::Tensor labels =
       settings_.common.conditional ? labels_to_sample(n, options, num_classes(), device_) : torch::Tensor();
   return decode(z, labels).to(torch::kFloat);  // under bf16 autocast the decoder returns bf16
@@ -147,18 +231,22 @@ torch::Tensor Vae::sample(int64_t n, const SampleOptions& options) {
 void Vae::save(torch::serialize::OutputArchive& archive) {
   write_module(archive, "encoder", *encoder_);
   write_module(archive, "decoder", *decoder_);
+  if (latent_mixture_) write_module(archive, "latent_mixture", *latent_mixture_);
   write_optimizer(archive, "optimizer", *optimizer_);
 }
 
 void Vae::load(torch::serialize::InputArchive& archive) {
   read_module(archive, "encoder", *encoder_);
   read_module(archive, "decoder", *decoder_);
+  if (latent_mixture_) read_module(archive, "latent_mixture", *latent_mixture_);
   read_optimizer(archive, "optimizer", *optimizer_);
   encoder_->to(device_);
   decoder_->to(device_);
+  if (latent_mixture_) latent_mixture_->to(device_);
 }
 
 std::vector<std::pair<std::string, torch::nn::Module*>> Vae::sampling_networks() {
+  if (latent_mixture_) return {{"decoder", decoder_.ptr().get()}, {"latent_mixture", latent_mixture_.ptr().get()}};
   return {{"decoder", decoder_.ptr().get()}};
 }
 
@@ -240,6 +328,10 @@ VaeSettings vae_preset(const std::string& name) {
     s.common.epochs = 2;
     s.common.batch_size = 128;
     s.common.lr = 2e-3;
+    // Samples draw z from a 20-Gaussian mixture fitted to the training codes, not N(0, I):
+    // FID at N = 2,000 18.3 -> 3.1 for this preset, 10.5 -> 1.4 for the standard one, for
+    // ~10 s after training (README, "Sampling the VAE's latent space").
+    s.prior_components = 20;
     return s;
   }
   if (name == "standard") {

@@ -3,6 +3,7 @@
 // data's image shape (the article's: 28×28 grey digits).
 #include <torch/torch.h>
 
+#include "models/gaussian_mixture.h"
 #include "models/generative_model.h"
 
 namespace trilemma {
@@ -15,6 +16,10 @@ struct VaeSettings {
                                           ///< ConvTranspose) or "subpixel" (conv + PixelShuffle,
                                           ///< 3-4x cheaper on CPU, see reference notes)
   double kl_weight = 1.0;        ///< β in BCE + β·KL; 1 is the true ELBO
+  /// Components of the Gaussian mixture fitted to the training images' latent means when
+  /// training completes, which sampling then draws z from instead of N(0, I); 0 = none
+  /// (the article's sampling from the prior).
+  int64_t prior_components = 0;
   /// epochs, batch, Adam learning rate, seed, image shape; conditional = a conditional VAE
   /// (Sohn et al. 2015): the one-hot label joins the encoder's features and the decoder's z.
   CommonSettings common{/*epochs=*/200, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
@@ -79,6 +84,11 @@ class Vae : public GenerativeModel {
   LossTerms train_step(const torch::Tensor& images, const torch::Tensor& labels) override;
   LossTerms eval_loss(const torch::Tensor& images, const torch::Tensor& labels) override;
   torch::Tensor sample(int64_t n, const SampleOptions& options) override;
+  std::string sampler_name(const SampleOptions& options) const override;
+  std::vector<std::string> sampling_options() const override { return {"sampler"}; }
+  /// Fits the latent mixture (prior_components > 0) to the training images' posterior means.
+  std::string finish_training(const torch::Tensor& images, const torch::Tensor& labels) override;
+  Json info() const override;
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
   std::vector<Figure> figures(const FigureInputs& inputs) override;
@@ -93,12 +103,21 @@ class Vae : public GenerativeModel {
   VaeDecoder& decoder() { return decoder_; }
 
  private:
+  /// Whether these options sample z from the latent mixture (UserError for a sampler this
+  /// VAE cannot use).
+  bool use_mixture(const SampleOptions& options) const;
   VaeSettings settings_;
   torch::Device device_;
   VaeEncoder encoder_;
   VaeDecoder decoder_;
+  GaussianMixture latent_mixture_{nullptr};  ///< only when prior_components > 0
   std::unique_ptr<torch::optim::Adam> optimizer_;
 };
+
+/// The VAE's samplers: "normal" draws z from N(0, I), "mixture" from the fitted latent
+/// mixture; "" = mixture when the model has a fitted one, else normal.
+inline constexpr const char* kVaeNormalSampler = "normal";
+inline constexpr const char* kVaeMixtureSampler = "mixture";
 
 /// Presets: "quick" (a few minutes on 2 cores), "seed" (the article, faithfully).
 VaeSettings vae_preset(const std::string& name);

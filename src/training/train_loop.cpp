@@ -332,7 +332,11 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   }
 
   int64_t step = start.step;
-  if (options.resume && step >= steps.total) {
+  // A run stopped after its last step but before finish_training completed finishes now.
+  std::string finished;
+  if (options.resume && step >= steps.total && primary)
+    finished = model.finish_training(train.images, train.labels);
+  if (options.resume && step >= steps.total && finished.empty()) {
     std::cout << options.run_dir << " is complete (" << step << " steps); nothing to do. "
               << "Extend it with --epochs N or --max-steps N.\n";
     return 0;
@@ -426,7 +430,16 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   }
   progress.finish();
   if (!primary) return 0;
-  if (checkpoints.last_step() != step) checkpoints.write(step);
+  if (checkpoints.last_step() != step) checkpoints.write(step);  // the steps are safe before finishing
+  try {
+    if (finished.empty()) finished = model.finish_training(train.images, train.labels);
+  } catch (const UserError& e) {
+    throw UserError(std::string(e.what()) + "; training is complete and checkpointed (" + checkpoints.last() + ")");
+  }
+  if (!finished.empty()) {
+    std::cout << finished << "\n";
+    checkpoints.write(step);
+  }
   figures.epoch = step / steps.per_epoch;
   try {
     write_run_figures(model, options.run_dir, figures);

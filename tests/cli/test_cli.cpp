@@ -71,6 +71,31 @@ TEST(Cli, SettingsBeforeTheModelNameDoWhatTheySay) {
   EXPECT_NE(info.output.find("step 2"), std::string::npos) << info.output;
 }
 
+// A VAE run fits its latent mixture when training completes, samples from it by default and
+// from N(0, I) on request, and refits it when extended.
+TEST(Cli, VaeFitsItsLatentMixtureWhenTrainingCompletes) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string run = dir.file("run");
+  const auto trained = run_cli("--threads 1 train vae --channels 8 --latent-dim 4 --prior-components 3 "
+                               "--batch-size 16 --epochs 0 --max-steps 2 --run-dir " + run);
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_NE(trained.output.find("fitted a 3-component Gaussian mixture to 20000 training images"), std::string::npos)
+      << trained.output;
+  const auto info = run_cli("info " + run);
+  EXPECT_NE(info.output.find("fitted Gaussian mixture"), std::string::npos) << info.output;
+  for (const std::string sampler : {"mixture", "normal"}) {
+    const auto sampled = run_cli("sample " + run + " --n 4 --sampler " + sampler + " --out " + dir.file(sampler + ".npy"));
+    EXPECT_EQ(sampled.exit_code, 0) << sampled.output;
+  }
+  EXPECT_NE(testing::slurp(dir.file("mixture.npy")), testing::slurp(dir.file("normal.npy")));
+  const auto again = run_cli("--threads 1 train --resume " + run);
+  EXPECT_NE(again.output.find("nothing to do"), std::string::npos) << again.output;
+  const auto extended = run_cli("--threads 1 train --resume " + run + " --max-steps 3");
+  ASSERT_EQ(extended.exit_code, 0) << extended.output;
+  EXPECT_NE(extended.output.find("fitted a 3-component"), std::string::npos) << extended.output;
+}
+
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(testing::slurp(path)); }
 
 // One run per value, each evaluated; a second call reuses them instead of retraining.

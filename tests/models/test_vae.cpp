@@ -1,15 +1,29 @@
 // Guards the VAE: the article's shapes, the loss against hand-computed values, the
-// reparameterisation, and that a few seconds of training on MNIST lowers the test loss.
+// reparameterisation, that a few seconds of training on MNIST lowers the test loss, and the
+// latent mixture sampling draws z from once training completes.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 
+#include "core/error.h"
+#include "core/module_io.h"
 #include "data/mnist.h"
 #include "models/vae.h"
 #include "support/test_support.h"
 
 namespace trilemma {
 namespace {
+
+template <typename Call>
+void expect_user_error(Call call, const std::string& fragment) {
+  try {
+    call();
+    ADD_FAILURE() << "no UserError; expected one containing '" << fragment << "'";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
 
 TEST(Vae, SeedPresetHasTheArticlesShapes) {
   const VaeSettings s = vae_preset("seed");
@@ -86,6 +100,81 @@ TEST(Vae, ShortTrainingOnMnistLowersTestLoss) {
   // An untrained decoder scores ~545 (784·ln2); 80 steps bring it well below 250.
   EXPECT_GT(before, 500);
   EXPECT_LT(after, 250) << "before " << before;
+}
+
+TEST(Vae, SamplerChoiceFollowsTheLatentMixture) {
+  VaeSettings s = vae_preset("quick");
+  s.channels = 8;
+  s.prior_components = 0;
+  Vae plain(s, torch::kCPU);
+  EXPECT_EQ(plain.sampler_name({}), "decoder");
+  SampleOptions options;
+  options.sampler = kVaeNormalSampler;
+  EXPECT_EQ(plain.sampler_name(options), "decoder");
+  options.sampler = kVaeMixtureSampler;
+  expect_user_error([&] { plain.sampler_name(options); }, "this VAE has no latent mixture");
+  options.sampler = "ddim";
+  expect_user_error([&] { plain.sample(2, options); }, "a vae samples with 'normal'");
+  EXPECT_EQ(plain.finish_training(torch::rand({50, 1, 28, 28}), {}), "");
+
+  s.prior_components = 3;
+  Vae vae(s, torch::kCPU);
+  EXPECT_EQ(vae.sampler_name({}), "decoder");  // not fitted yet: N(0, I)
+  options.sampler = kVaeMixtureSampler;
+  expect_user_error([&] { vae.sample(2, options); }, "not fitted yet");
+}
+
+// finish_training fits the mixture to the encoder's means (EM keeps their mean exactly), once;
+// sampling then draws from it by default, and a checkpoint carries it.
+TEST(Vae, FinishTrainingFitsTheLatentMixtureOnce) {
+  for (const bool conditional : {false, true}) {
+    SCOPED_TRACE(conditional ? "conditional" : "unconditional");
+    torch::manual_seed(0);
+    VaeSettings s = vae_preset("quick");
+    s.channels = 8;
+    s.prior_components = 3;
+    s.common.conditional = conditional;
+    Vae vae(s, torch::kCPU);
+    const torch::Tensor images = torch::rand({300, 1, 28, 28});
+    const torch::Tensor labels = torch::randint(10, {300}, torch::kLong);
+    const std::string line = vae.finish_training(images, conditional ? labels : torch::Tensor());
+    EXPECT_NE(line.find("3-component Gaussian mixture"), std::string::npos) << line;
+    EXPECT_EQ(vae.finish_training(images, conditional ? labels : torch::Tensor()), "") << "fitted twice";
+    EXPECT_EQ(vae.sampler_name({}), "decoder-gmm3");
+    EXPECT_EQ(vae.info()["latent_sampling"], "fitted Gaussian mixture");
+
+    torch::Tensor codes;
+    {
+      c10::InferenceMode guard;
+      vae.encoder()->eval();
+      codes = vae.encoder()->forward(images, conditional ? labels : torch::Tensor()).first;
+    }
+    std::vector<std::pair<std::string, torch::nn::Module*>> networks = vae.sampling_networks();
+    ASSERT_EQ(networks.size(), 2u);
+    auto& mixture = dynamic_cast<GaussianMixtureImpl&>(*networks[1].second);
+    EXPECT_TRUE(torch::allclose((mixture.weights.unsqueeze(1) * mixture.means).sum(0), codes.mean(0), 1e-4, 1e-4));
+
+    // Mixture codes are not N(0, I) codes: the same seed draws different images per sampler.
+    SampleOptions normal;
+    normal.sampler = kVaeNormalSampler;
+    torch::manual_seed(5);
+    const torch::Tensor by_mixture = vae.sample(6, {});
+    torch::manual_seed(5);
+    EXPECT_FALSE(torch::allclose(by_mixture, vae.sample(6, normal)));
+
+    torch::serialize::OutputArchive out;
+    vae.save(out);
+    std::stringstream bytes;
+    out.save_to(bytes);
+    Vae loaded(s, torch::kCPU);
+    torch::serialize::InputArchive in;
+    in.load_from(bytes);
+    loaded.load(in);
+    EXPECT_EQ(loaded.sampler_name({}), "decoder-gmm3");
+    torch::manual_seed(5);
+    EXPECT_TRUE(torch::allclose(loaded.sample(6, {}), by_mixture));
+    EXPECT_EQ(loaded.finish_training(images, conditional ? labels : torch::Tensor()), "");
+  }
 }
 
 }  // namespace

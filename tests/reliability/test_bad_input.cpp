@@ -236,7 +236,7 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       // A flag the run's family would ignore is refused (the fixture's run is a VAE).
       {"sample" + r + " --steps 5", "--steps: a vae run does not use it"},
       {"sample" + r + " --eta 0.5", "--eta: a vae run does not use it"},
-      {"sample" + r + " --sampler ddim", "--sampler: a vae run does not use it"},
+      {"sample" + r + " --sampler ddim", "--sampler: a vae samples with 'normal'"},
       {"eval" + r + " --steps 5 --n 10", "--steps: a vae run does not use it"},
       {"eval --samples x.npy --steps 5", "--steps: applies to evaluating a run, not --samples"},
       {"eval --samples x.npy --guidance-curve 1", "--guidance-curve: applies to evaluating a run"},
