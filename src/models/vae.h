@@ -119,7 +119,8 @@ class Vae : public GenerativeModel {
 inline constexpr const char* kVaeNormalSampler = "normal";
 inline constexpr const char* kVaeMixtureSampler = "mixture";
 
-/// Presets: "quick" (a few minutes on 2 cores), "seed" (the article, faithfully).
+/// Presets: "quick" (a few minutes on 2 cores; z from N(0, I)), "standard" (30 epochs; z from
+/// a 20-Gaussian latent mixture), "seed" (the article, faithfully).
 VaeSettings vae_preset(const std::string& name);
 ModelFamily vae_family();
 
