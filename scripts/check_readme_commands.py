@@ -59,14 +59,14 @@ def is_synopsis(words):
     return not words or placeholder or (len(words) == 1 and words[0] != "--help")
 
 
-def without_length(words):
-    """The command without its --epochs N and --max-steps N."""
+def without_length(words, flags=("--epochs", "--max-steps")):
+    """The command without its --epochs N and --max-steps N (or the given flags and their values)."""
     out = []
     skip = False
     for w in words:
         if skip:
             skip = False
-        elif w in ("--epochs", "--max-steps"):
+        elif w in flags:
             skip = True
         else:
             out.append(w)
@@ -172,7 +172,8 @@ class Runner:
             return ["--threads", "2"] + without_length(words) + ["--epochs", "1"]
         if command == "sweep":
             # Every value trained for two steps and evaluated on 10 images, into the scratch folder.
-            return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0", "--n", "10"]
+            return (["--threads", "2"] + without_length(words, ("--epochs", "--max-steps", "--n")) +
+                    ["--max-steps", "2", "--epochs", "0", "--n", "10"])
         if command == "compare":
             # Run directories are mapped; the values of --out and --hype are kept.
             return ["compare"] + [w if w.startswith("-") or words[i] in ("--out", "--hype") else self.run_dir_for(w)
