@@ -59,8 +59,11 @@ def is_synopsis(words):
     return not words or placeholder or (len(words) == 1 and words[0] != "--help")
 
 
-def without_length(words, flags=("--epochs", "--max-steps")):
-    """The command without its --epochs N and --max-steps N (or the given flags and their values)."""
+LENGTH_FLAGS = ("--epochs", "--max-steps")
+
+
+def without(words, flags=LENGTH_FLAGS):
+    """The command without the given flags and their values (by default --epochs N and --max-steps N)."""
     out = []
     skip = False
     for w in words:
@@ -127,7 +130,7 @@ class Runner:
                 i = words.index("--resume")
                 words[i + 1] = self.run_dir_for(words[i + 1])
                 # "train on to 10 epochs": two more steps instead.
-                return ["--threads", "2"] + without_length(words) + ["--epochs", "0", "--max-steps", "4"]
+                return ["--threads", "2"] + without(words) + ["--epochs", "0", "--max-steps", "4"]
             family = words[1]
             if "--run-dir" in words:
                 run_dir = words[words.index("--run-dir") + 1]
@@ -137,7 +140,7 @@ class Runner:
             self.runs[run_dir] = family
             if family == "ddpm" and "--conditional" in words:
                 self.guided.add(run_dir)
-            return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0"]
+            return ["--threads", "2"] + without(words) + ["--max-steps", "2", "--epochs", "0"]
         if command == "distill":
             words[1] = self.run_dir_for(words[1])
             run_dir = (words[words.index("--run-dir") + 1] if "--run-dir" in words
@@ -145,7 +148,7 @@ class Runner:
             if "--run-dir" not in words:
                 words += ["--run-dir", run_dir]
             self.runs[run_dir] = "consistency"
-            return ["--threads", "2"] + without_length(words) + ["--max-steps", "2", "--epochs", "0"]
+            return ["--threads", "2"] + without(words) + ["--max-steps", "2", "--epochs", "0"]
         if command in ("sample", "eval", "info", "figures"):
             if len(words) > 1 and not words[1].startswith("-"):
                 words[1] = self.run_dir_for(words[1])
@@ -169,10 +172,10 @@ class Runner:
                     words += ["--steps", "2"]
             return ["--threads", "2"] + words
         if command == "evaluator":
-            return ["--threads", "2"] + without_length(words) + ["--epochs", "1"]
+            return ["--threads", "2"] + without(words) + ["--epochs", "1"]
         if command == "sweep":
             # Every value trained for two steps and evaluated on 10 images, into the scratch folder.
-            return (["--threads", "2"] + without_length(words, ("--epochs", "--max-steps", "--n")) +
+            return (["--threads", "2"] + without(words, LENGTH_FLAGS + ("--n",)) +
                     ["--max-steps", "2", "--epochs", "0", "--n", "10"])
         if command == "compare":
             # Run directories are mapped; the values of --out and --hype are kept.
