@@ -24,6 +24,12 @@ const SettingsTable<DcganSettings>& dcgan_settings_table() {
                    "draw D's fakes with BatchNorm running statistics (the article's quirk)")
           .number("beta1", [](S& s) -> double& { return s.beta1; }, Interval::closed_open(0, 1),
                   "Adam beta1 of both networks' optimisers")
+          .choice("objective", [](S& s) -> std::string& { return s.objective; }, {"bce", "hinge"},
+                  "GAN losses: bce (cross-entropy, non-saturating G) or hinge")
+          .absent_in_older_runs()
+          .boolean("spectral_norm", [](S& s) -> bool& { return s.spectral_norm; },
+                   "spectrally normalise D's weights (replacing its BatchNorm)")
+          .absent_in_older_runs()
           .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; });
   return table;
 }
@@ -64,17 +70,25 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& z_in, const torch::Ten
   return torch::tanh(up2->forward(h));
 }
 
-DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s) : use_norm(s.architecture == "dcgan") {
+DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s)
+    : use_norm(s.architecture == "dcgan" && !s.spectral_norm) {
   const int64_t w = s.width;
   // seed: 3×3 "same" stride-2 convs; dcgan: 4×4 stride-2 (Radford et al.); both halve an
   // even side, S -> S/2 -> S/4 (28 -> 14 -> 7).
-  const int64_t k = use_norm ? 4 : 3;
-  const int64_t w2 = use_norm ? 2 * w : w;
+  const bool paper_shapes = s.architecture == "dcgan";
+  const int64_t k = paper_shapes ? 4 : 3;
+  const int64_t w2 = paper_shapes ? 2 * w : w;
   const int64_t side = s.common.image_size / 4;
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(s.common.image_channels, w, k).stride(2).padding(1)));
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(w, w2, k).stride(2).padding(1)));
   if (use_norm) norm2 = register_module("norm2", nn::BatchNorm2d(w2));
   dense = register_module("dense", nn::Linear(w2 * side * side, 1));
+  if (s.spectral_norm) {
+    auto unit = [](int64_t n) { return torch::nn::functional::normalize(torch::randn({n}), torch::nn::functional::NormalizeFuncOptions().dim(0)); };
+    conv1_u = register_buffer("conv1_u", unit(w));
+    conv2_u = register_buffer("conv2_u", unit(w2));
+    dense_u = register_buffer("dense_u", unit(1));
+  }
   if (s.common.conditional) {
     projection = register_module("projection", nn::Embedding(s.common.classes, w2 * side * side));
     // Small initial projections: the conditional term starts near zero, so D begins as the
@@ -85,11 +99,24 @@ DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s) : use_norm(s.archit
 }
 
 torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x, const torch::Tensor& labels) {
-  torch::Tensor h = torch::leaky_relu(conv1(x), 0.2);
-  h = conv2(h);
-  if (use_norm) h = distributed::batch_norm(norm2, h);
-  h = torch::leaky_relu(h, 0.2).flatten(1);
-  torch::Tensor logits = dense(h);
+  namespace F = torch::nn::functional;
+  torch::Tensor h, logits;
+  if (conv1_u.defined()) {
+    // Both convs are stride 2, padding 1 (the constructor's).
+    auto conv = [this](nn::Conv2d& layer, torch::Tensor& u, const torch::Tensor& input) {
+      return F::conv2d(input, spectrally_normalized(layer->weight, u, is_training()),
+                       F::Conv2dFuncOptions().bias(layer->bias).stride(2).padding(1));
+    };
+    h = torch::leaky_relu(conv(conv1, conv1_u, x), 0.2);
+    h = torch::leaky_relu(conv(conv2, conv2_u, h), 0.2).flatten(1);
+    logits = F::linear(h, spectrally_normalized(dense->weight, dense_u, is_training()), dense->bias);
+  } else {
+    h = torch::leaky_relu(conv1(x), 0.2);
+    h = conv2(h);
+    if (use_norm) h = distributed::batch_norm(norm2, h);
+    h = torch::leaky_relu(h, 0.2).flatten(1);
+    logits = dense(h);
+  }
   if (projection) logits = logits + (projection(labels.to(h.device())) * h).sum(1, true);
   return logits;
 }
@@ -106,6 +133,28 @@ Dcgan::Dcgan(const DcganSettings& settings, torch::Device device)
 torch::Tensor bce_with_logits(const torch::Tensor& logits, double target) {
   return torch::binary_cross_entropy_with_logits(logits, torch::full_like(logits, target));
 }
+
+torch::Tensor hinge_discriminator_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits) {
+  return torch::relu(1 - real_logits).mean() + torch::relu(1 + fake_logits).mean();
+}
+
+torch::Tensor hinge_generator_loss(const torch::Tensor& fake_logits) { return -fake_logits.mean(); }
+
+namespace {
+
+// D's loss on reals alone (target 1) and on fakes alone (target 0), under `objective`; they
+// sum to D's loss, as the article's two train_on_batch calls need them apart.
+torch::Tensor real_side_loss(const std::string& objective, const torch::Tensor& logits) {
+  return objective == "hinge" ? torch::relu(1 - logits).mean() : bce_with_logits(logits, 1.0);
+}
+torch::Tensor fake_side_loss(const std::string& objective, const torch::Tensor& logits) {
+  return objective == "hinge" ? torch::relu(1 + logits).mean() : bce_with_logits(logits, 0.0);
+}
+torch::Tensor generator_loss(const std::string& objective, const torch::Tensor& fake_logits) {
+  return objective == "hinge" ? hinge_generator_loss(fake_logits) : bce_with_logits(fake_logits, 1.0);
+}
+
+}  // namespace
 
 LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tensor& z,
                                      const torch::Tensor& labels) {
@@ -124,13 +173,13 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
     // The article calls train_on_batch twice: one Adam step on reals, then one on fakes.
     d_optimizer_->zero_grad();
     real_logits = discriminator_->forward(real, labels);
-    torch::Tensor real_loss = bce_with_logits(real_logits, 1.0);
+    torch::Tensor real_loss = real_side_loss(settings_.objective, real_logits);
     real_loss.backward();
     distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
     d_optimizer_->zero_grad();
     fake_logits = discriminator_->forward(fake, labels);
-    torch::Tensor fake_loss = bce_with_logits(fake_logits, 0.0);
+    torch::Tensor fake_loss = fake_side_loss(settings_.objective, fake_logits);
     fake_loss.backward();
     distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
@@ -139,7 +188,7 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
     d_optimizer_->zero_grad();
     real_logits = discriminator_->forward(real, labels);
     fake_logits = discriminator_->forward(fake, labels);
-    d_loss = bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0);
+    d_loss = real_side_loss(settings_.objective, real_logits) + fake_side_loss(settings_.objective, fake_logits);
     d_loss.backward();
     distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
@@ -155,7 +204,7 @@ LossTerms Dcgan::generator_step(const torch::Tensor& z, const torch::Tensor& lab
   generator_->train();
   g_optimizer_->zero_grad();
   const torch::Tensor g_loss =
-      bce_with_logits(discriminator_->forward(generator_->forward(z, labels), labels), 1.0);
+      generator_loss(settings_.objective, discriminator_->forward(generator_->forward(z, labels), labels));
   g_loss.backward();
   distributed::average_gradients(generator_->parameters());
   g_optimizer_->step();
@@ -184,8 +233,9 @@ LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor& lab
   const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1, class_labels);
   const torch::Tensor fake_logits =
       discriminator_->forward(generator_->forward(z, class_labels), class_labels);
-  const double d_loss = (bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0)).item<double>();
-  const double g_loss = bce_with_logits(fake_logits, 1.0).item<double>();
+  const double d_loss =
+      (real_side_loss(settings_.objective, real_logits) + fake_side_loss(settings_.objective, fake_logits)).item<double>();
+  const double g_loss = generator_loss(settings_.objective, fake_logits).item<double>();
   generator_->train();
   discriminator_->train();
   return {{"loss", d_loss + g_loss}, {"d_loss", d_loss}, {"g_loss", g_loss},

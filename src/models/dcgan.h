@@ -16,6 +16,11 @@ struct DcganSettings {
   bool fakes_from_eval_generator = true;  ///< the article's quirk: D's fakes come from
                                           ///< G.predict_on_batch (BatchNorm running statistics)
   double beta1 = 0.9;                 ///< Adam β1 (Keras default 0.9; DCGAN paper 0.5)
+  std::string objective = "bce";      ///< "bce" (the article's: D's cross-entropy, G's
+                                      ///< non-saturating -log D(G(z))) or "hinge" (Lim & Ye
+                                      ///< 2017; Miyato et al. 2018)
+  bool spectral_norm = false;         ///< D's weights divided by their spectral norm instead
+                                      ///< of BatchNorm after its second conv
   /// lr: Adam's for both networks; the image shape sizes both networks; conditional: the
   /// one-hot label joins z in G and D adds a projection term (Miyato & Koyama 2018).
   CommonSettings common{/*epochs=*/100, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
@@ -26,6 +31,10 @@ const SettingsTable<DcganSettings>& dcgan_settings_table();
 
 /// Binary cross-entropy on logits against a constant target: stable for any logit.
 torch::Tensor bce_with_logits(const torch::Tensor& logits, double target);
+
+/// The hinge losses: D's mean relu(1 − real) + mean relu(1 + fake); G's −mean fake.
+torch::Tensor hinge_discriminator_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits);
+torch::Tensor hinge_generator_loss(const torch::Tensor& fake_logits);
 
 /// Keras' ReLU(max_value=0.2): a clamp to [0, 0.2], as the article wrote it.
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value = 0.2);
@@ -56,6 +65,9 @@ struct DiscriminatorImpl : torch::nn::Module {
   torch::nn::Linear dense{nullptr};
   torch::nn::Embedding projection{nullptr};
   bool use_norm;
+  /// Spectral normalisation: the power-iteration vectors of conv1, conv2 and dense
+  /// (buffers, so checkpoints keep them); undefined without it.
+  torch::Tensor conv1_u, conv2_u, dense_u;
 };
 TORCH_MODULE(Discriminator);
 

@@ -22,6 +22,23 @@ torch::nn::Sequential make_upsampling(int64_t in, int64_t out, const std::string
   return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, 4 * out, 3).padding(1)), nn::PixelShuffle(2));
 }
 
+torch::Tensor spectrally_normalized(const torch::Tensor& weight, torch::Tensor& u, bool update) {
+  const torch::Tensor matrix = weight.flatten(1);
+  torch::Tensor u_now = u, v;
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor w = matrix.detach().to(torch::kFloat);
+    v = torch::nn::functional::normalize(torch::mv(w.t(), u_now), torch::nn::functional::NormalizeFuncOptions().dim(0));
+    if (update) {
+      u_now = torch::nn::functional::normalize(torch::mv(w, v), torch::nn::functional::NormalizeFuncOptions().dim(0));
+      u.copy_(u_now);
+      u_now = u.clone();  // the buffer may change in place before backward runs
+    }
+  }
+  const torch::Tensor sigma = torch::dot(u_now.to(matrix.scalar_type()), torch::mv(matrix, v.to(matrix.scalar_type())));
+  return weight / sigma;
+}
+
 void check_upsampling_kind(const std::string& kind) {
   if (kind != "transposed" && kind != "subpixel")
     throw UserError("--upsampling: expected transposed or subpixel, got '" + kind + "'");

@@ -25,6 +25,14 @@ torch::nn::Sequential make_upsampling(int64_t in, int64_t out, const std::string
 torch::Tensor to_model_space(const torch::Tensor& images);
 torch::Tensor to_image_space(const torch::Tensor& x);
 
+/// Spectral normalisation (Miyato et al. 2018): `weight` divided by σ, an estimate of the
+/// largest singular value of `weight` viewed as a matrix (its first dimension × the rest).
+/// σ = uᵀWv after one power iteration from the persistent unit vector `u` (first dimension
+/// long), which a training call (`update`) refines in place without gradient; the gradient
+/// reaches `weight` through both W and σ. The iteration runs in float32 whatever the
+/// weight's type.
+torch::Tensor spectrally_normalized(const torch::Tensor& weight, torch::Tensor& u, bool update);
+
 /// Throws UserError unless kind is "transposed" or "subpixel".
 void check_upsampling_kind(const std::string& kind);
 

@@ -1,12 +1,13 @@
-// Guards the DCGAN: both presets' shapes, the article's clamp activation, stable BCE,
-// that each training phase updates only its own network, deterministic eval-mode
-// sampling, and the divergence guard.
+// Guards the DCGAN: both presets' shapes, the article's clamp activation, stable BCE, the
+// hinge losses, spectral normalisation against an SVD, that each training phase updates
+// only its own network, deterministic eval-mode sampling, and the divergence guard.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
 #include "models/dcgan.h"
+#include "models/layers.h"
 #include "training/train_loop.h"
 
 namespace trilemma {
@@ -57,12 +58,78 @@ TEST(Dcgan, BceWithLogitsMatchesTheHandFormula) {
   EXPECT_NEAR(bce_with_logits(torch::tensor({-200.0f}), 1.0).item<float>(), 200.0f, 1e-3);
 }
 
+TEST(Dcgan, HingeLossesMatchTheHandFormula) {
+  const torch::Tensor real = torch::tensor({2.0, 0.5, -1.0}, torch::kFloat64);
+  const torch::Tensor fake = torch::tensor({-2.0, 0.0, 1.0}, torch::kFloat64);
+  // D: mean(relu(1 − real)) = (0 + 0.5 + 2)/3; mean(relu(1 + fake)) = (0 + 1 + 2)/3.
+  EXPECT_NEAR(hinge_discriminator_loss(real, fake).item<double>(), 2.5 / 3 + 1.0, 1e-12);
+  // G: −mean(fake) = 1/3.
+  EXPECT_NEAR(hinge_generator_loss(fake).item<double>(), 1.0 / 3, 1e-12);
+}
+
+TEST(Dcgan, SpectralNormalisationDividesByTheLargestSingularValue) {
+  // W = U·diag(5, 2, 0.5)·Vᵀ with orthogonal U, V: σ = 5.
+  torch::manual_seed(3);
+  const auto q1 = std::get<0>(torch::linalg::qr(torch::randn({3, 3}, torch::kFloat64)));
+  const auto q2 = std::get<0>(torch::linalg::qr(torch::randn({6, 6}, torch::kFloat64))).narrow(1, 0, 3);
+  // A 3×1×2×3 "conv weight" whose 3×6 matrix view is W.
+  const torch::Tensor matrix = q1.mm(torch::diag(torch::tensor({5.0, 2.0, 0.5}, torch::kFloat64))).mm(q2.t());
+  torch::Tensor weight = matrix.view({3, 1, 2, 3}).to(torch::kFloat).requires_grad_(true);
+  torch::Tensor u = torch::nn::functional::normalize(torch::randn({3}), torch::nn::functional::NormalizeFuncOptions().dim(0));
+  // Without update, u stays put.
+  const torch::Tensor u_before = u.clone();
+  spectrally_normalized(weight, u, false);
+  EXPECT_TRUE(torch::equal(u, u_before));
+  // Power iteration converges at rate (2/5)² per call: 20 calls leave ~1e-16.
+  torch::Tensor normalized;
+  for (int i = 0; i < 20; ++i) normalized = spectrally_normalized(weight, u, true);
+  EXPECT_EQ(normalized.sizes(), weight.sizes());
+  const torch::Tensor singular = torch::linalg::svdvals(normalized.detach().flatten(1).to(torch::kFloat64), c10::nullopt);
+  EXPECT_NEAR(singular[0].item<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(singular[1].item<double>(), 2.0 / 5, 1e-5);
+  // u is W's top left singular vector (up to sign).
+  EXPECT_NEAR(std::abs(torch::dot(u.to(torch::kFloat64), q1.select(1, 0)).item<double>()), 1.0, 1e-5);
+  // Gradient of sum(C ⊙ W/σ) with σ = uᵀWv: C/σ − (Σ C⊙W)/σ² · u vᵀ.
+  const torch::Tensor c = torch::randn({3, 1, 2, 3});
+  (spectrally_normalized(weight, u, false) * c).sum().backward();
+  const torch::Tensor w64 = weight.detach().flatten(1).to(torch::kFloat64);
+  const torch::Tensor u64 = u.to(torch::kFloat64);
+  const torch::Tensor v64 = torch::nn::functional::normalize(w64.t().mv(u64), torch::nn::functional::NormalizeFuncOptions().dim(0));
+  const double sigma = torch::dot(u64, w64.mv(v64)).item<double>();
+  EXPECT_NEAR(sigma, 5.0, 1e-5);
+  const torch::Tensor c64 = c.flatten(1).to(torch::kFloat64);
+  const torch::Tensor expected = c64 / sigma - (c64 * w64).sum() / (sigma * sigma) * torch::outer(u64, v64);
+  EXPECT_TRUE(torch::allclose(weight.grad().flatten(1).to(torch::kFloat64), expected, 1e-5, 1e-6));
+}
+
+DcganSettings hinge_spectral_settings() {
+  DcganSettings s = dcgan_preset("quick");
+  s.objective = "hinge";
+  s.spectral_norm = true;
+  return s;
+}
+
+TEST(Dcgan, SpectralNormReplacesTheDiscriminatorsBatchNormAndTrainsItsVectors) {
+  torch::manual_seed(0);
+  Dcgan gan(hinge_spectral_settings(), torch::kCPU);
+  EXPECT_FALSE(gan.discriminator()->norm2);
+  ASSERT_TRUE(gan.discriminator()->conv2_u.defined());
+  const torch::Tensor u_before = gan.discriminator()->conv2_u.clone();
+  gan.train_step(torch::rand({8, 1, 28, 28}), {});
+  EXPECT_FALSE(torch::equal(gan.discriminator()->conv2_u, u_before)) << "training left u unchanged";
+  // The vectors are buffers: a checkpoint keeps them.
+  const auto names = gan.discriminator()->named_buffers();
+  for (const char* name : {"conv1_u", "conv2_u", "dense_u"}) EXPECT_TRUE(names.contains(name)) << name;
+  EXPECT_TRUE(Dcgan(dcgan_preset("quick"), torch::kCPU).discriminator()->norm2);
+}
+
 TEST(Dcgan, EachPhaseUpdatesOnlyItsOwnNetwork) {
-  for (const char* preset : {"seed", "dcgan"}) {
+  for (const std::string preset : {"seed", "dcgan", "hinge+spectral"}) {
     torch::manual_seed(0);
-    Dcgan gan(dcgan_preset(preset), torch::kCPU);
+    const DcganSettings settings = preset == "hinge+spectral" ? hinge_spectral_settings() : dcgan_preset(preset);
+    Dcgan gan(settings, torch::kCPU);
     const torch::Tensor real = torch::rand({8, 1, 28, 28}) * 2 - 1;
-    const torch::Tensor z = torch::randn({8, dcgan_preset(preset).latent_dim});
+    const torch::Tensor z = torch::randn({8, settings.latent_dim});
     auto g0 = snapshot(*gan.generator());
     auto d0 = snapshot(*gan.discriminator());
     gan.discriminator_step(real, z);
