@@ -30,6 +30,12 @@ const SettingsTable<DcganSettings>& dcgan_settings_table() {
           .boolean("spectral_norm", [](S& s) -> bool& { return s.spectral_norm; },
                    "spectrally normalise D's weights (replacing its BatchNorm)")
           .absent_in_older_runs()
+          .integer("latent_categories", [](S& s) -> int64_t& { return s.latent_categories; }, 0, 1000,
+                   "InfoGAN: values of a categorical code joining z, recovered by a head on D (0 = none)")
+          .absent_in_older_runs()
+          .number("info_weight", [](S& s) -> double& { return s.info_weight; }, Interval::closed(0, 100),
+                  "InfoGAN: weight of the code's cross-entropy in G's and D's losses")
+          .absent_in_older_runs()
           .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; });
   return table;
 }
@@ -43,7 +49,7 @@ GeneratorImpl::GeneratorImpl(const DcganSettings& s)
       base_size(s.common.image_size / 4) {
   const int64_t w = s.width;
   const int64_t dense_features = 2 * w * base_size * base_size;
-  dense = register_module("dense", nn::Linear(s.latent_dim + num_classes, dense_features));
+  dense = register_module("dense", nn::Linear(s.latent_dim + s.latent_categories + num_classes, dense_features));
   if (architecture == "dcgan") dense_norm = register_module("dense_norm", nn::BatchNorm1d(dense_features));
   up1 = register_module("up1", make_upsampling(2 * w, w, s.upsampling));  // S/4 -> S/2 (7 -> 14)
   norm1 = register_module("norm1", nn::BatchNorm2d(w));
@@ -96,11 +102,17 @@ DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s)
     torch::NoGradGuard no_grad;
     projection->weight.normal_(0.0, 0.02);
   }
+  if (s.latent_categories > 0)
+    category_head = register_module("category_head", nn::Linear(w2 * side * side, s.latent_categories));
 }
 
 torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x, const torch::Tensor& labels) {
+  return logits(features(x), labels);
+}
+
+torch::Tensor DiscriminatorImpl::features(const torch::Tensor& x) {
   namespace F = torch::nn::functional;
-  torch::Tensor h, logits;
+  torch::Tensor h;
   if (conv1_u.defined()) {
     // Both convs are stride 2, padding 1 (the constructor's).
     auto conv = [this](nn::Conv2d& layer, torch::Tensor& u, const torch::Tensor& input) {
@@ -108,15 +120,18 @@ torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x, const torch::Te
                        F::Conv2dFuncOptions().bias(layer->bias).stride(2).padding(1));
     };
     h = torch::leaky_relu(conv(conv1, conv1_u, x), 0.2);
-    h = torch::leaky_relu(conv(conv2, conv2_u, h), 0.2).flatten(1);
-    logits = F::linear(h, spectrally_normalized(dense->weight, dense_u, is_training()), dense->bias);
-  } else {
-    h = torch::leaky_relu(conv1(x), 0.2);
-    h = conv2(h);
-    if (use_norm) h = distributed::batch_norm(norm2, h);
-    h = torch::leaky_relu(h, 0.2).flatten(1);
-    logits = dense(h);
+    return torch::leaky_relu(conv(conv2, conv2_u, h), 0.2).flatten(1);
   }
+  h = torch::leaky_relu(conv1(x), 0.2);
+  h = conv2(h);
+  if (use_norm) h = distributed::batch_norm(norm2, h);
+  return torch::leaky_relu(h, 0.2).flatten(1);
+}
+
+torch::Tensor DiscriminatorImpl::logits(const torch::Tensor& h, const torch::Tensor& labels) {
+  torch::Tensor logits = dense_u.defined()
+      ? torch::nn::functional::linear(h, spectrally_normalized(dense->weight, dense_u, is_training()), dense->bias)
+      : dense(h);
   if (projection) logits = logits + (projection(labels.to(h.device())) * h).sum(1, true);
   return logits;
 }
@@ -168,7 +183,7 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
     generator_->train();
   }
   discriminator_->train();
-  torch::Tensor real_logits, fake_logits, d_loss;
+  torch::Tensor real_logits, fake_logits, d_loss, info;
   if (settings_.architecture == "seed") {
     // The article calls train_on_batch twice: one Adam step on reals, then one on fakes.
     d_optimizer_->zero_grad();
@@ -178,24 +193,30 @@ LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tens
     distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
     d_optimizer_->zero_grad();
-    fake_logits = discriminator_->forward(fake, labels);
+    const torch::Tensor fake_features = discriminator_->features(fake);
+    fake_logits = discriminator_->logits(fake_features, labels);
     torch::Tensor fake_loss = fake_side_loss(settings_.objective, fake_logits);
-    fake_loss.backward();
+    info = category_loss(fake_features, z);
+    (info.defined() ? fake_loss + info : fake_loss).backward();
     distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
     d_loss = real_loss.detach() + fake_loss.detach();
   } else {
     d_optimizer_->zero_grad();
     real_logits = discriminator_->forward(real, labels);
-    fake_logits = discriminator_->forward(fake, labels);
+    const torch::Tensor fake_features = discriminator_->features(fake);
+    fake_logits = discriminator_->logits(fake_features, labels);
     d_loss = real_side_loss(settings_.objective, real_logits) + fake_side_loss(settings_.objective, fake_logits);
-    d_loss.backward();
+    info = category_loss(fake_features, z);
+    (info.defined() ? d_loss + info : d_loss).backward();
     distributed::average_gradients(discriminator_->parameters());
     d_optimizer_->step();
   }
-  return {{"d_loss", d_loss.item<double>()},
-          {"d_real", torch::sigmoid(real_logits).mean().item<double>()},
-          {"d_fake", torch::sigmoid(fake_logits).mean().item<double>()}};
+  LossTerms terms{{"d_loss", d_loss.item<double>()},
+                  {"d_real", torch::sigmoid(real_logits).mean().item<double>()},
+                  {"d_fake", torch::sigmoid(fake_logits).mean().item<double>()}};
+  if (info.defined()) terms["d_info"] = info.item<double>();
+  return terms;
 }
 
 LossTerms Dcgan::generator_step(const torch::Tensor& z, const torch::Tensor& labels) {
@@ -203,20 +224,24 @@ LossTerms Dcgan::generator_step(const torch::Tensor& z, const torch::Tensor& lab
   // phase are cleared so they cannot leak into D's next step.
   generator_->train();
   g_optimizer_->zero_grad();
-  const torch::Tensor g_loss =
-      generator_loss(settings_.objective, discriminator_->forward(generator_->forward(z, labels), labels));
-  g_loss.backward();
+  const torch::Tensor fake_features = discriminator_->features(generator_->forward(z, labels));
+  const torch::Tensor g_loss = generator_loss(settings_.objective, discriminator_->logits(fake_features, labels));
+  // InfoGAN: G is also rewarded for fakes whose code D's head recovers.
+  const torch::Tensor info = category_loss(fake_features, z);
+  (info.defined() ? g_loss + info : g_loss).backward();
   distributed::average_gradients(generator_->parameters());
   g_optimizer_->step();
   d_optimizer_->zero_grad();
-  return {{"g_loss", g_loss.item<double>()}};
+  LossTerms terms{{"g_loss", g_loss.item<double>()}};
+  if (info.defined()) terms["g_info"] = info.item<double>();
+  return terms;
 }
 
 LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   const torch::Tensor real = images * 2 - 1;  // the generator's tanh range
   // The same z serves both phases, as in the article; a conditional GAN's fakes take the
   // real batch's labels, so both sides of D see the same class mix.
-  const torch::Tensor z = distributed::shard_randn({images.size(0), settings_.latent_dim}, real.options());
+  const torch::Tensor z = draw_latent(images.size(0), real.options(), /*sharded=*/true);
   const torch::Tensor class_labels = settings_.common.conditional ? labels : torch::Tensor();
   LossTerms terms = discriminator_step(real, z, class_labels);
   terms.merge(generator_step(z, class_labels));
@@ -228,7 +253,7 @@ LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor& lab
   c10::InferenceMode guard;
   generator_->eval();
   discriminator_->eval();
-  const torch::Tensor z = torch::randn({images.size(0), settings_.latent_dim}, images.options());
+  const torch::Tensor z = draw_latent(images.size(0), images.options());
   const torch::Tensor class_labels = settings_.common.conditional ? labels : torch::Tensor();
   const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1, class_labels);
   const torch::Tensor fake_logits =
@@ -256,15 +281,38 @@ int64_t Dcgan::num_classes() const { return conditional_classes(settings_.common
 torch::Tensor Dcgan::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   const PrecisionGuard precision(options.precision, device_);
-  const torch::Tensor z = torch::randn({n, settings_.latent_dim}, torch::TensorOptions().device(device_));
+  const torch::Tensor z = draw_latent(n, torch::TensorOptions().device(device_));
   const torch::Tensor labels =
       settings_.common.conditional ? labels_to_sample(n, options, num_classes(), device_) : torch::Tensor();
   return generate(z, labels).to(torch::kFloat);  // under bf16 autocast the generator returns bf16
 }
 
+torch::Tensor Dcgan::draw_latent(int64_t n, const torch::TensorOptions& options, bool sharded) const {
+  const int64_t k = settings_.latent_categories;
+  auto normal = [&](int64_t columns) {
+    return sharded ? distributed::shard_randn({n, columns}, options) : torch::randn({n, columns}, options);
+  };
+  const torch::Tensor z = normal(settings_.latent_dim);
+  if (k == 0) return z;
+  // The arg-max of k i.i.d. normals is uniform over the k values, and drawn this way
+  // the code shards across ranks like z.
+  const torch::Tensor codes = normal(k).argmax(1);
+  return torch::cat({z, torch::one_hot(codes, k).to(z.dtype())}, 1);
+}
+
+torch::Tensor Dcgan::latent_codes(const torch::Tensor& latent) const {
+  return latent.narrow(1, settings_.latent_dim, settings_.latent_categories).argmax(1);
+}
+
+torch::Tensor Dcgan::category_loss(const torch::Tensor& fake_features, const torch::Tensor& latent) {
+  if (settings_.latent_categories == 0) return {};
+  const torch::Tensor logits = discriminator_->category_head(fake_features);
+  return settings_.info_weight * torch::cross_entropy_loss(logits.to(torch::kFloat), latent_codes(latent).to(logits.device()));
+}
+
 torch::Tensor Dcgan::fixed_noise(int64_t n) const {
   torch::manual_seed(static_cast<uint64_t>(settings_.common.seed) + 7919);
-  return torch::randn({n, settings_.latent_dim});
+  return draw_latent(n, torch::TensorOptions());
 }
 
 torch::Tensor Dcgan::fixed_labels(int64_t n) const {
@@ -315,15 +363,31 @@ std::vector<Figure> Dcgan::figures(const FigureInputs& inputs) {
   out.push_back(Figure::grid("samples", sample(100, {}).cpu(), 10));
 
   // Interpolation strips: 6 pairs of latents, 10 linear steps each.
-  const torch::Tensor ends = fixed_noise(12).view({6, 2, settings_.latent_dim});
+  const int64_t latent_width = settings_.latent_dim + settings_.latent_categories;
+  const torch::Tensor ends = fixed_noise(12).view({6, 2, latent_width});
   const torch::Tensor t = torch::linspace(0, 1, 10).view({1, 10, 1});
-  const torch::Tensor z = ends.select(1, 0).unsqueeze(1) * (1 - t) + ends.select(1, 1).unsqueeze(1) * t;
+  torch::Tensor z = ends.select(1, 0).unsqueeze(1) * (1 - t) + ends.select(1, 1).unsqueeze(1) * t;
+  const int64_t k = settings_.latent_categories;
+  if (k > 0) {
+    // Only z moves along a strip; its categorical code stays the start's.
+    z.narrow(2, settings_.latent_dim, k).copy_(ends.select(1, 0).narrow(1, settings_.latent_dim, k).unsqueeze(1).expand({6, 10, k}));
+  }
   // A conditional GAN interpolates within one class per strip (row r: class r mod K).
   const torch::Tensor strip_labels =
       settings_.common.conditional ? fixed_labels(6).repeat_interleave(10) : torch::Tensor();
-  out.push_back(Figure::grid("interpolation", generate(z.reshape({-1, settings_.latent_dim}), strip_labels).cpu(), 10));
+  out.push_back(Figure::grid("interpolation", generate(z.reshape({-1, latent_width}), strip_labels).cpu(), 10));
 
-  if (settings_.latent_dim == 2 && !settings_.common.conditional) {
+  if (k > 0) {
+    // What each value of the code draws: row c holds code c with the same 10 z's, as the
+    // conditional model's by-class figure does with labels.
+    const torch::Tensor noise = fixed_noise(10).narrow(1, 0, settings_.latent_dim);
+    const torch::Tensor codes = torch::one_hot(torch::arange(k).repeat_interleave(10), k).to(torch::kFloat);
+    const torch::Tensor latent = torch::cat({noise.repeat({k, 1}), codes}, 1);
+    const torch::Tensor labels = settings_.common.conditional ? fixed_labels(k * 10) : torch::Tensor();
+    out.push_back(Figure::grid("categories", generate(latent, labels).cpu(), 10));
+  }
+
+  if (settings_.latent_dim == 2 && !settings_.common.conditional && k == 0) {
     // The generator's output over the z plane (the article's "latent space" figure).
     constexpr int64_t kSide = 20;
     out.push_back(Figure::grid("latent_manifold", generate(latent_plane_grid(kSide)).cpu(), kSide, 2, 0));

@@ -21,6 +21,11 @@ struct DcganSettings {
                                       ///< 2017; Miyato et al. 2018)
   bool spectral_norm = false;         ///< D's weights divided by their spectral norm instead
                                       ///< of BatchNorm after its second conv
+  int64_t latent_categories = 0;      ///< InfoGAN (Chen et al. 2016): a uniform categorical
+                                      ///< code of this many values joins z (one-hot), and a
+                                      ///< head on D's features must recover it from G(z, c)
+  double info_weight = 1.0;           ///< λ of that head's cross-entropy, in both G's and
+                                      ///< D's losses
   /// lr: Adam's for both networks; the image shape sizes both networks; conditional: the
   /// one-hot label joins z in G and D adds a projection term (Miyato & Koyama 2018).
   CommonSettings common{/*epochs=*/100, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
@@ -60,10 +65,14 @@ struct DiscriminatorImpl : torch::nn::Module {
   explicit DiscriminatorImpl(const DcganSettings& settings);
   /// Logits N×1. labels: N int64, required iff the settings are conditional.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels = {});
+  /// forward in two halves: the flattened features, then the logits from them.
+  torch::Tensor features(const torch::Tensor& x);
+  torch::Tensor logits(const torch::Tensor& features, const torch::Tensor& labels = {});
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d norm2{nullptr};
   torch::nn::Linear dense{nullptr};
   torch::nn::Embedding projection{nullptr};
+  torch::nn::Linear category_head{nullptr};  ///< InfoGAN's Q: the code's logits, N×K
   bool use_norm;
   /// Spectral normalisation: the power-iteration vectors of conv1, conv2 and dense
   /// (buffers, so checkpoints keep them); undefined without it.
@@ -97,6 +106,15 @@ class Dcgan : public GenerativeModel {
   torch::Tensor generate(const torch::Tensor& z, const torch::Tensor& labels = {});
   Generator& generator() { return generator_; }
   Discriminator& discriminator() { return discriminator_; }
+  /// G's input besides the class label: z ~ N(0, I), then the one-hot categorical code
+  /// when latent_categories > 0 (N × (latent_dim + K)). sharded: this rank's share of the
+  /// global batch (training), so that any rank count draws the same batch.
+  torch::Tensor draw_latent(int64_t n, const torch::TensorOptions& options, bool sharded = false) const;
+  /// The categorical codes (N int64) inside latents from draw_latent.
+  torch::Tensor latent_codes(const torch::Tensor& latent) const;
+  /// InfoGAN's λ·cross-entropy of D's category head on fakes' features against their
+  /// codes; undefined without latent categories.
+  torch::Tensor category_loss(const torch::Tensor& fake_features, const torch::Tensor& latent);
   /// The fixed latents of the per-epoch progress figures (derived from the seed).
   torch::Tensor fixed_noise(int64_t n) const;
   /// Their labels: 0, 1, ..., K-1, 0, ... for a conditional GAN, undefined otherwise.
