@@ -1,5 +1,6 @@
 // trilemma zoo                        list the model zoo's entries
-// trilemma zoo add RUN_DIR --name NAME [--n 10000] [--guidance W] [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
+// trilemma zoo add RUN_DIR|zoo:NAME --name NAME [--n 10000] [--guidance W] [--sampler S] [--steps K]
+//                  [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
 //   exports a trained run's sampling networks into the zoo (training/zoo.h) and evaluates the
 //   exported model itself, so that its eval.json describes exactly what ships.
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "core/runtime.h"
 #include "data/mnist.h"
 #include "metrics/run_evaluation.h"
@@ -24,6 +26,8 @@ struct ZooAddFlags {
   metrics::RunEvaluationRequest request;
   std::string guidance_curve = metrics::kDefaultGuidanceCurve;
   std::string guidance;  ///< --guidance: the entry's default weight (when given; else the run's)
+  std::string sampler;   ///< --sampler: the entry's default sampler (when given)
+  std::string steps;     ///< --steps: its default sampling steps (when given)
 };
 
 // Guidance is a sampling setting: an entry may sample at another default weight than its
@@ -33,6 +37,26 @@ void set_default_guidance(training::LoadedRun& run, const std::string& weight) {
   if (!run.model->supports_guidance())
     throw UserError("--guidance: the guidance weight applies to conditional diffusion models only");
   run.family->set_setting(run.config.settings, "guidance", weight);
+  run.config.settings = run.family->validate(run.config.settings);
+}
+
+// The sampler and its steps are sampling settings too (a diffusion model's): an entry may
+// default to another sampler than its run did, measured by its own evaluation.
+void set_default_sampler(training::LoadedRun& run, const std::string& sampler, const std::string& steps) {
+  const auto has = [&run](const char* name) {
+    for (const auto& field : run.family->settings)
+      if (field.name == name) return true;
+    return false;
+  };
+  if (!sampler.empty()) {
+    if (!has("sampler")) throw UserError("--sampler: a " + run.config.model + " entry has no default sampler to set");
+    run.family->set_setting(run.config.settings, "sampler", sampler);
+  }
+  if (!steps.empty()) {
+    if (!has("sample_steps"))
+      throw UserError("--steps: a " + run.config.model + " entry has no default sampling steps to set");
+    run.family->set_setting(run.config.settings, "sample_steps", steps);
+  }
   run.config.settings = run.family->validate(run.config.settings);
 }
 
@@ -79,7 +103,10 @@ void add_zoo_command(CLI::App& app, Context& context) {
   CLI::App* add = sub->add_subcommand(
       "add", "export a run's sampling networks into the zoo (float16) and evaluate the exported model");
   add->fallthrough();
-  add->add_option("run_dir", flags->run_dir, "run directory written by `trilemma train`")->required();
+  add->add_option("run_dir", flags->run_dir,
+                  "run directory written by `trilemma train`, or zoo:NAME to re-export an entry with other "
+                  "sampling defaults")
+      ->required();
   add->add_option("--name", flags->name, "the entry's name (then zoo:NAME)")->required();
   add->add_option("--n", flags->request.protocol.n, "generated images to evaluate (the protocol: 10000)")
       ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
@@ -87,27 +114,44 @@ void add_zoo_command(CLI::App& app, Context& context) {
   CLI::Option* guidance_option = add->add_option("--guidance", flags->guidance,
                   "conditional diffusion: the entry's default guidance weight, used by sample and eval (default: "
                   "the run's)");
+  CLI::Option* sampler_option = add->add_option(
+      "--sampler", flags->sampler, "diffusion: the entry's default sampler, ddpm, ddim or dpm-solver (default: the run's)");
+  CLI::Option* steps_option = add->add_option(
+      "--steps", flags->steps, "diffusion: the entry's default sampling steps (default: the run's)");
   // A guided model's curve samples curve_n images per weight, at two network evaluations
   // per step for w > 1: on a CPU it can cost as much as the evaluation itself.
   add_guidance_curve_options(*add, flags->guidance_curve, flags->request.curve_n);
   sub->callback([sub]() {
     if (sub->get_subcommands().empty()) list_entries();
   });
-  add->callback([&context, flags, add, guidance_option]() {
-    if (training::is_zoo_name(flags->run_dir)) throw UserError("zoo add: give a run directory, not a zoo model");
+  add->callback([&context, flags, add, guidance_option, sampler_option, steps_option]() {
+    const bool from_zoo = training::is_zoo_name(flags->run_dir);
+    const bool resampled = guidance_option->count() + sampler_option->count() + steps_option->count() > 0;
+    if (from_zoo && !resampled)
+      throw UserError("zoo add " + flags->run_dir + ": an entry is re-exported only to change its sampling "
+                      "defaults (--sampler, --steps, --guidance)");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
-    training::LoadedRun run = training::load_run(flags->run_dir, device);
+    training::LoadedRun run = from_zoo ? training::load_zoo_model(flags->run_dir, device)
+                                       : training::load_run(flags->run_dir, device);
+    // An entry keeps how it was trained (time, machine, environment) and its training log.
+    Json record = from_zoo ? training::read_zoo_entry(flags->run_dir).manifest.value("training", Json::object())
+                           : Json();
+    const fs::path log = training::metrics_path(run.dir);
+    const std::string training_log = fs::exists(log) ? read_file(log.string()) : "";
     flags->request.guidance_weights = guidance_curve_for(*add, *run.model, flags->guidance_curve);
     if (guidance_option->count() > 0) set_default_guidance(run, flags->guidance);
+    set_default_sampler(run, flags->sampler, flags->steps);
+    if (from_zoo)
+      record["command"] = training::training_command(run);
+    else
+      record = training::training_record(run);
     // Loaded before anything is written, so that missing data leave no unevaluated entry.
     metrics::EvalReference reference = metrics::load_eval_reference(
         data::DatasetSpec::of_run(run.config.dataset, run.config.settings, context.data_dir), "", device);
-    const std::string entry =
-        training::export_to_zoo(run, flags->name, training::zoo_directory(), training::training_record(run));
-    if (fs::exists(training::metrics_path(run.dir)))  // the training speed in eval.json comes from it
-      fs::copy_file(training::metrics_path(run.dir), training::metrics_path(entry),
-                    fs::copy_options::overwrite_existing);
+    const std::string entry = training::export_to_zoo(run, flags->name, training::zoo_directory(), record);
+    if (!training_log.empty())  // the training speed in eval.json comes from it
+      write_file_atomic(training::metrics_path(entry), training_log);
     std::cout << "exported " << run.dir << " (step " << run.step << ") to " << entry << "\n";
 
     training::LoadedRun exported = training::load_zoo_model("zoo:" + flags->name, device);

@@ -135,6 +135,10 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
   return dir.string();
 }
 
+ZooEntry read_zoo_entry(const std::string& run_argument) {
+  return read_entry(entry_name(run_argument), zoo_entry_dir(run_argument));
+}
+
 Json read_zoo_evaluation(const std::string& run_argument) {
   const std::string dir = zoo_entry_dir(run_argument);
   Json evaluation = metrics::read_eval_file(dir);
@@ -189,7 +193,7 @@ LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) 
   return run;
 }
 
-Json training_record(const LoadedRun& run) {
+std::string training_command(const LoadedRun& run) {
   const Json& teacher = run.config.teacher;
   const bool distilled = !teacher.empty();
   // A distilled run's command names its teacher; the fields copied from it are not flags.
@@ -203,8 +207,15 @@ Json training_record(const LoadedRun& run) {
     if (distilled && std::find(copied.begin(), copied.end(), key) != copied.end()) continue;
     if (!preset.contains(key) || preset[key] != value) command += " " + flag_name(key) + " " + setting_text(value);
   }
-  Json record = {{"command", command}, {"environment", run.config.environment}, {"exported_on_cpu", perf::cpu_model_name()}};
-  if (distilled) record["teacher"] = teacher;
+  return command;
+}
+
+Json training_record(const LoadedRun& run) {
+  const Json& teacher = run.config.teacher;
+  Json record = {{"command", training_command(run)},
+                 {"environment", run.config.environment},
+                 {"exported_on_cpu", perf::cpu_model_name()}};
+  if (!teacher.empty()) record["teacher"] = teacher;
   const double minutes = training_minutes(run.config, run.checkpoint, run.training_seconds);
   if (minutes >= 0) record["training_minutes"] = minutes;
   return record;

@@ -38,6 +38,9 @@ struct ZooEntry {
   Json manifest;
 };
 
+/// "zoo:NAME"'s entry, its zoo.json read and checked (UserError as zoo_entry_dir).
+ZooEntry read_zoo_entry(const std::string& run_argument);
+
 /// Every entry of the zoo folder, by name; an unreadable entry is a UserError naming it.
 std::vector<ZooEntry> list_zoo(const std::string& zoo_dir);
 
@@ -60,5 +63,9 @@ Json read_zoo_evaluation(const std::string& run_argument);
 /// preset plus a flag per setting that departs from it), its wall time from creation to
 /// the newest checkpoint, its environment and the CPU's name.
 Json training_record(const LoadedRun& run);
+
+/// The `trilemma train` (or `distill`) command that reproduces the run's settings: its
+/// preset plus a flag per setting that departs from it.
+std::string training_command(const LoadedRun& run);
 
 }  // namespace trilemma::training

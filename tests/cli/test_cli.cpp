@@ -143,6 +143,40 @@ TEST(Cli, SweepOfASamplingSettingTrainsOnce) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("s") + "/sample_steps-5")) << "trained a second run";
 }
 
+// A shipped entry may change its default sampler without its run: `zoo add zoo:NAME` keeps
+// the weights (same CRC), the training record and log, and re-evaluates with the new default.
+TEST(Cli, ZooEntryReExportedWithAnotherSamplerKeepsItsWeightsAndRecord) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string zoo = "TRILEMMA_ZOO_DIR=" + dir.file("zoo") + " ";
+  ASSERT_EQ(run_cli("--threads 1 train ddpm --base-width 8 --channel-mults 1,2 --attention-levels none --groups 4 "
+                    "--timesteps 100 --sample-steps 2 --max-steps 3 --batch-size 16 --run-dir " + dir.file("run"))
+                .exit_code, 0);
+  const auto first = run_cli("--threads 1 zoo add " + dir.file("run") + " --name tiny --n 100", zoo);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto before = read_json(dir.file("zoo") + "/tiny/zoo.json");
+  const auto again = run_cli("--threads 1 zoo add zoo:tiny --name tiny --sampler dpm-solver --steps 3 --n 100", zoo);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  const auto after = read_json(dir.file("zoo") + "/tiny/zoo.json");
+  EXPECT_EQ(after["settings"]["sampler"], "dpm-solver");
+  EXPECT_EQ(after["settings"]["sample_steps"], 3);
+  EXPECT_EQ(after["crc32"], before["crc32"]);
+  EXPECT_EQ(after["step"], before["step"]);
+  EXPECT_EQ(after["training"]["training_minutes"], before["training"]["training_minutes"]);
+  EXPECT_EQ(after["training"]["environment"], before["training"]["environment"]);
+  const std::string command = after["training"]["command"];
+  EXPECT_NE(command.find("--sampler dpm-solver"), std::string::npos) << command;
+  EXPECT_NE(command.find("--sample-steps 3"), std::string::npos) << command;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("zoo") + "/tiny/metrics.jsonl"));
+  const auto evaluation = read_json(dir.file("zoo") + "/tiny/eval.json");
+  EXPECT_TRUE(evaluation["samplers"].contains("dpm-solver-3")) << evaluation.dump();
+  // Nothing to change: refused, and the entry is left as it is.
+  const auto refused = run_cli("zoo add zoo:tiny --name tiny", zoo);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("only to change its sampling defaults"), std::string::npos) << refused.output;
+  EXPECT_EQ(read_json(dir.file("zoo") + "/tiny/zoo.json"), after);
+}
+
 // The learning curve evaluates the kept checkpoints it is asked for, the newest included.
 TEST(Cli, CurveEvaluatesSpreadCheckpointsIncludingTheNewest) {
   if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
