@@ -70,6 +70,11 @@ void add_run_option_flags(CLI::App& command, std::map<std::string, std::string>&
 training::TrainOptions train_options(const Context& context, const std::string& dir, const CLI::App& command,
                                      const std::map<std::string, std::string>& run_option_values) {
   apply_runtime(context);
+  // A training step's convolutions run in oneDNN's OpenMP threads; OpenBLAS's pool (the
+  // linear layers' products) only adds workers that spin against them between products.
+  // One BLAS thread trains faster (BENCHMARKS.md, "OpenBLAS threads"); sampling at batch 1,
+  // whose convolutions go through BLAS, keeps the pool (apply_runtime's default).
+  set_blas_threads(1);
   training::TrainOptions options;
   options.run_dir = dir;
   options.data_dir = data::resolve_data_dir(context.data_dir);

@@ -1,5 +1,6 @@
 #include "core/runtime.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
@@ -40,7 +41,17 @@ int configure_threads(int threads) {
     if (threads <= 0) threads = 1;
   }
   torch::set_num_threads(threads);
+  set_blas_threads(threads);
   return threads;
+}
+
+bool set_blas_threads(int threads) {
+  if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return false;  // the user's choice stands
+  using SetThreads = void (*)(int);
+  const auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set == nullptr) return false;
+  set(threads);
+  return true;
 }
 
 void ensure_passive_omp_waiting(char** argv) {

@@ -13,6 +13,15 @@ torch::Device resolve_device(const std::string& name);
 /// this process is one of that many data-parallel ranks on the machine.
 int configure_threads(int threads);
 
+/// Sizes OpenBLAS's own thread pool, which torch::set_num_threads leaves at one thread per
+/// core: LibTorch's fp32 matrix products (linear layers, and convolutions outside oneDNN,
+/// such as batch-1 sampling's) run there while oneDNN's convolutions run in OpenMP's
+/// threads, and OpenBLAS's idle workers spin (sched_yield) for a while after each product,
+/// taking cores from OpenMP's. Returns false, changing nothing, when OPENBLAS_NUM_THREADS
+/// is set (the user's choice) or LibTorch does not use OpenBLAS (the symbol is looked up at
+/// run time, so other BLAS builds are not affected).
+bool set_blas_threads(int threads);
+
 /// Makes glibc keep freed memory for reuse instead of returning it to the kernel after
 /// every large tensor (mmap/munmap and page faults per allocation). LibTorch's CPU
 /// allocator calls malloc directly, so without this a training step spends a third of its
