@@ -149,12 +149,6 @@ torch::Tensor bce_with_logits(const torch::Tensor& logits, double target) {
   return torch::binary_cross_entropy_with_logits(logits, torch::full_like(logits, target));
 }
 
-torch::Tensor hinge_discriminator_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits) {
-  return torch::relu(1 - real_logits).mean() + torch::relu(1 + fake_logits).mean();
-}
-
-torch::Tensor hinge_generator_loss(const torch::Tensor& fake_logits) { return -fake_logits.mean(); }
-
 namespace {
 
 // D's loss on reals alone (target 1) and on fakes alone (target 0), under `objective`; they
@@ -166,10 +160,16 @@ torch::Tensor fake_side_loss(const std::string& objective, const torch::Tensor& 
   return objective == "hinge" ? torch::relu(1 + logits).mean() : bce_with_logits(logits, 0.0);
 }
 torch::Tensor generator_loss(const std::string& objective, const torch::Tensor& fake_logits) {
-  return objective == "hinge" ? hinge_generator_loss(fake_logits) : bce_with_logits(fake_logits, 1.0);
+  return objective == "hinge" ? -fake_logits.mean() : bce_with_logits(fake_logits, 1.0);
 }
 
 }  // namespace
+
+torch::Tensor hinge_discriminator_loss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits) {
+  return real_side_loss("hinge", real_logits) + fake_side_loss("hinge", fake_logits);
+}
+
+torch::Tensor hinge_generator_loss(const torch::Tensor& fake_logits) { return generator_loss("hinge", fake_logits); }
 
 LossTerms Dcgan::discriminator_step(const torch::Tensor& real, const torch::Tensor& z,
                                      const torch::Tensor& labels) {
