@@ -3,6 +3,7 @@
 //                  [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
 //   exports a trained run's sampling networks into the zoo (training/zoo.h) and evaluates the
 //   exported model itself, so that its eval.json describes exactly what ships.
+#include <algorithm>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -30,32 +31,28 @@ struct ZooAddFlags {
   std::string steps;     ///< --steps: its default sampling steps (when given)
 };
 
-// Guidance is a sampling setting: an entry may sample at another default weight than its
-// run did, without retraining. zoo.json's settings then carry it, and so does the training
-// command recorded there (`--guidance W` trains the same networks with that default).
-void set_default_guidance(training::LoadedRun& run, const std::string& weight) {
-  if (!run.model->supports_guidance())
-    throw UserError("--guidance: the guidance weight applies to conditional diffusion models only");
-  run.family->set_setting(run.config.settings, "guidance", weight);
-  run.config.settings = run.family->validate(run.config.settings);
-}
-
-// The sampler and its steps are sampling settings too (a diffusion model's): an entry may
-// default to another sampler than its run did, measured by its own evaluation.
-void set_default_sampler(training::LoadedRun& run, const std::string& sampler, const std::string& steps) {
-  const auto has = [&run](const char* name) {
-    for (const auto& field : run.family->settings)
-      if (field.name == name) return true;
-    return false;
-  };
-  if (!sampler.empty()) {
-    if (!has("sampler")) throw UserError("--sampler: a " + run.config.model + " entry has no default sampler to set");
-    run.family->set_setting(run.config.settings, "sampler", sampler);
+// Guidance, the sampler and its steps are sampling settings: an entry may default to
+// others than its run did, without retraining, measured by its own evaluation. zoo.json's
+// settings then carry them, and so does the training command recorded there.
+void set_sampling_defaults(training::LoadedRun& run, const ZooAddFlags& flags, bool guidance_given) {
+  if (guidance_given) {
+    if (!run.model->supports_guidance())
+      throw UserError("--guidance: the guidance weight applies to conditional diffusion models only");
+    run.family->set_setting(run.config.settings, "guidance", flags.guidance);
   }
-  if (!steps.empty()) {
-    if (!has("sample_steps"))
-      throw UserError("--steps: a " + run.config.model + " entry has no default sampling steps to set");
-    run.family->set_setting(run.config.settings, "sample_steps", steps);
+  const struct {
+    const char* flag;
+    const char* setting;
+    const std::string& value;
+    const char* what;
+  } defaults[] = {{"--sampler", "sampler", flags.sampler, "default sampler"},
+                  {"--steps", "sample_steps", flags.steps, "default sampling steps"}};
+  for (const auto& d : defaults) {
+    if (d.value.empty()) continue;
+    const auto& fields = run.family->settings;
+    if (std::none_of(fields.begin(), fields.end(), [&d](const SettingField& f) { return f.name == d.setting; }))
+      throw UserError(std::string(d.flag) + ": a " + run.config.model + " entry has no " + d.what + " to set");
+    run.family->set_setting(run.config.settings, d.setting, d.value);
   }
   run.config.settings = run.family->validate(run.config.settings);
 }
@@ -132,16 +129,14 @@ void add_zoo_command(CLI::App& app, Context& context) {
                       "defaults (--sampler, --steps, --guidance)");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
-    training::LoadedRun run = from_zoo ? training::load_zoo_model(flags->run_dir, device)
-                                       : training::load_run(flags->run_dir, device);
+    training::LoadedRun run = training::load_run(flags->run_dir, device);  // a zoo:NAME too
     // An entry keeps how it was trained (time, machine, environment) and its training log.
     Json record = from_zoo ? training::read_zoo_entry(flags->run_dir).manifest.value("training", Json::object())
                            : Json();
     const fs::path log = training::metrics_path(run.dir);
     const std::string training_log = fs::exists(log) ? read_file(log.string()) : "";
     flags->request.guidance_weights = guidance_curve_for(*add, *run.model, flags->guidance_curve);
-    if (guidance_option->count() > 0) set_default_guidance(run, flags->guidance);
-    set_default_sampler(run, flags->sampler, flags->steps);
+    set_sampling_defaults(run, *flags, guidance_option->count() > 0);
     if (from_zoo)
       record["command"] = training::training_command(run);
     else
