@@ -37,6 +37,7 @@ struct EvalFlags {
   double guidance = 0.0;                 ///< --guidance, copied into request.sampling when given
   double eta = 0.0;                      ///< --eta, copied into request.sampling when given
   std::string precision = "fp32";        ///< --precision
+  std::string guide;                     ///< --guide: RUN_DIR, zoo:NAME or none (autoguidance)
   std::vector<std::string> sampler_options;  ///< sampler, steps, eta: those given
   std::string guidance_curve = metrics::kDefaultGuidanceCurve;
   metrics::RunEvaluationRequest request;  ///< --n, --sampler, --steps, --curve-n bound here
@@ -76,6 +77,7 @@ Json evaluate_run_dir(EvalFlags& flags, const CLI::App& command, torch::Device d
                       const std::string& mnist_dir) {
   metrics::RunEvaluationRequest& request = flags.request;
   training::LoadedRun run = training::load_run(flags.run_dir, device);
+  if (command.count("--guide") > 0) training::use_guide(run, flags.guide, device);
   check_sampling_options(*run.model, run.config.model, flags.sampler_options);
   check_class_request(request.sampling, run.model->num_classes(), run.model->supports_guidance());
   // Before the long part, to fail early.
@@ -147,7 +149,9 @@ void add_eval_command(CLI::App& app, Context& context) {
           ->check(CLI::Range(0.0, 1.0));
   CLI::Option* guidance_option = sub->add_option(
       "--guidance", flags->guidance,
-      "conditional diffusion: guidance weight of the main evaluation (default: the run's)");
+      "guided diffusion (conditional, or with a guide): guidance weight of the main evaluation (default: "
+      "the run's)");
+  add_guide_option(*sub, flags->guide);
   add_guidance_curve_options(*sub, flags->guidance_curve, request.curve_n);
   sub->add_flag("--no-latency", flags->no_latency, "skip the batch-1 latency measurement");
   add_sampling_precision_option(*sub, flags->precision);
@@ -158,7 +162,7 @@ void add_eval_command(CLI::App& app, Context& context) {
     if (!flags->run_dir.empty() && sub->count("--dataset") > 0)
       throw UserError("--dataset: applies to --samples; a run is evaluated on the dataset it was trained on");
     if (!flags->samples.empty())
-      for (const char* run_only : {"--sampler", "--steps", "--eta", "--guidance", "--guidance-curve", "--curve-n",
+      for (const char* run_only : {"--sampler", "--steps", "--eta", "--guidance", "--guide", "--guidance-curve", "--curve-n",
                                    "--no-latency", "--precision"})
         if (sub->count(run_only) > 0)
           throw UserError(std::string(run_only) + ": applies to evaluating a run, not --samples (the samples are drawn already)");

@@ -1,5 +1,5 @@
 // trilemma sample RUN_DIR [--n N] [--out FILE.npy] [--grid FILE.png] [--sampler S --steps K --eta E]
-//                        [--class K | --per-class] [--guidance W]
+//                        [--class K | --per-class] [--guidance W] [--guide RUN_DIR|zoo:NAME|none]
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -28,6 +28,7 @@ struct SampleFlags {
   double guidance = 0.0;
   double eta = 0.0;
   std::string precision = "fp32";  ///< --precision
+  std::string guide;               ///< --guide: RUN_DIR, zoo:NAME or none (autoguidance)
   SampleOptions sampling;
 };
 
@@ -75,8 +76,10 @@ void add_sample_command(CLI::App& app, Context& context) {
       ->excludes(class_option);
   CLI::Option* guidance_option = sub->add_option(
       "--guidance", flags->guidance,
-      "conditional diffusion: classifier-free guidance weight (0 unconditional, 1 conditional, >1 "
-      "sharper; default: the run's)");
+      "guided diffusion: classifier-free guidance weight of a conditional model (0 unconditional, 1 "
+      "conditional, >1 sharper), or with a guide the autoguidance weight (0 the guide, 1 the model, >1 "
+      "guided); default: the run's");
+  add_guide_option(*sub, flags->guide);
   add_sampling_precision_option(*sub, flags->precision);
   sub->callback([&context, flags, sub, guidance_option, eta_option]() {
     apply_runtime(context);
@@ -85,6 +88,7 @@ void add_sample_command(CLI::App& app, Context& context) {
     const torch::Device device = resolve_device(context.device);
     flags->sampling.precision = precision_for(flags->precision, device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);
+    if (sub->count("--guide") > 0) training::use_guide(run, flags->guide, device);
     check_sampling_options(*run.model, run.config.model, given_sampler_options(*sub));
     check_class_request(flags->sampling, run.model->num_classes(), run.model->supports_guidance());
     if (flags->per_class && run.model->num_classes() == 0)

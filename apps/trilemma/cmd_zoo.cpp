@@ -1,6 +1,6 @@
 // trilemma zoo                        list the model zoo's entries
 // trilemma zoo add RUN_DIR|zoo:NAME --name NAME [--n 10000] [--guidance W] [--sampler S] [--steps K]
-//                  [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
+//                  [--guide zoo:NAME|none] [--guidance-curve 0,1,2,3,5] [--curve-n 2000]
 //   exports a trained run's sampling networks into the zoo (training/zoo.h) and evaluates the
 //   exported model itself, so that its eval.json describes exactly what ships.
 #include <algorithm>
@@ -29,6 +29,7 @@ struct ZooAddFlags {
   std::string guidance;  ///< --guidance: the entry's default weight (when given; else the run's)
   std::string sampler;   ///< --sampler: the entry's default sampler (when given)
   std::string steps;     ///< --steps: its default sampling steps (when given)
+  std::string guide;     ///< --guide: the entry's autoguidance guide, zoo:NAME or none (when given)
 };
 
 // Guidance, the sampler and its steps are sampling settings: an entry may default to
@@ -37,7 +38,8 @@ struct ZooAddFlags {
 void set_sampling_defaults(training::LoadedRun& run, const ZooAddFlags& flags, bool guidance_given) {
   if (guidance_given) {
     if (!run.model->supports_guidance())
-      throw UserError("--guidance: the guidance weight applies to conditional diffusion models only");
+      throw UserError("--guidance: the guidance weight applies to conditional diffusion models and to ones "
+                      "with a guide (--guide) only");
     run.family->set_setting(run.config.settings, "guidance", flags.guidance);
   }
   const struct {
@@ -115,21 +117,32 @@ void add_zoo_command(CLI::App& app, Context& context) {
       "--sampler", flags->sampler, "diffusion: the entry's default sampler, ddpm, ddim or dpm-solver (default: the run's)");
   CLI::Option* steps_option = add->add_option(
       "--steps", flags->steps, "diffusion: the entry's default sampling steps (default: the run's)");
+  CLI::Option* guide_option = add->add_option(
+      "--guide", flags->guide,
+      "unconditional ddpm: the zoo entry (zoo:NAME) that guides the entry's sampling by autoguidance at "
+      "weight --guidance, or none (default: the entry's own, if any)");
   // A guided model's curve samples curve_n images per weight, at two network evaluations
   // per step for w > 1: on a CPU it can cost as much as the evaluation itself.
   add_guidance_curve_options(*add, flags->guidance_curve, flags->request.curve_n);
   sub->callback([sub]() {
     if (sub->get_subcommands().empty()) list_entries();
   });
-  add->callback([&context, flags, add, guidance_option, sampler_option, steps_option]() {
+  add->callback([&context, flags, add, guidance_option, sampler_option, steps_option, guide_option]() {
     const bool from_zoo = training::is_zoo_name(flags->run_dir);
-    const bool resampled = guidance_option->count() + sampler_option->count() + steps_option->count() > 0;
+    const bool resampled =
+        guidance_option->count() + sampler_option->count() + steps_option->count() + guide_option->count() > 0;
     if (from_zoo && !resampled)
       throw UserError("zoo add " + flags->run_dir + ": an entry is re-exported only to change its sampling "
-                      "defaults (--sampler, --steps, --guidance)");
+                      "defaults (--sampler, --steps, --guidance, --guide)");
+    if (flags->guide == "zoo:" + flags->name) throw UserError("--guide: an entry cannot guide itself");
+    // The zoo ships whole: an entry's guide is another entry, never a run outside it.
+    if (guide_option->count() > 0 && flags->guide != "none" && !training::is_zoo_name(flags->guide))
+      throw UserError("--guide: a zoo entry's guide must be a zoo entry itself (add it first: zoo add " + flags->guide +
+                      " --name NAME, then --guide zoo:NAME)");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
     training::LoadedRun run = training::load_run(flags->run_dir, device);  // a zoo:NAME too
+    if (guide_option->count() > 0) training::use_guide(run, flags->guide, device);
     // An entry keeps how it was trained (time, machine, environment) and its training log.
     Json record = from_zoo ? training::read_zoo_entry(flags->run_dir).manifest.value("training", Json::object())
                            : Json();

@@ -56,6 +56,10 @@ void add_guidance_curve_options(CLI::App& command, std::string& weights, int64_t
 std::vector<double> guidance_curve_for(const CLI::App& command, const GenerativeModel& model,
                                        const std::string& weights);
 
+/// Adds `--guide RUN_DIR|zoo:NAME|none`: the weaker ddpm an unconditional ddpm is
+/// autoguided by (training::use_guide), or none to sample a zoo entry without its guide.
+void add_guide_option(CLI::App& command, std::string& source);
+
 /// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`;
 /// its value goes through precision_for (core/precision.h).
 void add_sampling_precision_option(CLI::App& command, std::string& value);

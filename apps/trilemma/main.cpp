@@ -22,6 +22,13 @@ std::vector<std::string> trilemma::cli::given_sampler_options(const CLI::App& co
   return given;
 }
 
+void trilemma::cli::add_guide_option(CLI::App& command, std::string& source) {
+  command.add_option("--guide", source,
+                     "unconditional ddpm: sample with autoguidance (Karras et al. 2024) by this weaker ddpm "
+                     "(RUN_DIR or zoo:NAME; same image shape and schedule) at weight --guidance; none = "
+                     "without the entry's guide");
+}
+
 void trilemma::cli::add_guidance_curve_options(CLI::App& command, std::string& weights, int64_t& images_per_point) {
   command.add_option("--guidance-curve", weights,
                      "conditional diffusion: guidance weights to measure, comma-separated, or none")

@@ -74,6 +74,12 @@ LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const Sampl
   LabelledSamples result;
   SampleOptions request = options;
   request.progress = nullptr;
+  if (classes == 0) {  // an unconditional model (e.g. an autoguided one's guidance curve)
+    images.push_back(draw_in_batches(model, n, request, "sampling", timed ? &batch_seconds : nullptr));
+    result.timed.images = torch::cat(images);
+    if (timed) finish_timing(model, request, batch_seconds, result.timed);
+    return result;
+  }
   for (int64_t k = 0; k < classes; ++k) {
     const int64_t count = n / classes + (k < n % classes ? 1 : 0);
     if (count == 0) continue;

@@ -36,7 +36,8 @@ struct LabelledSamples {
 /// one more), shuffled together with their labels so that order-dependent statistics (the
 /// classifier score's splits) see a class mix in every split. Drawn in batches of
 /// kThroughputBatch either way; `timed` times the full batches of all classes together
-/// (extra batches, once, only if fewer than two).
+/// (extra batches, once, only if fewer than two). An unconditional model's N images come
+/// unlabelled (`requested` undefined).
 LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const SampleOptions& options,
                                   bool timed);
 

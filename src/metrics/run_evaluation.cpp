@@ -122,11 +122,15 @@ Json guidance_curve(GenerativeModel& model, EvalReference& reference,
                   {"sampling_seconds", seconds}};
     for (const char* key : {"fid", "kid_mean", "precision", "recall", "density", "coverage", "classes_covered"})
       point[key] = r[key];
-    point["conditional_accuracy"] = r["conditional"]["conditional_accuracy"];
-    point["mean_per_class_fid"] = r["conditional"]["mean_per_class_fid"];
-    log << "  FID " << r.value("fid", 0.0) << "  precision " << r.value("precision", 0.0)
-        << "  recall " << r.value("recall", 0.0) << "  conditional accuracy "
-        << point["conditional_accuracy"].get<double>() << std::endl;
+    log << "  FID " << r.value("fid", 0.0) << "  precision " << r.value("precision", 0.0) << "  recall "
+        << r.value("recall", 0.0);
+    // An autoguided unconditional model's curve has no classes to ask for.
+    if (r.contains("conditional")) {
+      point["conditional_accuracy"] = r["conditional"]["conditional_accuracy"];
+      point["mean_per_class_fid"] = r["conditional"]["mean_per_class_fid"];
+      log << "  conditional accuracy " << point["conditional_accuracy"].get<double>();
+    }
+    log << std::endl;
     curve.push_back(point);
   }
   return curve;

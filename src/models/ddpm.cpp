@@ -175,7 +175,14 @@ diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x, const diffusion::S
                                       const torch::Tensor& labels, double guidance) {
   c10::InferenceMode guard;
   ema_->eval();
+  const bool autoguided = guide_ && guidance != 1.0;
+  if (autoguided) guide_->ema_->eval();
   diffusion::EpsilonPredictor predict = [&](const torch::Tensor& x_t, const torch::Tensor& t) {
+    if (autoguided) {
+      // w = 0 is the guide alone, as classifier-free guidance's w = 0 is the unconditional model.
+      const auto weak = guide_->ema_->forward(x_t, t);
+      return guidance == 0.0 ? weak : guided_epsilon(weak, ema_->forward(x_t, t), guidance);
+    }
     return guided_prediction(ema_, x_t, t, settings_.common.conditional, labels, guidance);
   };
   return diffusion::run_sampler(schedule_, predict, x.to(device_), settings);
@@ -184,8 +191,34 @@ diffusion::SampleResult Ddpm::denoise(const torch::Tensor& x, const diffusion::S
 int64_t Ddpm::num_classes() const { return conditional_classes(settings_.common); }
 
 double Ddpm::guidance_weight(const SampleOptions& options) const {
-  if (!settings_.common.conditional) return 1.0;
+  if (!supports_guidance()) return 1.0;
   return options.guidance ? *options.guidance : settings_.guidance;
+}
+
+void Ddpm::attach_guide(std::shared_ptr<GenerativeModel> guide) {
+  if (!guide) {
+    guide_.reset();
+    return;
+  }
+  auto weak = std::dynamic_pointer_cast<Ddpm>(guide);
+  if (!weak) throw UserError("--guide: the guide must be a ddpm run");
+  if (settings_.common.conditional)
+    throw UserError("--guide: autoguidance is for unconditional models (a conditional one has classifier-free "
+                    "guidance, --guidance)");
+  const DdpmSettings& g = weak->settings_;
+  if (g.common.conditional) throw UserError("--guide: the guide must be unconditional, as the model is");
+  if (weak->guide_) throw UserError("--guide: the guide must not be guided itself");
+  if (g.common.image_size != settings_.common.image_size ||
+      g.common.image_channels != settings_.common.image_channels)
+    throw UserError("--guide: the guide draws " + std::to_string(g.common.image_channels) + "x" +
+                    std::to_string(g.common.image_size) + "x" + std::to_string(g.common.image_size) +
+                    " images, the model " + std::to_string(settings_.common.image_channels) + "x" +
+                    std::to_string(settings_.common.image_size) + "x" + std::to_string(settings_.common.image_size));
+  if (g.timesteps != settings_.timesteps || g.schedule != settings_.schedule)
+    throw UserError("--guide: the guide's noise schedule (" + g.schedule + ", T = " + std::to_string(g.timesteps) +
+                    ") differs from the model's (" + settings_.schedule + ", T = " +
+                    std::to_string(settings_.timesteps) + ")");
+  guide_ = std::move(weak);
 }
 
 torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
@@ -221,7 +254,7 @@ torch::Tensor Ddpm::sample(int64_t n, const SampleOptions& options) {
 int64_t Ddpm::network_evaluations(const SampleOptions& options) const {
   // Guidance between the pure cases evaluates the network twice per step (the batch of 2N).
   const double w = guidance_weight(options);
-  const int64_t per_step = settings_.common.conditional && w != 0.0 && w != 1.0 ? 2 : 1;
+  const int64_t per_step = supports_guidance() && w != 0.0 && w != 1.0 ? 2 : 1;
   return per_step * diffusion::sampler_nfe(schedule_, sampler_settings(options));
 }
 
@@ -230,6 +263,7 @@ std::string Ddpm::sampler_name(const SampleOptions& options) const {
   std::string name = diffusion::sampler_kind_name(s.kind) + "-" + std::to_string(diffusion::sampler_nfe(schedule_, s));
   if (s.kind == diffusion::SamplerKind::kDdim && s.eta > 0) name += "-eta" + format_number(s.eta);
   if (settings_.common.conditional) name += "-w" + format_number(guidance_weight(options));
+  else if (guide_) name += "-guided" + format_number(guidance_weight(options));
   return name;
 }
 

@@ -82,11 +82,14 @@ class Ddpm : public GenerativeModel {
   std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() override;
   Json info() const override;
   int64_t num_classes() const override;
-  bool supports_guidance() const override { return settings_.common.conditional; }
+  bool supports_guidance() const override { return settings_.common.conditional || guide_ != nullptr; }
+  /// An unconditional model only (a conditional one has classifier-free guidance), guided
+  /// by a ddpm of the same image shape, T and schedule that is unguided itself.
+  void attach_guide(std::shared_ptr<GenerativeModel> guide) override;
   std::vector<std::string> sampling_options() const override;
 
   /// The guidance weight `options` resolve to (the run's default when unset); 1 for an
-  /// unconditional model, whose one prediction is "the conditional one".
+  /// unconditional model without a guide, whose one prediction is "the conditional one".
   double guidance_weight(const SampleOptions& options) const;
 
   /// The sampler configuration that `options` resolves to (defaults from the settings).
@@ -94,7 +97,9 @@ class Ddpm : public GenerativeModel {
   diffusion::SamplerSettings sampler_settings(const SampleOptions& options) const;
   /// Runs a sampler with the EMA network from x (in the model's [-1, 1] space). A conditional
   /// model predicts with classifier-free guidance weight `guidance` for `labels` (N int64),
-  /// or with the null class alone when labels are undefined; an unconditional one ignores both.
+  /// or with the null class alone when labels are undefined; an unconditional one ignores the
+  /// labels, and with a guide attached combines its prediction with the guide's at weight
+  /// `guidance` (autoguidance).
   diffusion::SampleResult denoise(const torch::Tensor& x, const diffusion::SamplerSettings& settings,
                                   const torch::Tensor& labels = {}, double guidance = 1.0);
 
@@ -112,6 +117,7 @@ class Ddpm : public GenerativeModel {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   int64_t steps_done_ = 0;
   torch::Tensor epoch_noise_;  ///< fixed x_T for the per-epoch grids, so epochs compare
+  std::shared_ptr<Ddpm> guide_;  ///< autoguidance's weaker model, when attached
 };
 
 /// Images the sampler sends through `unet` at once for images of side `image_size`

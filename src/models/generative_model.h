@@ -147,8 +147,16 @@ class GenerativeModel {
   /// Number of classes a conditional model generates on request (the common settings'
   /// classes, K); 0 = unconditional.
   virtual int64_t num_classes() const { return 0; }
-  /// Whether SampleOptions::guidance means something to this model (conditional diffusion).
+  /// Whether SampleOptions::guidance means something to this model (conditional diffusion,
+  /// or a diffusion model with a guide attached).
   virtual bool supports_guidance() const { return false; }
+  /// Autoguidance (Karras et al. 2024, "Guiding a Diffusion Model with a Bad Version of
+  /// Itself"): sampling follows ε̂_guide + w·(ε̂ − ε̂_guide), `guide` a weaker model of the
+  /// same kind (smaller, trained shorter), w the guidance weight. nullptr detaches it.
+  /// Throws UserError for a family without it or a guide that does not fit.
+  virtual void attach_guide(std::shared_ptr<GenerativeModel> guide) {
+    if (guide) throw UserError("--guide: autoguidance applies to unconditional ddpm models only");
+  }
   /// The sampler options this model uses, by flag name ("sampler", "steps", "eta"); a flag
   /// for any other is refused (models/sampling_options.h). The class and guidance are
   /// governed by num_classes() and supports_guidance().

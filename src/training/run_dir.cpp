@@ -77,6 +77,32 @@ RunConfig read_run_config(const std::string& run_dir) {
   return RunConfig::from_json(json, path);
 }
 
+void use_guide(LoadedRun& run, const std::string& source, torch::Device device) {
+  if (source == "none") {
+    run.model->attach_guide(nullptr);
+    run.guide.clear();
+    run.guide_crc32.clear();
+    return;
+  }
+  if (source.empty()) throw UserError("--guide: expected a run directory, zoo:NAME or none");
+  // A guide that names a guide of its own (a zoo entry's "guide") is refused before that one
+  // loads, so that entries naming each other cannot recurse.
+  static thread_local bool loading_a_guide = false;
+  if (loading_a_guide) throw UserError("--guide: the guide is guided itself (by " + source + "); a guide must not be");
+  LoadedRun guide;
+  loading_a_guide = true;
+  try {
+    guide = load_run(source, device);
+  } catch (...) {
+    loading_a_guide = false;
+    throw;
+  }
+  loading_a_guide = false;
+  run.model->attach_guide(std::shared_ptr<GenerativeModel>(std::move(guide.model)));
+  run.guide = source;
+  run.guide_crc32 = guide.checkpoint_crc32;
+}
+
 LoadedRun load_run(const std::string& dir, torch::Device device) {
   if (is_zoo_name(dir)) return load_zoo_model(dir, device);
   if (!fs::is_directory(dir)) throw UserError(dir + ": no such run directory");

@@ -43,12 +43,19 @@ struct LoadedRun {
   std::string checkpoint_crc32;  ///< its CRC-32 (hex), checked against the file's bytes on load
   double training_seconds = -1;  ///< the checkpoint's training time (-1: not recorded)
   bool read_only = false;     ///< a zoo entry (training/zoo.h): commands write nothing into it
+  std::string guide;          ///< the run or zoo:NAME attached as its autoguidance guide ("" = none)
+  std::string guide_crc32;    ///< the guide's checkpoint CRC-32, when attached
 };
 
 /// Reads config.json and loads the newest valid checkpoint (falling back to older ones
 /// with a warning on stderr), or, for "zoo:NAME", a zoo entry (training/zoo.h). Throws
 /// UserError if the directory is not a run or holds no usable checkpoint.
 LoadedRun load_run(const std::string& dir, torch::Device device);
+
+/// Attaches `source` (a run directory or zoo:NAME, loaded on `device`) to run.model as its
+/// autoguidance guide (GenerativeModel::attach_guide), or detaches the guide for "none".
+/// UserError when the guide cannot be loaded or does not fit the model.
+void use_guide(LoadedRun& run, const std::string& source, torch::Device device);
 
 /// Wall minutes from the run's creation (config.json's environment.created) to the last
 /// write of `file` (e.g. a checkpoint), or -1 when either is unknown.

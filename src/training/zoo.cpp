@@ -130,6 +130,7 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
                          {"crc32", crc32_hex(crc32_of(data))},
                          {"training", training}};
   if (!run.config.dataset.empty()) manifest["dataset"] = run.config.dataset;
+  if (!run.guide.empty()) manifest["guide"] = {{"entry", run.guide}, {"crc32", run.guide_crc32}};
   // The manifest last: an entry whose model.pt does not match it fails its CRC check.
   write_file_atomic(manifest_path(dir.string()), manifest.dump(2) + "\n");
   return dir.string();
@@ -189,6 +190,19 @@ LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) 
     for (const auto& [key, module] : run.model->sampling_networks()) read_module(archive, key, *module);
   } catch (const c10::Error& e) {
     throw UserError(file + ": not a readable zoo model (" + std::string(e.what_without_backtrace()).substr(0, 120) + ")");
+  }
+  // An entry sampled with autoguidance names its guide, itself a zoo entry.
+  // Its evaluation holds for that guide's weights only, so a replaced guide is refused.
+  if (m.contains("guide")) {
+    if (!m["guide"].is_object() || !m["guide"].value("entry", Json()).is_string())
+      throw UserError(manifest_path(dir) + ": \"guide\" must be an object naming its entry and CRC-32");
+    const std::string guide = m["guide"].value("entry", std::string());
+    use_guide(run, guide, device);
+    const std::string recorded = m["guide"].value("crc32", std::string());
+    if (run.guide_crc32 != recorded)
+      throw UserError(run_argument + ": its guide " + guide + " has CRC-32 " + run.guide_crc32 + ", its zoo.json says " +
+                      recorded + " (replaced since; re-export with zoo add " + run_argument + " --name " +
+                      entry_name(run_argument) + " --guide " + guide + ")");
   }
   return run;
 }

@@ -177,6 +177,50 @@ TEST(Cli, ZooEntryReExportedWithAnotherSamplerKeepsItsWeightsAndRecord) {
   EXPECT_EQ(read_json(dir.file("zoo") + "/tiny/zoo.json"), after);
 }
 
+// An entry sampled with autoguidance names its guide, another entry, with the guide's CRC:
+// loading it attaches the guide, `--guide none` samples without, and a guide outside the
+// zoo, the entry itself or a replaced guide are refused.
+TEST(Cli, ZooEntryWithAGuideSamplesGuidedAndRefusesAReplacedGuide) {
+  if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";
+  TempDir dir;
+  const std::string zoo = "TRILEMMA_ZOO_DIR=" + dir.file("zoo") + " ";
+  const std::string tiny = "--threads 1 train ddpm --base-width 8 --channel-mults 1,2 --attention-levels none "
+                           "--groups 4 --timesteps 100 --sample-steps 2 --batch-size 16 ";
+  ASSERT_EQ(run_cli(tiny + "--max-steps 3 --run-dir " + dir.file("model")).exit_code, 0);
+  ASSERT_EQ(run_cli(tiny + "--max-steps 1 --run-dir " + dir.file("weak")).exit_code, 0);
+  ASSERT_EQ(run_cli("--threads 1 zoo add " + dir.file("weak") + " --name weak --n 100", zoo).exit_code, 0);
+  const auto outside = run_cli("zoo add " + dir.file("model") + " --name guided --guide " + dir.file("weak"), zoo);
+  EXPECT_NE(outside.exit_code, 0);
+  EXPECT_NE(outside.output.find("must be a zoo entry itself"), std::string::npos) << outside.output;
+  const auto itself = run_cli("zoo add " + dir.file("model") + " --name weak --guide zoo:weak", zoo);
+  EXPECT_NE(itself.output.find("cannot guide itself"), std::string::npos) << itself.output;
+
+  const auto added = run_cli("--threads 1 zoo add " + dir.file("model") +
+                                 " --name guided --guide zoo:weak --guidance 3 --n 100 --guidance-curve none",
+                             zoo);
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  const auto manifest = read_json(dir.file("zoo") + "/guided/zoo.json");
+  EXPECT_EQ(manifest["guide"]["entry"], "zoo:weak");
+  EXPECT_EQ(manifest["guide"]["crc32"], read_json(dir.file("zoo") + "/weak/zoo.json")["crc32"]);
+  EXPECT_EQ(manifest["settings"]["guidance"], 3.0);
+  EXPECT_TRUE(read_json(dir.file("zoo") + "/guided/eval.json")["samplers"].contains("ddim-2-guided3"));
+
+  const auto guided = run_cli("--threads 1 sample zoo:guided --n 4 --out " + dir.file("a.npy"), zoo);
+  ASSERT_EQ(guided.exit_code, 0) << guided.output;
+  EXPECT_NE(guided.output.find("sampler ddim-2-guided3, NFE 4 per image"), std::string::npos) << guided.output;
+  const auto plain = run_cli("--threads 1 sample zoo:guided --guide none --n 4 --out " + dir.file("b.npy"), zoo);
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_NE(plain.output.find("sampler ddim-2, NFE 2 per image"), std::string::npos) << plain.output;
+  const auto chained = run_cli("sample " + dir.file("model") + " --guide zoo:guided --n 4", zoo);
+  EXPECT_NE(chained.output.find("guided itself"), std::string::npos) << chained.output;
+
+  // The guide replaced by other weights: the guided entry's evaluation no longer holds.
+  ASSERT_EQ(run_cli("--threads 1 zoo add " + dir.file("model") + " --name weak --n 100", zoo).exit_code, 0);
+  const auto stale = run_cli("sample zoo:guided --n 4", zoo);
+  EXPECT_NE(stale.exit_code, 0);
+  EXPECT_NE(stale.output.find("replaced since"), std::string::npos) << stale.output;
+}
+
 // The learning curve evaluates the kept checkpoints it is asked for, the newest included.
 TEST(Cli, CurveEvaluatesSpreadCheckpointsIncludingTheNewest) {
   if (testing::mnist_dir().empty()) GTEST_SKIP() << "MNIST not fetched (./run data)";

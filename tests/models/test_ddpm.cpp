@@ -220,3 +220,85 @@ TEST(DdpmFigures, WritesTheArticlesFigures) {
     EXPECT_TRUE(std::filesystem::exists(dir / name)) << name;
   std::filesystem::remove_all(dir);
 }
+
+// Autoguidance (Karras et al. 2024): ε̂ = ε̂_guide + w(ε̂ − ε̂_guide). One DDIM step to t = 0
+// without clipping is affine in ε̂, so the guided result must be the same combination of the
+// model's and the guide's own results: w = 1 is the model, w = 0 the guide.
+TEST(DdpmAutoguidance, CombinesTheGuidesAndTheModelsPredictions) {
+  DdpmSettings s = tiny_settings();
+  s.schedule = "linear";  // ᾱ_T ≈ 0.9 at T = 100: x̂_0 = (x − √(1−ᾱ)ε̂)/√ᾱ stays small
+  s.clip_denoised = false;
+  // Two different sampling networks: the U-Net's last layer starts at zero (ε̂ = 0), so
+  // each gets random weights throughout.
+  auto randomised = [&s](int seed) {
+    auto ddpm = std::make_shared<Ddpm>(s, torch::kCPU);
+    torch::manual_seed(seed);
+    torch::NoGradGuard no_grad;
+    for (auto& p : ddpm->ema_network()->parameters()) p.add_(0.05 * torch::randn_like(p));
+    return ddpm;
+  };
+  auto model = randomised(1);
+  auto guide = randomised(2);
+  SampleOptions one_step;
+  one_step.sampler = "ddim";
+  one_step.steps = 1;
+  const auto settings = model->sampler_settings(one_step);
+  torch::manual_seed(3);
+  const auto x_T = torch::randn({4, 1, 28, 28});
+  const auto alone = model->denoise(x_T, settings).x;
+  const auto by_guide = guide->denoise(x_T, settings).x;
+  ASSERT_GT((alone - by_guide).abs().max().item<double>(), 1e-3);  // the two networks differ
+
+  EXPECT_FALSE(model->supports_guidance());
+  model->attach_guide(guide);
+  EXPECT_TRUE(model->supports_guidance());
+  for (double w : {0.0, 1.0, 2.5}) {
+    const auto guided = model->denoise(x_T, settings, {}, w).x;
+    const auto expected = by_guide + w * (alone - by_guide);
+    EXPECT_TRUE(torch::allclose(guided, expected, 1e-4, 1e-4))
+        << "w = " << w << ": max difference " << (guided - expected).abs().max().item<double>();
+  }
+  SampleOptions options;
+  options.guidance = 2.5;
+  EXPECT_EQ(model->network_evaluations(options), 2 * 5);  // both networks at each of 5 steps
+  EXPECT_EQ(model->sampler_name(options), "ddim-5-guided2.5");
+  options.guidance = 1.0;
+  EXPECT_EQ(model->network_evaluations(options), 5);
+  EXPECT_EQ(model->guidance_weight({}), s.guidance);  // the run's default weight
+  EXPECT_EQ(model->sample(3, options).sizes(), (std::vector<int64_t>{3, 1, 28, 28}));
+
+  model->attach_guide(nullptr);  // detached: the model alone again
+  EXPECT_FALSE(model->supports_guidance());
+  EXPECT_TRUE(torch::equal(model->denoise(x_T, settings, {}, 2.5).x, alone));
+}
+
+TEST(DdpmAutoguidance, RefusesAGuideThatDoesNotFit) {
+  auto refusal = [](Ddpm& model, std::shared_ptr<GenerativeModel> guide) {
+    try {
+      model.attach_guide(std::move(guide));
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const DdpmSettings s = tiny_settings();
+  Ddpm model(s, torch::kCPU);
+  DdpmSettings other_t = s;
+  other_t.timesteps = 50;
+  EXPECT_NE(refusal(model, std::make_shared<Ddpm>(other_t, torch::kCPU)).find("noise schedule"), std::string::npos);
+  DdpmSettings other_schedule = s;
+  other_schedule.schedule = "linear";
+  EXPECT_NE(refusal(model, std::make_shared<Ddpm>(other_schedule, torch::kCPU)).find("noise schedule"),
+            std::string::npos);
+  DdpmSettings conditional = s;
+  conditional.common.conditional = true;
+  EXPECT_NE(refusal(model, std::make_shared<Ddpm>(conditional, torch::kCPU)).find("unconditional"), std::string::npos);
+  Ddpm conditional_model(conditional, torch::kCPU);
+  EXPECT_NE(refusal(conditional_model, std::make_shared<Ddpm>(s, torch::kCPU)).find("classifier-free"),
+            std::string::npos);
+  // A guide with a guide of its own is refused, so guides never chain.
+  auto guided_guide = std::make_shared<Ddpm>(s, torch::kCPU);
+  guided_guide->attach_guide(std::make_shared<Ddpm>(s, torch::kCPU));
+  EXPECT_NE(refusal(model, guided_guide).find("guided itself"), std::string::npos);
+  EXPECT_FALSE(model.supports_guidance());  // nothing was attached by the refusals
+}
