@@ -179,14 +179,35 @@ Table conditional_table(const ReportData& data) {
   return table;
 }
 
+bool any_guidance_curve(const ReportData& data) {
+  for (const auto& row : data.rows)
+    if (row.result.contains("guidance_curve")) return true;
+  return false;
+}
+
+std::string guidance_notes() {
+  return "Each point samples the model at guidance weight w with the main evaluation's sampler and seed. "
+         "Classifier-free guidance (a conditional model): w = 0 is its unconditional prediction, 1 the "
+         "conditional one. Autoguidance (an unconditional model sampled with a weaker guide, Karras et al. "
+         "2024): w = 0 is the guide alone, 1 the model alone. Above 1 both extrapolate away from the weaker "
+         "prediction, at two network evaluations per step.";
+}
+
 Table guidance_table(const Json& curve) {
-  Table table = {{"w", "NFE", "FID", "precision", "recall", "coverage", "conditional accuracy", "mean per-class FID"}};
-  for (const auto& p : curve)
-    table.push_back({format_number(number_at(p, "guidance"), 1), format_number(number_at(p, "nfe"), 0),
-                     format_number(number_at(p, "fid"), 2), format_number(number_at(p, "precision"), 3),
-                     format_number(number_at(p, "recall"), 3), format_number(number_at(p, "coverage"), 3),
-                     format_number(number_at(p, "conditional_accuracy"), 3),
-                     format_number(number_at(p, "mean_per_class_fid"), 2)});
+  // An autoguided unconditional model's curve has no classes to ask for, so no class columns.
+  bool conditional = false;
+  for (const auto& p : curve) conditional = conditional || std::isfinite(number_at(p, "conditional_accuracy"));
+  Table table = {{"w", "NFE", "FID", "precision", "recall", "coverage"}};
+  if (conditional) table[0].insert(table[0].end(), {"conditional accuracy", "mean per-class FID"});
+  for (const auto& p : curve) {
+    std::vector<std::string> row = {format_number(number_at(p, "guidance"), 1), format_number(number_at(p, "nfe"), 0),
+                                    format_number(number_at(p, "fid"), 2), format_number(number_at(p, "precision"), 3),
+                                    format_number(number_at(p, "recall"), 3), format_number(number_at(p, "coverage"), 3)};
+    if (conditional)
+      row.insert(row.end(), {format_number(number_at(p, "conditional_accuracy"), 3),
+                             format_number(number_at(p, "mean_per_class_fid"), 2)});
+    table.push_back(row);
+  }
   return table;
 }
 

@@ -81,6 +81,11 @@ bool any_conditional(const ReportData& data);
 /// Per conditional model: conditional accuracy, mean per-class FID and the FID of each digit.
 Table conditional_table(const ReportData& data);
 
+/// Whether any row has a guidance curve (a conditional diffusion model, or an autoguided one).
+bool any_guidance_curve(const ReportData& data);
+/// How to read a guidance curve: what w = 0 and w = 1 are under either kind of guidance.
+std::string guidance_notes();
+
 /// One row per guidance weight of a guidance curve (eval.json's "guidance_curve").
 Table guidance_table(const Json& curve);
 

@@ -89,6 +89,10 @@ std::string render_html(const ReportData& data) {
   if (any_conditional(data)) {
     h << "<h2>Conditional generation</h2>\n";
     html_table(h, conditional_table(data));
+    h << "<p>" << html_escape(conditional_notes(data)) << "</p>\n";
+  }
+  if (any_guidance_curve(data)) {
+    h << "<h2>Guidance curves</h2>\n<p>" << html_escape(guidance_notes()) << "</p>\n";
     for (const auto& row : data.rows) {
       if (!row.result.contains("guidance_curve")) continue;
       const Json& curve = row.result["guidance_curve"];
@@ -99,7 +103,6 @@ std::string render_html(const ReportData& data) {
       html_table(h, guidance_table(curve));
       h << "</div>\n";
     }
-    h << "<p>" << html_escape(conditional_notes(data)) << "</p>\n";
   }
   if (any_human(data.rows)) {
     h << "<h2>Human evaluation</h2>\n";

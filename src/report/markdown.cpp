@@ -57,6 +57,10 @@ std::string render_markdown(const ReportData& data) {
   if (any_conditional(data)) {
     md << "\n## Conditional generation\n\n";
     markdown_table(md, conditional_table(data));
+    md << conditional_notes(data) << "\n";
+  }
+  if (any_guidance_curve(data)) {
+    md << "\n## Guidance curves\n\n" << guidance_notes() << "\n\n";
     for (const auto& row : data.rows) {
       if (!row.result.contains("guidance_curve")) continue;
       md << "Guidance curve of " << row.name << " (N = "
@@ -64,7 +68,6 @@ std::string render_markdown(const ReportData& data) {
          << " per point):\n\n";
       markdown_table(md, guidance_table(row.result["guidance_curve"]));
     }
-    md << conditional_notes(data) << "\n";
   }
   if (any_human(data.rows)) {
     md << "\n## Human evaluation\n\n";

@@ -123,9 +123,12 @@ std::vector<std::string> reading_of_results(const ReportData& data) {
                       ", precision " + format_number(number_at(first, "precision"), 2) + " → " +
                       format_number(number_at(last, "precision"), 2) + ", recall " +
                       format_number(number_at(first, "recall"), 2) + " → " +
-                      format_number(number_at(last, "recall"), 2) + ", conditional accuracy " +
-                      percent(number_at(first, "conditional_accuracy")) + " → " +
-                      percent(number_at(last, "conditional_accuracy")) + ".");
+                      format_number(number_at(last, "recall"), 2) +
+                      (first.contains("conditional_accuracy")
+                           ? ", conditional accuracy " + percent(number_at(first, "conditional_accuracy")) + " → " +
+                                 percent(number_at(last, "conditional_accuracy"))
+                           : std::string()) +
+                      ".");
     }
   }
   if (data.rows.size() >= 2) {

@@ -147,6 +147,7 @@ std::string guidance_curve_svg(const Json& curve, const std::string& title) {
       std::snprintf(b, sizeof b, "%.1f,%.1f ", x_of(w), y_of(v, lines[l].max));
       points += b;
     }
+    if (points.empty()) continue;  // e.g. an unconditional model's conditional accuracy
     svg << "<polyline points=\"" << points << "\" fill=\"none\" stroke=\"" << palette(l)
         << "\" stroke-width=\"2\"/>\n<rect x=\"" << left + 10 + 100 * l << "\" y=\"" << height - 12
         << "\" width=\"10\" height=\"10\" fill=\"" << palette(l) << "\"/><text x=\"" << left + 24 + 100 * l

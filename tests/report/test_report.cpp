@@ -209,6 +209,34 @@ TEST(Report, ConditionalSectionHasAccuracyPerClassFidAndGuidanceCurve) {
   EXPECT_EQ(render_markdown(data).find("Conditional generation"), std::string::npos);
 }
 
+// An autoguided unconditional model's curve has no classes: its own section, without the
+// conditional columns, the conditional section or a conditional-accuracy clause.
+TEST(Report, AutoguidedCurveWithoutClassesHasItsOwnSection) {
+  ReportData data;
+  data.rows = {make_row("ddpm guided", 1.0, 0.9, 1.0, 10.0, uniform())};
+  data.rows[0].result["guidance_curve"] = Json::array(
+      {{{"guidance", 0.0}, {"n", 2000}, {"nfe", 20}, {"fid", 16.0}, {"precision", 0.4}, {"recall", 0.8}},
+       {{"guidance", 2.0}, {"n", 2000}, {"nfe", 40}, {"fid", 0.9}, {"precision", 0.75}, {"recall", 0.89}}});
+  const Table table = guidance_table(data.rows[0].result["guidance_curve"]);
+  ASSERT_EQ(table.size(), 3u);
+  EXPECT_EQ(table[0], (std::vector<std::string>{"w", "NFE", "FID", "precision", "recall", "coverage"}));
+  EXPECT_EQ(table[2], (std::vector<std::string>{"2.0", "40", "0.90", "0.750", "0.890", "–"}));
+  const std::string md = render_markdown(data);
+  EXPECT_EQ(md.find("Conditional generation"), std::string::npos);
+  EXPECT_NE(md.find("## Guidance curves"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 2.0 | 40 | 0.90 | 0.750 | 0.890 | – |"), std::string::npos) << md;
+  const std::string svg = guidance_curve_svg(data.rows[0].result["guidance_curve"], "t");
+  EXPECT_EQ(svg.find("conditional accuracy"), std::string::npos);  // no empty series in the legend
+  bool curve_line = false;
+  for (const auto& line : reading_of_results(data))
+    if (line.find("ddpm guided: raising guidance from w = 0.0 to 2.0 takes FID from 16.00 to 0.90") !=
+        std::string::npos) {
+      curve_line = true;
+      EXPECT_EQ(line.find("conditional accuracy"), std::string::npos) << line;
+    }
+  EXPECT_TRUE(curve_line);
+}
+
 TEST(Report, HumanColumnAndSectionOnlyWithAStudy) {
   ReportData data;
   data.rows = {make_row("ddpm", 5.0, 0.4, 1.0, 100.0, uniform()), make_row("vae", 9.0, 0.7, 1.0, 10.0, uniform())};
