@@ -101,11 +101,17 @@ class Runner:
     def family_of(self, word):
         return self.runs.get(word) or self.zoo_manifest(word).get("model")
 
-    def is_guided(self, word):
-        """A conditional DDPM, trained by the README or shipped in the zoo: it draws a guidance curve."""
+    def is_guided(self, word, words=()):
+        """A conditional DDPM, trained by the README or shipped in the zoo, or a DDPM sampled with
+        a guide (its zoo entry's, or --guide on the line; --guide none removes it): it draws a
+        guidance curve."""
         manifest = self.zoo_manifest(word)
+        if "--guide" in words:
+            return words[list(words).index("--guide") + 1] != "none" or word in self.guided or (
+                manifest.get("settings", {}).get("conditional", False))
         return word in self.guided or (manifest.get("model") == "ddpm" and
-                                       manifest.get("settings", {}).get("conditional", False))
+                                       (manifest.get("settings", {}).get("conditional", False) or
+                                        "guide" in manifest))
 
     def run_dir_for(self, word):
         """The scratch run a README run directory or placeholder stands for."""
@@ -155,7 +161,7 @@ class Runner:
             small = {"sample": {"--n": "1" if "--per-class" in words else "2"},
                      "eval": {"--n": "10"}}.get(command, {})
             # Only a guided model takes --curve-n (others refuse it); its curve is cut to 10 images.
-            if command == "eval" and len(words) > 1 and self.is_guided(words[1]):
+            if command == "eval" and len(words) > 1 and self.is_guided(words[1], words):
                 small["--curve-n"] = "10"
             for flag, value in small.items():
                 if flag in words:

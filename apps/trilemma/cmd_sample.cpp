@@ -169,6 +169,9 @@ void add_info_command(CLI::App& app, Context& context) {
       std::cout << "teacher:    " << teacher.value("run", std::string("?")) << " (" << teacher.value("model", std::string("?"))
                 << ", step " << teacher.value("step", int64_t{0}) << ", checkpoint crc32 "
                 << teacher.value("checkpoint_crc32", std::string("?")) << ")\n";
+    if (!run.guide.empty())
+      std::cout << "guide:      " << run.guide << " (autoguidance at w = "
+                << run.config.settings.value("guidance", 1.0) << ", checkpoint crc32 " << run.guide_crc32 << ")\n";
     const Json facts = run.model->info();
     for (const auto& [key, value] : facts.items())
       std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";

@@ -284,10 +284,11 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       {"zoo add zoo:ddpm --name x", "an entry is re-exported only to change its sampling defaults"},
       // Autoguidance: a guide for a family without it, a guide that is not a run, a guide
       // of a conditional model, and a zoo entry's guide from outside the zoo.
-      {"sample zoo:vae --guide zoo:ddpm", "--guide: autoguidance applies to unconditional ddpm models only"},
+      {"sample zoo:vae --guide zoo:ddpm-quick", "--guide: autoguidance applies to unconditional ddpm models only"},
+      {"sample zoo:ddpm-quick --guide zoo:ddpm", "--guide: the guide is guided itself (by zoo:ddpm-quick)"},
       {"sample zoo:ddpm --guide zoo:nosuch", "zoo:nosuch: no such zoo model"},
       {"sample zoo:ddpm --guide zoo:vae", "--guide: the guide must be a ddpm run"},
-      {"sample zoo:cddpm --guide zoo:ddpm", "--guide: autoguidance is for unconditional models"},
+      {"sample zoo:cddpm --guide zoo:ddpm-quick", "--guide: autoguidance is for unconditional models"},
       {"sample zoo:ddpm --guide ''", "--guide: expected a run directory, zoo:NAME or none"},
       {"eval --samples x.npy --guide zoo:ddpm", "--guide: applies to evaluating a run"},
       {"zoo add zoo:ddpm --name x --guide runs/x", "--guide: a zoo entry's guide must be a zoo entry itself"},

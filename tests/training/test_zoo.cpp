@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -120,15 +121,21 @@ TEST(Zoo, ShippedModelsLoadAndDrawEveryDigit) {
   metrics::EvalProtocol protocol;
   protocol.n = 200;
   protocol.kid.subsets = 10;
+  // An autoguidance guide is a weak model by design (zoo:ddpm-quick, the quick preset, draws
+  // each digit 4-18 % of the time): for it, every digit at least twice in 200.
+  std::set<std::string> guides;
+  for (const auto& entry : entries)
+    if (entry.manifest.contains("guide")) guides.insert(entry.manifest["guide"].value("entry", std::string()));
   for (const auto& entry : entries) {
     SCOPED_TRACE(entry.name);
+    const int64_t fewest = guides.count("zoo:" + entry.name) > 0 ? 2 : 6;
     LoadedRun run = load_run("zoo:" + entry.name, torch::kCPU);  // verifies bytes and CRC
     torch::manual_seed(0);
     const torch::Tensor images = run.model->sample(protocol.n, {});
     const Json r = metrics::evaluate_images(reference.evaluator, reference.real, images, protocol);
     // 200 draws of ten equally likely digits: each appears 20 ± 4 times; fewer than 6 of one
     // class means a broken model or load (pixel noise σ = 64 is read as 4 classes).
-    for (const auto& count : r["class_histogram"]) EXPECT_GE(count.get<int64_t>(), 6) << r["class_histogram"];
+    for (const auto& count : r["class_histogram"]) EXPECT_GE(count.get<int64_t>(), fewest) << r["class_histogram"];
     // At N = 200 the training images score 3.2, blurred ones 14.8, the quick VAE 21.3, two
     // digits 94 and noise σ = 64 149 (README, "Reading the numbers").
     EXPECT_LT(r["fid"].get<double>(), 30.0);
