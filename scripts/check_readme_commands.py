@@ -106,8 +106,11 @@ class Runner:
         a guide (its zoo entry's, or --guide on the line; --guide none removes it): it draws a
         guidance curve."""
         manifest = self.zoo_manifest(word)
-        if "--guide" in words:
-            return words[list(words).index("--guide") + 1] != "none" or word in self.guided or (
+        given = [w.split("=", 1)[1] if w.startswith("--guide=") else words[i + 1]
+                 for i, w in enumerate(words)
+                 if w.startswith("--guide=") or (w == "--guide" and i + 1 < len(words))]
+        if given:
+            return given[-1] != "none" or word in self.guided or (
                 manifest.get("settings", {}).get("conditional", False))
         return word in self.guided or (manifest.get("model") == "ddpm" and
                                        (manifest.get("settings", {}).get("conditional", False) or

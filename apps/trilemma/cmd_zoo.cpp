@@ -141,8 +141,18 @@ void add_zoo_command(CLI::App& app, Context& context) {
                       " --name NAME, then --guide zoo:NAME)");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
-    training::LoadedRun run = training::load_run(flags->run_dir, device);  // a zoo:NAME too
+    // A zoo:NAME too; --guide replaces its guide, which is then not loaded (so that an entry
+    // whose guide was replaced or lost can be re-exported with another, or none).
+    training::LoadedRun run = training::load_run(flags->run_dir, device, guide_option->count() == 0);
     if (guide_option->count() > 0) training::use_guide(run, flags->guide, device);
+    if (run.guide == "zoo:" + flags->name) throw UserError("--guide: an entry cannot guide itself");
+    // New weights under a guide's name would leave the entries it guides describing others.
+    if (flags->run_dir != "zoo:" + flags->name)
+      for (const std::string& guided : training::entries_guided_by(flags->name, training::zoo_directory()))
+        if (guided != "zoo:" + flags->name)
+          throw UserError("zoo add: zoo:" + flags->name + " guides " + guided + "; replacing its weights would leave " +
+                          guided + "'s evaluation describing another guide (re-export " + guided +
+                          " with --guide none or another guide first)");
     // An entry keeps how it was trained (time, machine, environment) and its training log.
     Json record = from_zoo ? training::read_zoo_entry(flags->run_dir).manifest.value("training", Json::object())
                            : Json();

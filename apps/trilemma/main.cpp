@@ -31,7 +31,8 @@ void trilemma::cli::add_guide_option(CLI::App& command, std::string& source) {
 
 void trilemma::cli::add_guidance_curve_options(CLI::App& command, std::string& weights, int64_t& images_per_point) {
   command.add_option("--guidance-curve", weights,
-                     "conditional diffusion: guidance weights to measure, comma-separated, or none")
+                     "guided diffusion (conditional, or with a guide): guidance weights to measure, comma-separated, or "
+                     "none")
       ->capture_default_str();
   command.add_option("--curve-n", images_per_point, "images per point of the guidance curve")
       ->check(CLI::Range(int64_t{10}, int64_t{1000000}))
@@ -43,7 +44,8 @@ std::vector<double> trilemma::cli::guidance_curve_for(const CLI::App& command, c
   if (model.supports_guidance()) return metrics::parse_guidance_list(weights);
   for (const char* option : {"--guidance-curve", "--curve-n"})
     if (command.count(option) > 0)
-      throw UserError(std::string(option) + ": the guidance curve applies to conditional diffusion models only");
+      throw UserError(std::string(option) +
+                      ": the guidance curve applies to conditional diffusion models and to ones with a guide only");
   return {};
 }
 

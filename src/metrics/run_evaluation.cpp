@@ -207,6 +207,7 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
                    {"checkpoint", run.checkpoint},
                    {"checkpoint_crc32", run.checkpoint_crc32},
                    {"parameters", model.parameter_count()}};
+  if (!run.guide.empty()) result["run"]["guide"] = {{"entry", run.guide}, {"checkpoint_crc32", run.guide_crc32}};
   result["dataset"] = dataset_record(reference);
   result["sampling_seconds"] = sampling_seconds;
   result["evaluation_seconds"] = evaluation_seconds;

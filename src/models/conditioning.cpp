@@ -22,7 +22,7 @@ void check_class_request(const SampleOptions& options, int64_t num_classes, bool
     if (!supports_guidance)
       throw UserError(num_classes == 0
                           ? "--guidance: this run is unconditional (guidance needs a diffusion model "
-                            "trained with --conditional true)"
+                            "trained with --conditional true, or an unconditional ddpm with a guide, --guide)"
                           : "--guidance: classifier-free guidance applies to conditional diffusion "
                             "models only");
     if (!std::isfinite(*options.guidance) || *options.guidance < 0)

@@ -196,15 +196,15 @@ double Ddpm::guidance_weight(const SampleOptions& options) const {
 }
 
 void Ddpm::attach_guide(std::shared_ptr<GenerativeModel> guide) {
+  if (settings_.common.conditional)
+    throw UserError("--guide: autoguidance is for unconditional models (a conditional one has classifier-free "
+                    "guidance, --guidance)");
   if (!guide) {
     guide_.reset();
     return;
   }
   auto weak = std::dynamic_pointer_cast<Ddpm>(guide);
   if (!weak) throw UserError("--guide: the guide must be a ddpm run");
-  if (settings_.common.conditional)
-    throw UserError("--guide: autoguidance is for unconditional models (a conditional one has classifier-free "
-                    "guidance, --guidance)");
   const DdpmSettings& g = weak->settings_;
   if (g.common.conditional) throw UserError("--guide: the guide must be unconditional, as the model is");
   if (weak->guide_) throw UserError("--guide: the guide must not be guided itself");

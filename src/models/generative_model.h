@@ -153,9 +153,10 @@ class GenerativeModel {
   /// Autoguidance (Karras et al. 2024, "Guiding a Diffusion Model with a Bad Version of
   /// Itself"): sampling follows ε̂_guide + w·(ε̂ − ε̂_guide), `guide` a weaker model of the
   /// same kind (smaller, trained shorter), w the guidance weight. nullptr detaches it.
-  /// Throws UserError for a family without it or a guide that does not fit.
+  /// Throws UserError for a family without it (even for nullptr: `--guide none` means
+  /// nothing there) or a guide that does not fit.
   virtual void attach_guide(std::shared_ptr<GenerativeModel> guide) {
-    if (guide) throw UserError("--guide: autoguidance applies to unconditional ddpm models only");
+    throw UserError("--guide: autoguidance applies to unconditional ddpm models only");
   }
   /// The sampler options this model uses, by flag name ("sampler", "steps", "eta"); a flag
   /// for any other is refused (models/sampling_options.h). The class and guidance are

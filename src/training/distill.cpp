@@ -8,6 +8,7 @@
 #include "core/files.h"
 #include "core/settings.h"
 #include "models/registry.h"
+#include "training/zoo.h"
 
 namespace trilemma::training {
 namespace {
@@ -61,10 +62,15 @@ RunConfig distilled_config(const DistillRequest& request, const LoadedRun& teach
 }
 
 int distill_run(const DistillRequest& request, TrainOptions options) {
-  LoadedRun teacher = load_run(request.teacher, options.device);
-  const RunConfig config = distilled_config(request, teacher);
+  // The student distils the teacher's network alone: a zoo entry's autoguidance guide is
+  // not loaded, and the user is told.
+  LoadedRun teacher = load_run(request.teacher, options.device, /*with_guide=*/false);
+  const RunConfig config = distilled_config(request, teacher);  // refuses bad flags first
   std::cout << "distilling " << request.teacher << " (" << teacher.config.model << ", step " << teacher.step
             << ") into " << config.model << ": run directory " << options.run_dir << "\n";
+  if (is_zoo_name(request.teacher) && read_zoo_entry(request.teacher).manifest.contains("guide"))
+    std::cout << "note: " << request.teacher << " samples with a guide (autoguidance); the student distils its "
+              << "network alone\n";
   options.teacher = teacher.model.get();
   return train_run(config, options);
 }

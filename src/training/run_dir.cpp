@@ -103,8 +103,8 @@ void use_guide(LoadedRun& run, const std::string& source, torch::Device device) 
   run.guide_crc32 = guide.checkpoint_crc32;
 }
 
-LoadedRun load_run(const std::string& dir, torch::Device device) {
-  if (is_zoo_name(dir)) return load_zoo_model(dir, device);
+LoadedRun load_run(const std::string& dir, torch::Device device, bool with_guide) {
+  if (is_zoo_name(dir)) return load_zoo_model(dir, device, with_guide);
   if (!fs::is_directory(dir)) throw UserError(dir + ": no such run directory");
   if (!fs::exists(config_path(dir))) throw UserError(dir + ": not a run directory (no config.json)");
   LoadedRun run;

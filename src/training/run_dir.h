@@ -48,9 +48,11 @@ struct LoadedRun {
 };
 
 /// Reads config.json and loads the newest valid checkpoint (falling back to older ones
-/// with a warning on stderr), or, for "zoo:NAME", a zoo entry (training/zoo.h). Throws
-/// UserError if the directory is not a run or holds no usable checkpoint.
-LoadedRun load_run(const std::string& dir, torch::Device device);
+/// with a warning on stderr), or, for "zoo:NAME", a zoo entry (training/zoo.h) with the
+/// guide it names unless with_guide is false (for a caller that sets another with
+/// use_guide, or uses the network alone). Throws UserError if the directory is not a run
+/// or holds no usable checkpoint.
+LoadedRun load_run(const std::string& dir, torch::Device device, bool with_guide = true);
 
 /// Attaches `source` (a run directory or zoo:NAME, loaded on `device`) to run.model as its
 /// autoguidance guide (GenerativeModel::attach_guide), or detaches the guide for "none".

@@ -153,7 +153,17 @@ Json read_zoo_evaluation(const std::string& run_argument) {
   return evaluation;
 }
 
-LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) {
+std::vector<std::string> entries_guided_by(const std::string& name, const std::string& zoo_dir) {
+  std::vector<std::string> guided;
+  for (const auto& entry : list_zoo(zoo_dir)) {
+    const Json& m = entry.manifest;
+    if (m.contains("guide") && m["guide"].is_object() && m["guide"].value("entry", Json()) == "zoo:" + name)
+      guided.push_back("zoo:" + entry.name);
+  }
+  return guided;
+}
+
+LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device, bool with_guide) {
   const std::string dir = zoo_entry_dir(run_argument);
   const ZooEntry entry = read_entry(entry_name(run_argument), dir);
   const Json& m = entry.manifest;
@@ -193,10 +203,13 @@ LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device) 
   }
   // An entry sampled with autoguidance names its guide, itself a zoo entry.
   // Its evaluation holds for that guide's weights only, so a replaced guide is refused.
-  if (m.contains("guide")) {
-    if (!m["guide"].is_object() || !m["guide"].value("entry", Json()).is_string())
-      throw UserError(manifest_path(dir) + ": \"guide\" must be an object naming its entry and CRC-32");
-    const std::string guide = m["guide"].value("entry", std::string());
+  if (m.contains("guide") && with_guide) {
+    const Json& g = m["guide"];
+    if (!g.is_object() || !g.value("entry", Json()).is_string() || !is_zoo_name(g["entry"].get<std::string>()) ||
+        !g.value("crc32", Json()).is_string())
+      throw UserError(manifest_path(dir) + ": \"guide\" must name a zoo entry (\"entry\": \"zoo:NAME\") and its "
+                      "\"crc32\"");
+    const std::string guide = g["entry"].get<std::string>();
     use_guide(run, guide, device);
     const std::string recorded = m["guide"].value("crc32", std::string());
     if (run.guide_crc32 != recorded)

@@ -52,7 +52,10 @@ std::string export_to_zoo(LoadedRun& run, const std::string& name, const std::st
 
 /// Loads "zoo:NAME" (its size and CRC verified first) as a run that samples and evaluates
 /// but cannot be resumed; read_only is set, so that commands write nothing into the zoo.
-LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device);
+LoadedRun load_zoo_model(const std::string& run_argument, torch::Device device, bool with_guide = true);
+
+/// The entries whose zoo.json names zoo:NAME as their autoguidance guide.
+std::vector<std::string> entries_guided_by(const std::string& name, const std::string& zoo_dir);
 
 /// A zoo entry's eval.json (as metrics::read_eval_file). Entries shipped before eval.json
 /// recorded the CPU of its speed measurements get it from zoo.json: `zoo add` evaluates on

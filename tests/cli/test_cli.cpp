@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "support/test_support.h"
 
 namespace trilemma {
@@ -193,6 +194,7 @@ TEST(Cli, ZooEntryWithAGuideSamplesGuidedAndRefusesAReplacedGuide) {
   EXPECT_NE(outside.exit_code, 0);
   EXPECT_NE(outside.output.find("must be a zoo entry itself"), std::string::npos) << outside.output;
   const auto itself = run_cli("zoo add " + dir.file("model") + " --name weak --guide zoo:weak", zoo);
+  EXPECT_NE(itself.exit_code, 0);
   EXPECT_NE(itself.output.find("cannot guide itself"), std::string::npos) << itself.output;
 
   const auto added = run_cli("--threads 1 zoo add " + dir.file("model") +
@@ -212,13 +214,34 @@ TEST(Cli, ZooEntryWithAGuideSamplesGuidedAndRefusesAReplacedGuide) {
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
   EXPECT_NE(plain.output.find("sampler ddim-2, NFE 2 per image"), std::string::npos) << plain.output;
   const auto chained = run_cli("sample " + dir.file("model") + " --guide zoo:guided --n 4", zoo);
+  EXPECT_NE(chained.exit_code, 0);
   EXPECT_NE(chained.output.find("guided itself"), std::string::npos) << chained.output;
 
-  // The guide replaced by other weights: the guided entry's evaluation no longer holds.
-  ASSERT_EQ(run_cli("--threads 1 zoo add " + dir.file("model") + " --name weak --n 100", zoo).exit_code, 0);
+  // A re-export for another sampler keeps the guide; new weights under the guide's name are
+  // refused while an entry depends on it.
+  ASSERT_EQ(run_cli("--threads 1 zoo add zoo:guided --name guided --sampler dpm-solver --n 100 --guidance-curve none",
+                    zoo).exit_code, 0);
+  EXPECT_EQ(read_json(dir.file("zoo") + "/guided/zoo.json")["guide"], manifest["guide"]);
+  const auto replace = run_cli("zoo add " + dir.file("model") + " --name weak --n 100", zoo);
+  EXPECT_NE(replace.exit_code, 0);
+  EXPECT_NE(replace.output.find("zoo:weak guides zoo:guided"), std::string::npos) << replace.output;
+
+  // A guide whose CRC no longer matches (as if replaced by hand): refused, and repaired by a
+  // re-export that names the guide again (the stale record is then not loaded).
+  auto tampered = read_json(dir.file("zoo") + "/guided/zoo.json");
+  tampered["guide"]["crc32"] = "00000000";
+  write_file_atomic(dir.file("zoo") + "/guided/zoo.json", tampered.dump(2));
   const auto stale = run_cli("sample zoo:guided --n 4", zoo);
   EXPECT_NE(stale.exit_code, 0);
   EXPECT_NE(stale.output.find("replaced since"), std::string::npos) << stale.output;
+  ASSERT_EQ(run_cli("--threads 1 zoo add zoo:guided --name guided --guide zoo:weak --n 100 --guidance-curve none", zoo)
+                .exit_code, 0);
+  EXPECT_EQ(read_json(dir.file("zoo") + "/guided/zoo.json")["guide"], manifest["guide"]);
+  // --guide none drops the guide from the entry.
+  const auto unguided = run_cli("--threads 1 zoo add zoo:guided --name guided --guide none --n 100", zoo);
+  ASSERT_EQ(unguided.exit_code, 0) << unguided.output;
+  EXPECT_FALSE(read_json(dir.file("zoo") + "/guided/zoo.json").contains("guide"));
+  EXPECT_EQ(run_cli("--threads 1 sample zoo:guided --n 2 --out " + dir.file("c.npy"), zoo).exit_code, 0);
 }
 
 // The learning curve evaluates the kept checkpoints it is asked for, the newest included.

@@ -296,6 +296,7 @@ TEST(DdpmAutoguidance, RefusesAGuideThatDoesNotFit) {
   Ddpm conditional_model(conditional, torch::kCPU);
   EXPECT_NE(refusal(conditional_model, std::make_shared<Ddpm>(s, torch::kCPU)).find("classifier-free"),
             std::string::npos);
+  EXPECT_NE(refusal(conditional_model, nullptr).find("classifier-free"), std::string::npos);  // --guide none
   // A guide with a guide of its own is refused, so guides never chain.
   auto guided_guide = std::make_shared<Ddpm>(s, torch::kCPU);
   guided_guide->attach_guide(std::make_shared<Ddpm>(s, torch::kCPU));

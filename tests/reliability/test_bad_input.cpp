@@ -286,6 +286,11 @@ TEST_F(WithRun, EveryCliFlagRejectsWrongTypesNegativesZeroAndAbsurdValues) {
       // of a conditional model, and a zoo entry's guide from outside the zoo.
       {"sample zoo:vae --guide zoo:ddpm-quick", "--guide: autoguidance applies to unconditional ddpm models only"},
       {"sample zoo:ddpm-quick --guide zoo:ddpm", "--guide: the guide is guided itself (by zoo:ddpm-quick)"},
+      {"sample zoo:vae --guide none", "--guide: autoguidance applies to unconditional ddpm models only"},
+      {"sample zoo:cddpm --guide none", "--guide: autoguidance is for unconditional models"},
+      {"zoo add zoo:vae --name x --guide none", "--guide: autoguidance applies to unconditional ddpm models only"},
+      {"zoo add zoo:ddpm --name ddpm-quick --sampler ddim", "--guide: an entry cannot guide itself"},
+      {"zoo add zoo:ddpm --name ddpm-quick --guide none", "zoo add: zoo:ddpm-quick guides zoo:ddpm"},
       {"sample zoo:ddpm --guide zoo:nosuch", "zoo:nosuch: no such zoo model"},
       {"sample zoo:ddpm --guide zoo:vae", "--guide: the guide must be a ddpm run"},
       {"sample zoo:cddpm --guide zoo:ddpm-quick", "--guide: autoguidance is for unconditional models"},
