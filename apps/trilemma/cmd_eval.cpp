@@ -76,10 +76,7 @@ void print_summary(const Json& r) {
 Json evaluate_run_dir(EvalFlags& flags, const CLI::App& command, torch::Device device,
                       const std::string& mnist_dir) {
   metrics::RunEvaluationRequest& request = flags.request;
-  // --guide replaces a zoo entry's own guide, which is then not loaded at all.
-  const bool guide_given = command.count("--guide") > 0;
-  training::LoadedRun run = training::load_run(flags.run_dir, device, !guide_given);
-  if (guide_given) training::use_guide(run, flags.guide, device);
+  training::LoadedRun run = load_run_with_guide_option(flags.run_dir, command, flags.guide, device);
   check_sampling_options(*run.model, run.config.model, flags.sampler_options);
   check_class_request(request.sampling, run.model->num_classes(), run.model->supports_guidance());
   // Before the long part, to fail early.

@@ -87,10 +87,7 @@ void add_sample_command(CLI::App& app, Context& context) {
     if (eta_option->count() > 0) flags->sampling.eta = flags->eta;
     const torch::Device device = resolve_device(context.device);
     flags->sampling.precision = precision_for(flags->precision, device);
-    // --guide replaces a zoo entry's own guide, which is then not loaded at all.
-    const bool guide_given = sub->count("--guide") > 0;
-    training::LoadedRun run = training::load_run(flags->run_dir, device, !guide_given);
-    if (guide_given) training::use_guide(run, flags->guide, device);
+    training::LoadedRun run = load_run_with_guide_option(flags->run_dir, *sub, flags->guide, device);
     check_sampling_options(*run.model, run.config.model, given_sampler_options(*sub));
     check_class_request(flags->sampling, run.model->num_classes(), run.model->supports_guidance());
     if (flags->per_class && run.model->num_classes() == 0)

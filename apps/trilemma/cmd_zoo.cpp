@@ -134,17 +134,15 @@ void add_zoo_command(CLI::App& app, Context& context) {
     if (from_zoo && !resampled)
       throw UserError("zoo add " + flags->run_dir + ": an entry is re-exported only to change its sampling "
                       "defaults (--sampler, --steps, --guidance, --guide)");
-    if (flags->guide == "zoo:" + flags->name) throw UserError("--guide: an entry cannot guide itself");
     // The zoo ships whole: an entry's guide is another entry, never a run outside it.
     if (guide_option->count() > 0 && flags->guide != "none" && !training::is_zoo_name(flags->guide))
       throw UserError("--guide: a zoo entry's guide must be a zoo entry itself (add it first: zoo add " + flags->guide +
                       " --name NAME, then --guide zoo:NAME)");
     apply_runtime(context);
     const torch::Device device = resolve_device(context.device);
-    // A zoo:NAME too; --guide replaces its guide, which is then not loaded (so that an entry
-    // whose guide was replaced or lost can be re-exported with another, or none).
-    training::LoadedRun run = training::load_run(flags->run_dir, device, guide_option->count() == 0);
-    if (guide_option->count() > 0) training::use_guide(run, flags->guide, device);
+    // A zoo:NAME too; --guide replaces its guide unloaded, so that an entry whose guide was
+    // replaced or lost can be re-exported with another, or none.
+    training::LoadedRun run = load_run_with_guide_option(flags->run_dir, *add, flags->guide, device);
     if (run.guide == "zoo:" + flags->name) throw UserError("--guide: an entry cannot guide itself");
     // New weights under a guide's name would leave the entries it guides describing others.
     if (flags->run_dir != "zoo:" + flags->name)

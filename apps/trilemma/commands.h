@@ -11,6 +11,7 @@
 #include "core/precision.h"
 #include "distributed/collectives.h"
 #include "models/generative_model.h"
+#include "training/run_dir.h"
 #include "training/train_loop.h"
 
 namespace trilemma::cli {
@@ -59,6 +60,10 @@ std::vector<double> guidance_curve_for(const CLI::App& command, const Generative
 /// Adds `--guide RUN_DIR|zoo:NAME|none`: the weaker ddpm an unconditional ddpm is
 /// autoguided by (training::use_guide), or none to sample a zoo entry without its guide.
 void add_guide_option(CLI::App& command, std::string& source);
+/// Loads the run or zoo:NAME `dir` for a command with add_guide_option: when `command` was
+/// given --guide, that guide (or none) replaces a zoo entry's own, which is then not loaded.
+training::LoadedRun load_run_with_guide_option(const std::string& dir, const CLI::App& command,
+                                               const std::string& guide, torch::Device device);
 
 /// Adds `--precision fp32|bf16` (the networks' arithmetic while sampling) to `command`;
 /// its value goes through precision_for (core/precision.h).

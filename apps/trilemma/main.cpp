@@ -29,6 +29,16 @@ void trilemma::cli::add_guide_option(CLI::App& command, std::string& source) {
                      "without the entry's guide");
 }
 
+trilemma::training::LoadedRun trilemma::cli::load_run_with_guide_option(const std::string& dir,
+                                                                      const CLI::App& command,
+                                                                      const std::string& guide,
+                                                                      torch::Device device) {
+  const bool guide_given = command.count("--guide") > 0;
+  training::LoadedRun run = training::load_run(dir, device, !guide_given);
+  if (guide_given) training::use_guide(run, guide, device);
+  return run;
+}
+
 void trilemma::cli::add_guidance_curve_options(CLI::App& command, std::string& weights, int64_t& images_per_point) {
   command.add_option("--guidance-curve", weights,
                      "guided diffusion (conditional, or with a guide): guidance weights to measure, comma-separated, or "

@@ -74,10 +74,9 @@ LabelledSamples sample_each_class(GenerativeModel& model, int64_t n, const Sampl
   LabelledSamples result;
   SampleOptions request = options;
   request.progress = nullptr;
-  if (classes == 0) {  // an unconditional model (e.g. an autoguided one's guidance curve)
-    images.push_back(draw_in_batches(model, n, request, "sampling", timed ? &batch_seconds : nullptr));
-    result.timed.images = torch::cat(images);
-    if (timed) finish_timing(model, request, batch_seconds, result.timed);
+  if (classes == 0) {  // an unconditional model: its n images, unlabelled
+    if (timed) result.timed = sample_timed(model, n, request);
+    else result.timed.images = draw_in_batches(model, n, request, "sampling", nullptr);
     return result;
   }
   for (int64_t k = 0; k < classes; ++k) {

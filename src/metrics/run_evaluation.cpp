@@ -151,9 +151,7 @@ Json evaluate_run(training::LoadedRun& run, const RunEvaluationRequest& request,
   // A conditional model is asked for each class equally often, so that its per-class
   // numbers and its overall ones come from the same images.
   const int64_t classes = model.num_classes();
-  const LabelledSamples labelled =
-      classes > 0 ? sample_each_class(model, request.protocol.n, sampling, true)
-                  : LabelledSamples{sample_timed(model, request.protocol.n, sampling), torch::Tensor()};
+  const LabelledSamples labelled = sample_each_class(model, request.protocol.n, sampling, true);
   const TimedSamples& samples = labelled.timed;
   const double sampling_seconds = seconds_since(sample_start);
 
