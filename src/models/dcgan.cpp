@@ -1,9 +1,13 @@
 #include "models/dcgan.h"
 
+#include <chrono>
+#include <sstream>
+
 #include "core/error.h"
 #include "core/module_io.h"
 #include "distributed/data_parallel.h"
 #include "models/conditioning.h"
+#include "models/kmeans.h"
 #include "models/layers.h"
 
 namespace trilemma {
@@ -36,16 +40,38 @@ const SettingsTable<DcganSettings>& dcgan_settings_table() {
           .number("info_weight", [](S& s) -> double& { return s.info_weight; }, Interval::closed(0, 100),
                   "InfoGAN: weight of the code's cross-entropy in G's and D's losses")
           .absent_in_older_runs()
+          .integer("clusters", [](S& s) -> int64_t& { return s.clusters; }, 0, 1000,
+                   "self-conditioning: G and D conditioned on each training image's k-means cluster (this "
+                   "many), sampling draws clusters by their share (0 = off)")
+          .absent_in_older_runs()
           .include(common_settings_table(), [](S& s) -> CommonSettings& { return s.common; });
   return table;
 }
 
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value) { return x.clamp(0.0, max_value); }
 
+int64_t conditioning_classes(const DcganSettings& s) {
+  return s.clusters > 0 ? s.clusters : conditional_classes(s.common);
+}
+
+SelfConditioningImpl::SelfConditioningImpl(int64_t clusters, int64_t pixels) {
+  centroids = register_buffer("centroids", torch::zeros({clusters, pixels}));
+  shares = register_buffer("shares", torch::full({clusters}, 1.0 / static_cast<double>(clusters)));
+  fitted = register_buffer("fitted", torch::zeros({}, torch::kLong));
+}
+
+torch::Tensor SelfConditioningImpl::clusters_of(const torch::Tensor& images) const {
+  return nearest_centroid(images.flatten(1), centroids);
+}
+
+torch::Tensor SelfConditioningImpl::draw(int64_t n) const {
+  return torch::multinomial(shares.to(torch::kFloat), n, /*replacement=*/true);
+}
+
 GeneratorImpl::GeneratorImpl(const DcganSettings& s)
     : architecture(s.architecture),
       width(s.width),
-      num_classes(conditional_classes(s.common)),
+      num_classes(conditioning_classes(s)),
       base_size(s.common.image_size / 4) {
   const int64_t w = s.width;
   const int64_t dense_features = 2 * w * base_size * base_size;
@@ -59,6 +85,10 @@ GeneratorImpl::GeneratorImpl(const DcganSettings& s)
                                    : nn::Sequential(nn::Conv2d(nn::Conv2dOptions(w, w, 3).padding(1))));
   norm2 = register_module("norm2", nn::BatchNorm2d(w));
   up2 = register_module("up2", make_upsampling(w, s.common.image_channels, s.upsampling));  // S/2 -> S
+  if (s.clusters > 0)
+    self_conditioning = register_module(
+        "self_conditioning",
+        SelfConditioning(s.clusters, s.common.image_channels * s.common.image_size * s.common.image_size));
 }
 
 torch::Tensor GeneratorImpl::forward(const torch::Tensor& z_in, const torch::Tensor& labels) {
@@ -95,8 +125,8 @@ DiscriminatorImpl::DiscriminatorImpl(const DcganSettings& s)
     conv2_u = register_buffer("conv2_u", unit(w2));
     dense_u = register_buffer("dense_u", unit(1));
   }
-  if (s.common.conditional) {
-    projection = register_module("projection", nn::Embedding(s.common.classes, w2 * side * side));
+  if (conditioning_classes(s) > 0) {
+    projection = register_module("projection", nn::Embedding(conditioning_classes(s), w2 * side * side));
     // Small initial projections: the conditional term starts near zero, so D begins as the
     // unconditional discriminator and learns the class evidence on top.
     torch::NoGradGuard no_grad;
@@ -242,9 +272,9 @@ LossTerms Dcgan::train_step(const torch::Tensor& images, const torch::Tensor& la
   // The same z serves both phases, as in the article; a conditional GAN's fakes take the
   // real batch's labels, so both sides of D see the same class mix.
   const torch::Tensor z = draw_latent(images.size(0), real.options(), /*sharded=*/true);
-  const torch::Tensor class_labels = settings_.common.conditional ? labels : torch::Tensor();
-  LossTerms terms = discriminator_step(real, z, class_labels);
-  terms.merge(generator_step(z, class_labels));
+  const torch::Tensor classes = conditioning(images, labels);
+  LossTerms terms = discriminator_step(real, z, classes);
+  terms.merge(generator_step(z, classes));
   terms["loss"] = terms["d_loss"] + terms["g_loss"];
   return terms;
 }
@@ -254,10 +284,9 @@ LossTerms Dcgan::eval_loss(const torch::Tensor& images, const torch::Tensor& lab
   generator_->eval();
   discriminator_->eval();
   const torch::Tensor z = draw_latent(images.size(0), images.options());
-  const torch::Tensor class_labels = settings_.common.conditional ? labels : torch::Tensor();
-  const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1, class_labels);
-  const torch::Tensor fake_logits =
-      discriminator_->forward(generator_->forward(z, class_labels), class_labels);
+  const torch::Tensor classes = conditioning(images, labels);
+  const torch::Tensor real_logits = discriminator_->forward(images * 2 - 1, classes);
+  const torch::Tensor fake_logits = discriminator_->forward(generator_->forward(z, classes), classes);
   const double d_loss =
       (real_side_loss(settings_.objective, real_logits) + fake_side_loss(settings_.objective, fake_logits)).item<double>();
   const double g_loss = generator_loss(settings_.objective, fake_logits).item<double>();
@@ -282,8 +311,9 @@ torch::Tensor Dcgan::sample(int64_t n, const SampleOptions& options) {
   check_class_request(options, num_classes(), false);
   const PrecisionGuard precision(options.precision, device_);
   const torch::Tensor z = draw_latent(n, torch::TensorOptions().device(device_));
-  const torch::Tensor labels =
-      settings_.common.conditional ? labels_to_sample(n, options, num_classes(), device_) : torch::Tensor();
+  torch::Tensor labels;
+  if (settings_.common.conditional) labels = labels_to_sample(n, options, num_classes(), device_);
+  if (generator_->self_conditioning) labels = generator_->self_conditioning->draw(n).to(device_);
   return generate(z, labels).to(torch::kFloat);  // under bf16 autocast the generator returns bf16
 }
 
@@ -316,8 +346,48 @@ torch::Tensor Dcgan::fixed_noise(int64_t n) const {
 }
 
 torch::Tensor Dcgan::fixed_labels(int64_t n) const {
-  if (!settings_.common.conditional) return {};
-  return torch::arange(n, torch::kLong).remainder(num_classes()).to(device_);
+  if (generator_->num_classes == 0) return {};
+  return torch::arange(n, torch::kLong).remainder(generator_->num_classes).to(device_);
+}
+
+torch::Tensor Dcgan::conditioning(const torch::Tensor& images, const torch::Tensor& labels) const {
+  if (generator_->self_conditioning) return generator_->self_conditioning->clusters_of(images.to(device_));
+  return settings_.common.conditional ? labels : torch::Tensor();
+}
+
+std::string Dcgan::start_training(const torch::Tensor& images, const torch::Tensor& labels) {
+  SelfConditioningImpl* state = generator_->self_conditioning.get();
+  if (state == nullptr || state->is_fitted()) return "";
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t k = settings_.clusters;
+  if (images.size(0) < k)
+    throw UserError("--clusters " + std::to_string(k) + ": more clusters than the " + std::to_string(images.size(0)) +
+                    " training images");
+  torch::manual_seed(settings_.common.seed);  // every rank and every rerun fits the same clusters
+  const KMeansFit fit = fit_kmeans(images.flatten(1).to(device_), k);
+  torch::NoGradGuard no_grad;
+  state->centroids.copy_(fit.centroids);
+  const torch::Tensor shares = torch::bincount(fit.assignments, {}, k).to(torch::kFloat) / images.size(0);
+  state->shares.copy_(shares);
+  state->fitted.fill_(1);
+  std::ostringstream line;
+  line.precision(3);
+  line << "self-conditioning: " << k << " k-means clusters of the " << images.size(0) << " training images' pixels in "
+       << fit.iterations << " Lloyd iterations (" << (fit.converged ? "converged" : "not converged") << ", "
+       << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s), "
+       << 100 * shares.min().item<double>() << "–" << 100 * shares.max().item<double>()
+       << " % of the images each; G and D are conditioned on them";
+  return line.str();
+}
+
+Json Dcgan::info() const {
+  if (!generator_->self_conditioning) return Json::object();
+  const SelfConditioningImpl& state = *generator_->self_conditioning;
+  std::vector<double> shares;
+  for (int64_t c = 0; c < settings_.clusters; ++c) shares.push_back(state.shares[c].item<double>());
+  return {{"self_conditioning", std::to_string(settings_.clusters) + " k-means clusters" +
+                                    (state.is_fitted() ? "" : " (not fitted yet: fitted when training starts)")},
+          {"cluster_shares", shares}};
 }
 
 void Dcgan::save(torch::serialize::OutputArchive& archive) {
@@ -372,9 +442,9 @@ std::vector<Figure> Dcgan::figures(const FigureInputs& inputs) {
     // Only z moves along a strip; its categorical code stays the start's.
     z.narrow(2, settings_.latent_dim, k).copy_(ends.select(1, 0).narrow(1, settings_.latent_dim, k).unsqueeze(1).expand({6, 10, k}));
   }
-  // A conditional GAN interpolates within one class per strip (row r: class r mod K).
-  const torch::Tensor strip_labels =
-      settings_.common.conditional ? fixed_labels(6).repeat_interleave(10) : torch::Tensor();
+  // A conditional GAN interpolates within one class per strip (row r: class r mod K), a
+  // self-conditioned one within one cluster.
+  const torch::Tensor strip_labels = generator_->num_classes > 0 ? fixed_labels(6).repeat_interleave(10) : torch::Tensor();
   out.push_back(Figure::grid("interpolation", generate(z.reshape({-1, latent_width}), strip_labels).cpu(), 10));
 
   if (k > 0) {
@@ -383,11 +453,19 @@ std::vector<Figure> Dcgan::figures(const FigureInputs& inputs) {
     const torch::Tensor noise = fixed_noise(10).narrow(1, 0, settings_.latent_dim);
     const torch::Tensor codes = torch::one_hot(torch::arange(k).repeat_interleave(10), k).to(torch::kFloat);
     const torch::Tensor latent = torch::cat({noise.repeat({k, 1}), codes}, 1);
-    const torch::Tensor labels = settings_.common.conditional ? fixed_labels(k * 10) : torch::Tensor();
+    const torch::Tensor labels = generator_->num_classes > 0 ? fixed_labels(k * 10) : torch::Tensor();
     out.push_back(Figure::grid("categories", generate(latent, labels).cpu(), 10));
   }
 
-  if (settings_.latent_dim == 2 && !settings_.common.conditional && k == 0) {
+  if (generator_->self_conditioning) {
+    // What each cluster draws: row c holds cluster c with the same 10 z's (at most 50 rows).
+    const int64_t rows = std::min<int64_t>(settings_.clusters, 50);
+    const torch::Tensor noise = fixed_noise(10).repeat({rows, 1});
+    const torch::Tensor clusters = torch::arange(rows, torch::kLong).repeat_interleave(10).to(device_);
+    out.push_back(Figure::grid("clusters", generate(noise, clusters).cpu(), 10));
+  }
+
+  if (settings_.latent_dim == 2 && generator_->num_classes == 0 && k == 0) {
     // The generator's output over the z plane (the article's "latent space" figure).
     constexpr int64_t kSide = 20;
     out.push_back(Figure::grid("latent_manifold", generate(latent_plane_grid(kSide)).cpu(), kSide, 2, 0));
@@ -432,7 +510,12 @@ DcganSettings dcgan_preset(const std::string& name) {
 
 ModelFamily dcgan_family() {
   return make_model_family<Dcgan>("dcgan", "generative adversarial network with DCGAN networks (the article's GAN)",
-                                  {"quick", "standard", "dcgan", "seed"}, dcgan_settings_table(), dcgan_preset, nullptr);
+                                  {"quick", "standard", "dcgan", "seed"}, dcgan_settings_table(), dcgan_preset,
+                                  [](const DcganSettings& s) {
+                                    if (s.clusters > 0 && s.common.conditional)
+                                      throw UserError("--clusters: a conditional dcgan is conditioned on its labels "
+                                                      "already (self-conditioning is for unconditional runs)");
+                                  });
 }
 
 }  // namespace trilemma

@@ -26,6 +26,11 @@ struct DcganSettings {
                                       ///< head on D's features must recover it from G(z, c)
   double info_weight = 1.0;           ///< λ of that head's cross-entropy, in both G's and
                                       ///< D's losses
+  int64_t clusters = 0;               ///< self-conditioning (Liu et al. 2020): G and D are
+                                      ///< conditioned on each training image's k-means
+                                      ///< cluster of pixels (this many clusters) as a
+                                      ///< conditional GAN is on its label; sampling draws
+                                      ///< clusters by their share of the training set
   /// lr: Adam's for both networks; the image shape sizes both networks; conditional: the
   /// one-hot label joins z in G and D adds a projection term (Miyato & Koyama 2018).
   CommonSettings common{/*epochs=*/100, /*max_steps=*/0, /*batch_size=*/32, /*lr=*/1e-4};
@@ -44,13 +49,33 @@ torch::Tensor hinge_generator_loss(const torch::Tensor& fake_logits);
 /// Keras' ReLU(max_value=0.2): a clamp to [0, 0.2], as the article wrote it.
 torch::Tensor clamped_relu(const torch::Tensor& x, double max_value = 0.2);
 
+/// The classes G and D are conditioned on: the self-conditioning clusters, else the labels
+/// of a conditional GAN, else 0.
+int64_t conditioning_classes(const DcganSettings& settings);
+
+/// Self-conditioning's state: the k-means centroids of the training images (K×C·S·S, pixels
+/// in [0,1]), each cluster's share of the training set (K) and whether they were fitted
+/// (0-d int64). Buffers of the generator, so that checkpoints and the zoo carry them.
+struct SelfConditioningImpl : torch::nn::Module {
+  SelfConditioningImpl(int64_t clusters, int64_t pixels);
+  bool is_fitted() const { return fitted.item<int64_t>() != 0; }
+  /// Each image's nearest centroid: N int64 for N×C×S×S images in [0,1].
+  torch::Tensor clusters_of(const torch::Tensor& images) const;
+  /// n clusters drawn by their shares with the global generator: n int64.
+  torch::Tensor draw(int64_t n) const;
+  torch::Tensor centroids, shares, fitted;
+};
+TORCH_MODULE(SelfConditioning);
+
 struct GeneratorImpl : torch::nn::Module {
   explicit GeneratorImpl(const DcganSettings& settings);
-  /// Images in [-1, 1], N×C×S×S. labels: N int64, required iff the settings are conditional.
+  /// Images in [-1, 1], N×C×S×S. labels: N int64 (classes or clusters), required iff
+  /// conditioning_classes > 0.
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels = {});
   std::string architecture;
   int64_t width;
-  int64_t num_classes;
+  int64_t num_classes;  ///< conditioning_classes
+  SelfConditioning self_conditioning{nullptr};  ///< with clusters > 0
   int64_t base_size;  ///< S/4, the side the upsamplings start from
   torch::nn::Linear dense{nullptr};
   torch::nn::BatchNorm1d dense_norm{nullptr};
@@ -63,7 +88,7 @@ TORCH_MODULE(Generator);
 /// which asks "is this a real image of class y" through one inner product per class.
 struct DiscriminatorImpl : torch::nn::Module {
   explicit DiscriminatorImpl(const DcganSettings& settings);
-  /// Logits N×1. labels: N int64, required iff the settings are conditional.
+  /// Logits N×1. labels: N int64, required iff conditioning_classes > 0.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels = {});
   /// forward in two halves: the flattened features, then the logits from them.
   torch::Tensor features(const torch::Tensor& x);
@@ -94,6 +119,9 @@ class Dcgan : public GenerativeModel {
   std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() override;
   int64_t num_classes() const override;
   std::string sampler_name(const SampleOptions& options) const override { return "generator"; }
+  /// Self-conditioning: fits the k-means clusters to the training images, once.
+  std::string start_training(const torch::Tensor& images, const torch::Tensor& labels) override;
+  Json info() const override;
 
   /// The two phases of train_step, public for tests. real in [-1, 1]; labels (N int64) are
   /// those of the real images and of the fakes, used only by a conditional GAN.
@@ -117,8 +145,12 @@ class Dcgan : public GenerativeModel {
   torch::Tensor category_loss(const torch::Tensor& fake_features, const torch::Tensor& latent);
   /// The fixed latents of the per-epoch progress figures (derived from the seed).
   torch::Tensor fixed_noise(int64_t n) const;
-  /// Their labels: 0, 1, ..., K-1, 0, ... for a conditional GAN, undefined otherwise.
+  /// Their labels: 0, 1, ..., K-1, 0, ... for a conditional or self-conditioned GAN (its
+  /// classes or clusters), undefined otherwise.
   torch::Tensor fixed_labels(int64_t n) const;
+  /// What G and D are conditioned on for a batch: its labels (conditional), its images'
+  /// clusters (self-conditioned), or nothing.
+  torch::Tensor conditioning(const torch::Tensor& images, const torch::Tensor& labels) const;
 
  private:
   DcganSettings settings_;

@@ -122,6 +122,12 @@ class GenerativeModel {
   /// given only them samples and evaluates, but cannot resume training.
   virtual std::vector<std::pair<std::string, torch::nn::Module*>> sampling_networks() = 0;
 
+  /// Called before a run's first step, and again when it resumes, on every process, with
+  /// the whole training split (images N×C×S×S in [0,1], labels N int64), for what a family
+  /// estimates from the data before training on it (the self-conditioned DCGAN's clusters).
+  /// Returns a line saying what it did, or "" when there is nothing (left) to do.
+  virtual std::string start_training(const torch::Tensor& images, const torch::Tensor& labels) { return ""; }
+
   /// Called when training completes, after its last step and before the final checkpoint,
   /// with the whole training split (images N×C×S×S in [0,1], labels N int64), for what a
   /// family estimates from the data once trained (the VAE's latent mixture). Returns a line

@@ -320,6 +320,9 @@ int train_run(const RunConfig& config_in, const TrainOptions& options) {
   }
   GenerativeModel& model = *start.model;
   if (start.fresh && options.teacher != nullptr) model.start_from_teacher(*options.teacher);
+  // Every rank estimates the same from the same data and seed, so the ranks agree.
+  const std::string started = model.start_training(train.images, train.labels);
+  if (!started.empty() && primary) std::cout << started << "\n";
   if (start.fresh) {
     config.environment = {{"torch_version", torch_version()},
                           {"device", describe_device(options.device)},

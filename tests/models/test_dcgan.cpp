@@ -1,6 +1,7 @@
 // Guards the DCGAN: both presets' shapes, the article's clamp activation, stable BCE, the
 // hinge losses, spectral normalisation against an SVD, that each training phase updates
-// only its own network, deterministic eval-mode sampling, and the divergence guard.
+// only its own network, deterministic eval-mode sampling, the divergence guard, and
+// self-conditioning's clusters.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "models/dcgan.h"
 #include "models/layers.h"
+#include "models/registry.h"
 #include "training/train_loop.h"
 
 namespace trilemma {
@@ -236,6 +238,82 @@ TEST(Dcgan, DivergenceGuardTripsOnAnInjectedNaN) {
   }
   EXPECT_NO_THROW(training::require_finite_losses({{"loss", 1.0}}, 1, ""));
   EXPECT_THROW(training::require_finite_losses({{"loss", INFINITY}}, 1, ""), UserError);
+}
+
+DcganSettings self_conditioned_settings(int64_t clusters) {
+  DcganSettings s = dcgan_preset("quick");
+  s.clusters = clusters;
+  return s;
+}
+
+TEST(Dcgan, SelfConditioningClustersTheTrainingImagesOnceAndConditionsOnThem) {
+  // 20 black and 10 white images: the two clusters are those, centred on all-0 and all-1,
+  // with shares 2/3 and 1/3.
+  torch::manual_seed(0);
+  Dcgan gan(self_conditioned_settings(2), torch::kCPU);
+  EXPECT_EQ(gan.num_classes(), 0) << "a self-conditioned GAN is unconditional to its users";
+  const torch::Tensor images = torch::cat({torch::zeros({20, 1, 28, 28}), torch::ones({10, 1, 28, 28})});
+  const std::string line = gan.start_training(images, torch::zeros({30}, torch::kLong));
+  EXPECT_NE(line.find("2 k-means clusters of the 30 training images"), std::string::npos) << line;
+  const SelfConditioningImpl& state = *gan.generator()->self_conditioning;
+  ASSERT_TRUE(state.is_fitted());
+  const torch::Tensor clusters = gan.conditioning(images, {});
+  const int64_t black = clusters[0].item<int64_t>(), white = clusters[29].item<int64_t>();
+  EXPECT_NE(black, white);
+  EXPECT_TRUE(clusters.narrow(0, 0, 20).eq(black).all().item<bool>());
+  EXPECT_TRUE(clusters.narrow(0, 20, 10).eq(white).all().item<bool>());
+  EXPECT_TRUE(state.centroids[black].eq(0).all().item<bool>());
+  EXPECT_TRUE(state.centroids[white].eq(1).all().item<bool>());
+  EXPECT_NEAR(state.shares[black].item<double>(), 2.0 / 3, 1e-6);
+  EXPECT_NEAR(state.shares[white].item<double>(), 1.0 / 3, 1e-6);
+  EXPECT_EQ(gan.start_training(images, {}), "") << "fitted twice";
+  // Training steps condition on the clusters (a missing label would throw in G's one-hot).
+  EXPECT_NO_THROW(gan.train_step(images.narrow(0, 15, 10), torch::zeros({10}, torch::kLong)));
+
+  // The clusters travel with the generator, as checkpoints and the zoo store it.
+  torch::serialize::OutputArchive out;
+  gan.save(out);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  Dcgan loaded(self_conditioned_settings(2), torch::kCPU);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  loaded.load(in);
+  const SelfConditioningImpl& copy = *loaded.generator()->self_conditioning;
+  EXPECT_TRUE(copy.is_fitted());
+  EXPECT_TRUE(copy.centroids.equal(state.centroids));
+  EXPECT_TRUE(copy.shares.equal(state.shares));
+  EXPECT_EQ(loaded.start_training(images, {}), "") << "a resumed run refitted its clusters";
+}
+
+TEST(Dcgan, SelfConditionedSamplingDrawsClustersByTheirShares) {
+  torch::manual_seed(0);
+  Dcgan gan(self_conditioned_settings(3), torch::kCPU);
+  SelfConditioningImpl& state = *gan.generator()->self_conditioning;
+  state.shares.copy_(torch::tensor({0.25f, 0.75f, 0.0f}));
+  const torch::Tensor drawn = state.draw(4000);
+  // Binomial standard deviation sqrt(0.25 * 0.75 / 4000) = 0.0068: 0.03 is 4.4 of them.
+  EXPECT_NEAR(drawn.eq(1).to(torch::kFloat).mean().item<double>(), 0.75, 0.03);
+  EXPECT_EQ(drawn.eq(2).sum().item<int64_t>(), 0) << "a cluster of share 0 was drawn";
+
+  // sample() draws z, then each image's cluster: with all the share on cluster 2 it is G(z, 2).
+  state.shares.copy_(torch::tensor({0.0f, 0.0f, 1.0f}));
+  torch::manual_seed(5);
+  const torch::Tensor sampled = gan.sample(6, {});
+  torch::manual_seed(5);
+  const torch::Tensor z = gan.draw_latent(6, torch::TensorOptions());
+  EXPECT_TRUE(sampled.equal(gan.generate(z, torch::full({6}, 2, torch::kLong))));
+  EXPECT_FALSE(sampled.equal(gan.generate(z, torch::full({6}, 0, torch::kLong)))) << "the cluster changes nothing";
+}
+
+TEST(Dcgan, SelfConditioningIsRefusedForAConditionalRunAndForTooFewImages) {
+  const ModelFamily& family = find_model_family("dcgan");
+  Json settings = family.preset_settings("quick");
+  family.set_setting(settings, "clusters", "10");
+  family.set_setting(settings, "conditional", "true");
+  EXPECT_THROW(family.validate(settings), UserError);
+  Dcgan gan(self_conditioned_settings(10), torch::kCPU);
+  EXPECT_THROW(gan.start_training(torch::rand({5, 1, 28, 28}), {}), UserError);
 }
 
 }  // namespace
