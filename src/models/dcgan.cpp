@@ -356,8 +356,8 @@ torch::Tensor Dcgan::conditioning(const torch::Tensor& images, const torch::Tens
 }
 
 std::string Dcgan::start_training(const torch::Tensor& images, const torch::Tensor& labels) {
+  if (!generator_->self_conditioning || generator_->self_conditioning->is_fitted()) return "";
   SelfConditioningImpl* state = generator_->self_conditioning.get();
-  if (state == nullptr || state->is_fitted()) return "";
   const auto start = std::chrono::steady_clock::now();
   const int64_t k = settings_.clusters;
   if (images.size(0) < k)

@@ -144,7 +144,8 @@ TEST(DistributedTraining, TwoRanksEndWhereOneProcessEndsForEveryFamily) {
   const std::string teacher = dir.file("ddpm-1");
   const std::vector<FamilyCase> cases = {
       {"vae", "train vae --channels 8 --latent-dim 4" + kSmallRun},
-      {"dcgan", "train dcgan --width 8 --latent-dim 8" + kSmallRun, kBiasesBeforeBatchNorm},
+      // Self-conditioned: every rank must fit the same clusters.
+      {"dcgan", "train dcgan --width 8 --latent-dim 8 --clusters 4" + kSmallRun, kBiasesBeforeBatchNorm},
       {"dcgan-seed", "train dcgan --architecture seed --width 8 --latent-dim 8" + kSmallRun, kBiasesBeforeBatchNorm},
       {"ddpm", "train ddpm --base-width 8 --channel-mults 1,2 --attention-levels none --groups 4 --dropout 0.1 "
                "--conditional" + kSmallRun},

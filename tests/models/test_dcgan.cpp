@@ -267,6 +267,7 @@ TEST(Dcgan, SelfConditioningClustersTheTrainingImagesOnceAndConditionsOnThem) {
   EXPECT_NEAR(state.shares[black].item<double>(), 2.0 / 3, 1e-6);
   EXPECT_NEAR(state.shares[white].item<double>(), 1.0 / 3, 1e-6);
   EXPECT_EQ(gan.start_training(images, {}), "") << "fitted twice";
+  EXPECT_EQ(Dcgan(dcgan_preset("quick"), torch::kCPU).start_training(images, {}), "") << "without clusters";
   // Training steps condition on the clusters (a missing label would throw in G's one-hot).
   EXPECT_NO_THROW(gan.train_step(images.narrow(0, 15, 10), torch::zeros({10}, torch::kLong)));
 
