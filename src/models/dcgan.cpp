@@ -383,11 +383,13 @@ std::string Dcgan::start_training(const torch::Tensor& images, const torch::Tens
 Json Dcgan::info() const {
   if (!generator_->self_conditioning) return Json::object();
   const SelfConditioningImpl& state = *generator_->self_conditioning;
-  std::vector<double> shares;
-  for (int64_t c = 0; c < settings_.clusters; ++c) shares.push_back(state.shares[c].item<double>());
-  return {{"self_conditioning", std::to_string(settings_.clusters) + " k-means clusters" +
-                                    (state.is_fitted() ? "" : " (not fitted yet: fitted when training starts)")},
-          {"cluster_shares", shares}};
+  if (!state.is_fitted())
+    return {{"self_conditioning", std::to_string(settings_.clusters) + " k-means clusters (fitted when training starts)"}};
+  std::ostringstream line;
+  line.precision(3);
+  line << settings_.clusters << " k-means clusters of the training images, " << 100 * state.shares.min().item<double>()
+       << "–" << 100 * state.shares.max().item<double>() << " % of them each; samples draw a cluster by its share";
+  return {{"self_conditioning", line.str()}};
 }
 
 void Dcgan::save(torch::serialize::OutputArchive& archive) {
