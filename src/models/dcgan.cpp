@@ -68,6 +68,13 @@ torch::Tensor SelfConditioningImpl::draw(int64_t n) const {
   return torch::multinomial(shares.to(torch::kFloat), n, /*replacement=*/true);
 }
 
+std::string SelfConditioningImpl::share_range() const {
+  std::ostringstream range;
+  range.precision(3);
+  range << 100 * shares.min().item<double>() << "–" << 100 * shares.max().item<double>() << " %";
+  return range.str();
+}
+
 GeneratorImpl::GeneratorImpl(const DcganSettings& s)
     : architecture(s.architecture),
       width(s.width),
@@ -357,7 +364,7 @@ torch::Tensor Dcgan::conditioning(const torch::Tensor& images, const torch::Tens
 
 std::string Dcgan::start_training(const torch::Tensor& images, const torch::Tensor& labels) {
   if (!generator_->self_conditioning || generator_->self_conditioning->is_fitted()) return "";
-  SelfConditioningImpl* state = generator_->self_conditioning.get();
+  SelfConditioningImpl& state = *generator_->self_conditioning;
   const auto start = std::chrono::steady_clock::now();
   const int64_t k = settings_.clusters;
   if (images.size(0) < k)
@@ -366,17 +373,15 @@ std::string Dcgan::start_training(const torch::Tensor& images, const torch::Tens
   torch::manual_seed(settings_.common.seed);  // every rank and every rerun fits the same clusters
   const KMeansFit fit = fit_kmeans(images.flatten(1).to(device_), k);
   torch::NoGradGuard no_grad;
-  state->centroids.copy_(fit.centroids);
-  const torch::Tensor shares = torch::bincount(fit.assignments, {}, k).to(torch::kFloat) / images.size(0);
-  state->shares.copy_(shares);
-  state->fitted.fill_(1);
+  state.centroids.copy_(fit.centroids);
+  state.shares.copy_(torch::bincount(fit.assignments, {}, k).to(torch::kFloat) / images.size(0));
+  state.fitted.fill_(1);
   std::ostringstream line;
   line.precision(3);
   line << "self-conditioning: " << k << " k-means clusters of the " << images.size(0) << " training images' pixels in "
        << fit.iterations << " Lloyd iterations (" << (fit.converged ? "converged" : "not converged") << ", "
        << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s), "
-       << 100 * shares.min().item<double>() << "–" << 100 * shares.max().item<double>()
-       << " % of the images each; G and D are conditioned on them";
+       << state.share_range() << " of the images each; G and D are conditioned on them";
   return line.str();
 }
 
@@ -385,11 +390,8 @@ Json Dcgan::info() const {
   const SelfConditioningImpl& state = *generator_->self_conditioning;
   if (!state.is_fitted())
     return {{"self_conditioning", std::to_string(settings_.clusters) + " k-means clusters (fitted when training starts)"}};
-  std::ostringstream line;
-  line.precision(3);
-  line << settings_.clusters << " k-means clusters of the training images, " << 100 * state.shares.min().item<double>()
-       << "–" << 100 * state.shares.max().item<double>() << " % of them each; samples draw a cluster by its share";
-  return {{"self_conditioning", line.str()}};
+  return {{"self_conditioning", std::to_string(settings_.clusters) + " k-means clusters of the training images, " +
+                                    state.share_range() + " of them each; samples draw a cluster by its share"}};
 }
 
 void Dcgan::save(torch::serialize::OutputArchive& archive) {

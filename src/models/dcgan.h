@@ -63,6 +63,8 @@ struct SelfConditioningImpl : torch::nn::Module {
   torch::Tensor clusters_of(const torch::Tensor& images) const;
   /// n clusters drawn by their shares with the global generator: n int64.
   torch::Tensor draw(int64_t n) const;
+  /// The smallest and largest share in percent, e.g. "0.0967–0.95 %".
+  std::string share_range() const;
   torch::Tensor centroids, shares, fitted;
 };
 TORCH_MODULE(SelfConditioning);
